@@ -1,0 +1,5 @@
+"""optiondesk: a trade-desk bot for options traders on Discord.
+
+This package must import nothing outside the standard library at its top level, so that
+`python3 -m bot` can set up its own virtual environment before anything else is imported.
+"""

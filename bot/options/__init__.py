@@ -1,0 +1,1 @@
+"""The trading core: contracts, quotes, orders, positions, executors and the ledger."""

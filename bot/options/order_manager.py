@@ -1,0 +1,229 @@
+"""`OptionsOrderManager`: the one way trades happen, for strategies and traders alike.
+
+For each request it checks the input, takes the position's lock, sends the order to the executor,
+applies every fill to the order and the position, appends the fill to the ledger (durable), and only
+then tells its listeners (the notifier). A refused request raises TradeError and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+
+from bot.options.clock import Clock, utc_now
+from bot.options.contracts import OptionContract
+from bot.options.errors import OrderRejected, TradeError
+from bot.options.executor import Executor
+from bot.options.ids import new_id
+from bot.options.orders import Fill, OrderContext, OrderRequest, OrderStatus, Side
+from bot.options.positions import Position, Source
+from bot.options.trade_ledger import LedgerError, TradeEvent, TradeLedger
+
+__all__ = ["OptionsOrderManager", "OrderContext", "Position"]
+
+log = logging.getLogger(__name__)
+
+FillListener = Callable[[TradeEvent, Position], Awaitable[None]]
+_HUNDRED = Decimal(100)
+
+
+def whole_contracts(value: object) -> int:
+    """A positive whole number of contracts from an int or its text; anything else is refused."""
+    number = _finite_decimal(value, "a number of contracts")
+    if number != number.to_integral_value() or number <= 0:
+        raise TradeError(f"{value!r} is not a positive whole number of contracts.")
+    return int(number)
+
+
+def trim_percent(value: object) -> Decimal:
+    percent = _finite_decimal(value, "a percentage")
+    if not 0 < percent <= _HUNDRED:
+        raise TradeError(f"A trim percentage must be above 0 and at most 100, not {value}.")
+    return percent
+
+
+def _finite_decimal(value: object, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        raise TradeError(f"{value!r} is not {what}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TradeError(f"{value!r} is not {what}.")
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise TradeError(f"{value!r} is not {what}.") from None
+    if not number.is_finite():
+        raise TradeError(f"{value!r} is not {what}.")
+    return number
+
+
+class OptionsOrderManager:
+    def __init__(
+        self,
+        executor: Executor,
+        ledger: TradeLedger,
+        *,
+        clock: Clock = utc_now,
+        positions: Iterable[Position] = (),
+    ) -> None:
+        self._executor = executor
+        self._ledger = ledger
+        self._clock = clock
+        self._positions: dict[str, Position] = {p.position_id: p for p in positions}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._listeners: list[FillListener] = []
+        self.orders: dict[str, OrderContext] = {}
+
+    def subscribe(self, listener: FillListener) -> None:
+        """Call `listener(event, position)` after each fill is durable in the ledger."""
+        self._listeners.append(listener)
+
+    def get(self, position_id: str) -> Position:
+        position = self._positions.get(position_id)
+        if position is None:
+            raise TradeError(f"There is no position {position_id!r}.")
+        return position
+
+    def open_positions(self) -> list[Position]:
+        return [p for p in self._positions.values() if p.is_open]
+
+    def all_positions(self) -> list[Position]:
+        return list(self._positions.values())
+
+    async def open_position(
+        self,
+        contract: OptionContract,
+        qty: object,
+        *,
+        strategy: str,
+        source: Source = Source.STRATEGY,
+        actor: str | None = None,
+        limit_price: Decimal | None = None,
+    ) -> Position:
+        """Buy to open a new position; returns it after all its fills."""
+        contracts = whole_contracts(qty)
+        position = Position(new_id("pos"), contract, strategy)
+        async with self._lock(position.position_id):
+            return await self._trade(position, Side.BUY, contracts, source, actor, limit_price)
+
+    async def add(
+        self, position_id: str, qty: object, *, source: Source = Source.STRATEGY, actor: str | None = None
+    ) -> Position:
+        contracts = whole_contracts(qty)
+        async with self._lock(position_id):
+            return await self._trade(self._open(position_id), Side.BUY, contracts, source, actor)
+
+    async def trim(
+        self,
+        position_id: str,
+        *,
+        qty: object = None,
+        percent: object = None,
+        source: Source = Source.STRATEGY,
+        actor: str | None = None,
+    ) -> Position:
+        """Sell part of a position: `qty` contracts, or `percent` of the open quantity (rounded down, >= 1)."""
+        if (qty is None) == (percent is None):
+            raise TradeError("Trim by a number of contracts or by a percentage, not both or neither.")
+        contracts = whole_contracts(qty) if qty is not None else None
+        share = trim_percent(percent) if percent is not None else None
+        async with self._lock(position_id):
+            # Sized under the lock: a racing trim or close may have just changed what is open.
+            position = self._open(position_id)
+            if share is not None:
+                contracts = max(1, int((position.qty * share / _HUNDRED).to_integral_value(ROUND_FLOOR)))
+            assert contracts is not None
+            if contracts > position.qty:
+                raise TradeError(
+                    f"Cannot trim {contracts} contracts of {position.contract.label}: "
+                    f"only {position.qty} are open."
+                )
+            return await self._trade(position, Side.SELL, contracts, source, actor)
+
+    async def close(
+        self, position_id: str, *, source: Source = Source.STRATEGY, actor: str | None = None
+    ) -> Position:
+        async with self._lock(position_id):
+            position = self._open(position_id)
+            return await self._trade(position, Side.SELL, position.qty, source, actor)
+
+    def _lock(self, position_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(position_id, asyncio.Lock())
+
+    def _open(self, position_id: str) -> Position:
+        position = self.get(position_id)
+        if not position.is_open:
+            raise TradeError(f"Position {position.contract.label} ({position_id}) is already closed.")
+        return position
+
+    async def _trade(
+        self,
+        position: Position,
+        side: Side,
+        qty: int,
+        source: Source,
+        actor: str | None,
+        limit_price: Decimal | None = None,
+    ) -> Position:
+        order = OrderContext(new_id("ord"), position.position_id, side, qty)
+        self.orders[order.order_id] = order
+        request = OrderRequest(order.order_id, position.position_id, position.contract, side, qty, limit_price)
+        try:
+            async for fill in self._executor.execute(request):
+                position = await self._apply(position, order, fill, source, actor)
+        except OrderRejected as rejected:
+            if order.status is OrderStatus.NEW:
+                order.reject(str(rejected))
+                log.info("order %s (%s) rejected: %s", order.order_id, position.position_id, rejected)
+                raise
+            order.cancel(str(rejected))
+        order.cancel("the executor left the rest unfilled")
+        if not order.fills:
+            raise TradeError(f"The {side} order for {position.contract.label} was cancelled with nothing filled.")
+        return position
+
+    async def _apply(
+        self, position: Position, order: OrderContext, fill: Fill, source: Source, actor: str | None
+    ) -> Position:
+        if fill.qty > order.requested_qty - order.filled_qty:
+            raise TradeError(f"Fill {fill.fill_id} is larger than what is left of order {order.order_id}.")
+        after, action = position.with_fill(
+            side=fill.side,
+            qty=fill.qty,
+            price=fill.price,
+            fees=fill.fees,
+            ts=fill.ts,
+            fill_id=fill.fill_id,
+            order_id=order.order_id,
+            source=source,
+            actor=actor,
+        )
+        event = TradeEvent.record(new_id("evt"), after, action)
+        previous = self._positions.get(position.position_id)
+        self._positions[position.position_id] = after
+        written = self._ledger.submit(event)
+        try:
+            await written
+        except BaseException as error:
+            if written.done() and not written.cancelled() and written.exception() is None:
+                raise  # cancelled after the line was durable: the fill stands
+            if previous is None:
+                del self._positions[position.position_id]
+            else:
+                self._positions[position.position_id] = previous
+            if isinstance(error, LedgerError):
+                log.error("fill %s not recorded, nothing changed: %s", fill.fill_id, error)
+                raise TradeError(
+                    f"The trade on {position.contract.label} could not be recorded, so nothing changed "
+                    "(the ledger could not be written)."
+                ) from error
+            raise
+        order.apply_fill(fill)
+        for listener in self._listeners:
+            try:
+                await listener(event, after)
+            except Exception:
+                log.exception("a listener failed on event %s of %s", event.event_id, event.position_id)
+        return after

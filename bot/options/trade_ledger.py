@@ -1,0 +1,292 @@
+"""The write-first trade ledger: one JSON line per fill, durable before `append` returns.
+
+`storage/options/trade_events.jsonl` is append-only and never rewritten in place; it is the source of
+truth that positions, analytics and restarts are rebuilt from. Its field names are a public contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_serializer
+
+from bot.options.contracts import OptionContract, Right
+from bot.options.errors import TradeError
+from bot.options.orders import Side
+from bot.options.positions import ActionKind, Position, PositionAction, Source
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+AVG_ENTRY_PLACES = Decimal("0.000001")  # the contract asks for at least 4 decimal places
+
+Money = Annotated[Decimal, Field(allow_inf_nan=False)]
+Id = Annotated[str, Field(min_length=1)]
+
+
+class LedgerError(Exception):
+    """The ledger cannot be read or written; the message names the file and line."""
+
+
+class TradeEvent(BaseModel):
+    """One fill as the ledger records it, with the position as it stood after the fill."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: int = SCHEMA_VERSION
+    event_id: Id
+    ts: AwareDatetime
+    kind: ActionKind
+    position_id: Id
+    order_id: Id
+    fill_id: Id
+    strategy: str
+    source: Source
+    actor: str | None
+    symbol: str
+    underlying: str
+    expiry: date
+    right: Right
+    strike: Money
+    side: Side
+    qty: Annotated[int, Field(gt=0)]
+    price: Money
+    multiplier: Annotated[int, Field(gt=0)]
+    fees: Money
+    position_qty: Annotated[int, Field(ge=0)]
+    avg_entry: Money
+    realized_pnl: Money
+    realized_pnl_total: Money
+
+    @field_serializer("ts")
+    def _utc(self, ts: datetime) -> str:
+        return ts.astimezone(UTC).isoformat()
+
+    @classmethod
+    def record(cls, event_id: str, position: Position, action: PositionAction) -> TradeEvent:
+        """The event for `action`, given the position right after it."""
+        contract = position.contract
+        return cls(
+            event_id=event_id,
+            ts=action.ts,
+            kind=action.kind,
+            position_id=position.position_id,
+            order_id=action.order_id,
+            fill_id=action.fill_id,
+            strategy=position.strategy,
+            source=action.source,
+            actor=action.actor,
+            symbol=contract.symbol,
+            underlying=contract.underlying,
+            expiry=contract.expiry,
+            right=contract.right,
+            strike=contract.strike,
+            side=action.side,
+            qty=action.qty,
+            price=action.price,
+            multiplier=contract.multiplier,
+            fees=action.fees,
+            position_qty=position.qty,
+            avg_entry=position.avg_entry.quantize(AVG_ENTRY_PLACES),
+            realized_pnl=action.realized_pnl,
+            realized_pnl_total=position.realized_pnl,
+        )
+
+    @property
+    def contract(self) -> OptionContract:
+        return OptionContract(self.underlying, self.expiry, self.right, self.strike, self.multiplier)
+
+    def to_line(self) -> bytes:
+        return self.model_dump_json().encode() + b"\n"
+
+
+def apply_event(positions: dict[str, Position], event: TradeEvent) -> tuple[Position, PositionAction]:
+    """Fold one ledger event into `positions` (the replay step); raises TradeError if it cannot apply."""
+    position = positions.get(event.position_id) or Position(event.position_id, event.contract, event.strategy)
+    after, action = position.with_fill(
+        side=event.side,
+        qty=event.qty,
+        price=event.price,
+        fees=event.fees,
+        ts=event.ts,
+        fill_id=event.fill_id,
+        order_id=event.order_id,
+        source=event.source,
+        actor=event.actor,
+    )
+    positions[event.position_id] = after
+    return after, action
+
+
+def replay(events: Iterable[TradeEvent]) -> dict[str, Position]:
+    """Rebuild every position from the ledger, in file order."""
+    positions: dict[str, Position] = {}
+    for number, event in enumerate(events, start=1):
+        try:
+            apply_event(positions, event)
+        except TradeError as error:
+            raise LedgerError(f"event {number} ({event.event_id}) cannot be replayed: {error}") from None
+    return positions
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerContents:
+    events: list[TradeEvent]
+    torn_tail: bytes  # bytes after the last newline: a write cut short by a crash (empty if none)
+
+
+def read_ledger(path: Path) -> LedgerContents:
+    """Parse every complete line; a malformed one raises LedgerError naming its line number."""
+    if not path.exists():
+        return LedgerContents([], b"")
+    data = path.read_bytes()
+    body, _, tail = data.rpartition(b"\n")
+    events = list(_parse_lines(path, body.split(b"\n") if body else []))
+    return LedgerContents(events, tail)
+
+
+def _parse_lines(path: Path, lines: list[bytes]) -> Iterator[TradeEvent]:
+    for number, line in enumerate(lines, start=1):
+        try:
+            yield TradeEvent.model_validate_json(line)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "line"
+            raise LedgerError(f"{path}: line {number} is not a valid trade event ({where}: {problem['msg']})")
+
+
+def repair_torn_tail(path: Path) -> Path | None:
+    """Cut away a last line left half-written by a crash, keeping its bytes in a side file.
+
+    Run at start-up of every command that writes. Returns the side file, or None if nothing was torn.
+    """
+    if not path.exists():
+        return None
+    with path.open("rb+") as file:
+        data = file.read()
+        keep = data.rfind(b"\n") + 1
+        if keep == len(data):
+            return None
+        side = path.with_name(f"{path.name}.torn-{os.getpid()}-{len(data)}")
+        _write_durably(side, data[keep:])
+        file.truncate(keep)
+        file.flush()
+        os.fsync(file.fileno())
+    log.warning(
+        "ledger %s: cut away a torn last line of %d bytes (a write interrupted by a crash); kept in %s",
+        path, len(data) - keep, side,
+    )
+    return side
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class TradeLedger:
+    """Appends events durably (write + fsync) with group commit.
+
+    An append queues its line and the first one in a batch schedules a flush for the next turn of the
+    event loop, so every append already waiting joins the same write and the same fsync. The flush runs
+    inline: a thread hop per append would cost more than the fsync it saves.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._flush_scheduled = False
+
+    @classmethod
+    def open(cls, path: Path) -> TradeLedger:
+        """Open for appending, first repairing a torn tail left by a crash."""
+        ledger = cls(path)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        repair_torn_tail(path)
+        created = not path.exists()
+        ledger._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if created:
+            _fsync_dir(path.parent)
+        return ledger
+
+    def read(self) -> list[TradeEvent]:
+        return read_ledger(self.path).events
+
+    async def append(self, event: TradeEvent) -> None:
+        """Return once the event's line is on disk; raise LedgerError if it could not be written."""
+        await self.submit(event)
+
+    def submit(self, event: TradeEvent) -> asyncio.Future[None]:
+        """Queue the event's line; the future is done once it is on disk (or failed with LedgerError).
+
+        Cancelling the future before its batch is written drops the line.
+        """
+        if self._fd is None:
+            raise LedgerError(f"ledger {self.path} is not open")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((event.to_line(), future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            future.get_loop().call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        # A caller cancelled before its turn has its line dropped, so its state can be rolled back.
+        batch = [(line, future) for line, future in self._pending if not future.cancelled()]
+        self._pending = []
+        if not batch or self._fd is None:
+            for _, future in batch:
+                future.set_exception(LedgerError(f"ledger {self.path} was closed"))
+            return
+        try:
+            self._write(b"".join(line for line, _ in batch))
+        except OSError as error:
+            failure = LedgerError(f"could not write the trade ledger {self.path}: {error.strerror or error}")
+            for _, future in batch:
+                future.set_exception(failure)
+            return
+        for _, future in batch:
+            future.set_result(None)
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fsync(self._fd)
+        except OSError:
+            # Leave no partial line behind: the batch is all or nothing.
+            try:
+                os.ftruncate(self._fd, start)
+            except OSError:
+                log.exception("ledger %s: could not cut back a failed write", self.path)
+            raise
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

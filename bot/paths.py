@@ -1,0 +1,14 @@
+"""Where the bot keeps its files: one storage directory, `storage/` at the project root by default."""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_storage() -> Path:
+    return Path(os.environ.get("OPTIONDESK_STORAGE_DIR") or PROJECT_ROOT / "storage")
+
+
+def ledger_path(storage: Path) -> Path:
+    return storage / "options" / "trade_events.jsonl"

@@ -1,0 +1,44 @@
+"""Plain-text renderings for the terminal: ledger lines and ledger summaries."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.options.ledger_verify import LedgerReport
+from bot.options.trade_ledger import TradeEvent
+
+CENT = Decimal("0.01")
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount.quantize(CENT):+,.2f}"
+
+
+def event_line(event: TradeEvent) -> str:
+    return (
+        f"{event.ts:%H:%M:%S} {event.kind.value:<5} {event.contract.label:<22} {event.side.value:<4} "
+        f"{event.qty:>3} @ {event.price:<6} -> open {event.position_qty:>3} "
+        f"avg {event.avg_entry.quantize(Decimal('0.0001'))}  realized {money(event.realized_pnl)}"
+    )
+
+
+def ledger_summary(report: LedgerReport, torn_tail: int = 0) -> str:
+    closed = len(report.positions) - len(report.open_positions)
+    lines = [
+        f"events: {report.events}   positions: {len(report.positions)} "
+        f"({len(report.open_positions)} open, {closed} closed)",
+        f"realized P&L: {money(report.realized_pnl)}",
+    ]
+    if report.first_ts and report.last_ts:
+        lines.append(f"from {report.first_ts:%Y-%m-%d %H:%M:%S} to {report.last_ts:%Y-%m-%d %H:%M:%S} UTC")
+    if torn_tail:
+        lines.append(f"warning: a torn last line ({torn_tail} bytes) will be cut away at the next start")
+    if report.ok:
+        lines.append("ledger OK: every invariant holds")
+    else:
+        lines.append(f"ledger has {len(report.problems)} problem(s):")
+        shown = report.problems[:15]
+        lines += [f"  {problem}" for problem in shown]
+        if len(report.problems) > len(shown):
+            lines.append(f"  ... and {len(report.problems) - len(shown)} more")
+    return "\n".join(lines)
