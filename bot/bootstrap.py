@@ -40,8 +40,7 @@ def ensure_environment(module: str) -> None:
     if not STAMP.exists() or STAMP.read_text().strip() != wanted:
         print("optiondesk: installing dependencies into .venv (first run only) ...", file=sys.stderr)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "-e", f"{ROOT}[dev]"],
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f"{ROOT}[dev]"],
             check=True,
         )
         STAMP.write_text(wanted + "\n")

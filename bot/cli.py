@@ -27,7 +27,9 @@ def _storage(value: str) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     storage = argparse.ArgumentParser(add_help=False)
     storage.add_argument(
-        "--storage", type=_storage, default=argparse.SUPPRESS,
+        "--storage",
+        type=_storage,
+        default=argparse.SUPPRESS,
         help="storage directory (default: storage/ at the project root or $OPTIONDESK_STORAGE_DIR)",
     )
     parser = argparse.ArgumentParser(

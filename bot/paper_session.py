@@ -31,9 +31,7 @@ async def run_paper_session(storage: Path) -> list[TradeEvent]:
     qqq = OptionContract("QQQ", expiry, Right.PUT, Decimal(510))
     quotes = QuoteCache()
     ledger = TradeLedger.open(ledger_path(storage))
-    manager = OptionsOrderManager(
-        PaperExecutor(quotes, PaperConfig(fee_per_contract=Decimal("0.65"))), ledger
-    )
+    manager = OptionsOrderManager(PaperExecutor(quotes, PaperConfig(fee_per_contract=Decimal("0.65"))), ledger)
     recorded: list[TradeEvent] = []
 
     async def remember(event: TradeEvent, _position: object) -> None:

@@ -34,9 +34,7 @@ class OptionContract:
         text = symbol.strip().upper() if isinstance(symbol, str) else ""
         match = _OCC.match(text)
         if match is None or len(text) > 21:
-            raise TradeError(
-                f"{symbol!r} is not an OCC option symbol (expected e.g. 'SPY   261127C00450000')."
-            )
+            raise TradeError(f"{symbol!r} is not an OCC option symbol (expected e.g. 'SPY   261127C00450000').")
         raw = match["expiry"]
         try:
             expiry = date(2000 + int(raw[:2]), int(raw[2:4]), int(raw[4:]))
@@ -50,7 +48,7 @@ class OptionContract:
     @property
     def symbol(self) -> str:
         """The standard OCC symbol: root padded to 6 characters."""
-        return f"{self.underlying:<6}{self.compact[len(self.underlying):]}"
+        return f"{self.underlying:<6}{self.compact[len(self.underlying) :]}"
 
     @property
     def compact(self) -> str:

@@ -33,9 +33,7 @@ class PaperConfig:
 
 
 class PaperExecutor:
-    def __init__(
-        self, quotes: QuoteCache, config: PaperConfig | None = None, clock: Clock = utc_now
-    ) -> None:
+    def __init__(self, quotes: QuoteCache, config: PaperConfig | None = None, clock: Clock = utc_now) -> None:
         self._quotes = quotes
         self._config = config or PaperConfig()
         self._clock = clock

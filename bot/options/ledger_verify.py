@@ -59,9 +59,7 @@ def verify_events(events: Iterable[TradeEvent]) -> LedgerReport:
     return report
 
 
-def _check_identity(
-    event: TradeEvent, event_ids: set[str], fill_ids: set[str], position: Position | None
-) -> list[str]:
+def _check_identity(event: TradeEvent, event_ids: set[str], fill_ids: set[str], position: Position | None) -> list[str]:
     problems = []
     if event.event_id in event_ids:
         problems.append("event_id appears twice")
@@ -91,7 +89,5 @@ def _check_effect(event: TradeEvent, after: Position, kind: str, realized: Decim
     if abs(event.realized_pnl - realized) > _MONEY_TOLERANCE:
         problems.append(f"realized_pnl is {event.realized_pnl}, the fills give {realized:.2f}")
     if abs(event.realized_pnl_total - after.realized_pnl) > _MONEY_TOLERANCE:
-        problems.append(
-            f"realized_pnl_total is {event.realized_pnl_total}, the fills give {after.realized_pnl:.2f}"
-        )
+        problems.append(f"realized_pnl_total is {event.realized_pnl_total}, the fills give {after.realized_pnl:.2f}")
     return problems

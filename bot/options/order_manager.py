@@ -137,14 +137,11 @@ class OptionsOrderManager:
             assert contracts is not None
             if contracts > position.qty:
                 raise TradeError(
-                    f"Cannot trim {contracts} contracts of {position.contract.label}: "
-                    f"only {position.qty} are open."
+                    f"Cannot trim {contracts} contracts of {position.contract.label}: only {position.qty} are open."
                 )
             return await self._trade(position, Side.SELL, contracts, source, actor)
 
-    async def close(
-        self, position_id: str, *, source: Source = Source.STRATEGY, actor: str | None = None
-    ) -> Position:
+    async def close(self, position_id: str, *, source: Source = Source.STRATEGY, actor: str | None = None) -> Position:
         async with self._lock(position_id):
             position = self._open(position_id)
             return await self._trade(position, Side.SELL, position.qty, source, actor)

@@ -94,9 +94,7 @@ class Position:
         if not self.actions:
             raise TradeError(f"Position {self.position_id} has nothing open to sell.")
         if qty > self.qty:
-            raise TradeError(
-                f"Cannot sell {qty} contracts of position {self.position_id}: only {self.qty} are open."
-            )
+            raise TradeError(f"Cannot sell {qty} contracts of position {self.position_id}: only {self.qty} are open.")
         return ActionKind.CLOSE if qty == self.qty else ActionKind.TRIM
 
     def with_fill(

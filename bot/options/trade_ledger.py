@@ -160,7 +160,7 @@ def _parse_lines(path: Path, lines: list[bytes]) -> Iterator[TradeEvent]:
         except ValidationError as error:
             problem = error.errors()[0]
             where = ".".join(str(part) for part in problem["loc"]) or "line"
-            raise LedgerError(f"{path}: line {number} is not a valid trade event ({where}: {problem['msg']})")
+            raise LedgerError(f"{path}: line {number} is not a valid trade event ({where}: {problem['msg']})") from None
 
 
 def repair_torn_tail(path: Path) -> Path | None:
@@ -182,7 +182,9 @@ def repair_torn_tail(path: Path) -> Path | None:
         os.fsync(file.fileno())
     log.warning(
         "ledger %s: cut away a torn last line of %d bytes (a write interrupted by a crash); kept in %s",
-        path, len(data) - keep, side,
+        path,
+        len(data) - keep,
+        side,
     )
     return side
 
@@ -268,7 +270,7 @@ class TradeLedger:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(self._fd, view) :]
             os.fsync(self._fd)
         except OSError:
             # Leave no partial line behind: the batch is all or nothing.
