@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 FillListener = Callable[[TradeEvent, Position], Awaitable[None]]
 _HUNDRED = Decimal(100)
+# A sanity bound against typos and overflow, far above any real order; risk limits are set elsewhere.
+MAX_CONTRACTS = 10_000
 
 
 def whole_contracts(value: object) -> int:
@@ -35,6 +37,8 @@ def whole_contracts(value: object) -> int:
     number = _finite_decimal(value, "a number of contracts")
     if number != number.to_integral_value() or number <= 0:
         raise TradeError(f"{value!r} is not a positive whole number of contracts.")
+    if number > MAX_CONTRACTS:
+        raise TradeError(f"{value} contracts is more than one order may hold ({MAX_CONTRACTS:,} at most).")
     return int(number)
 
 

@@ -1,0 +1,66 @@
+"""The command line, run as a real process: `python -m bot ...`."""
+
+import json
+import subprocess
+import sys
+
+from bot.paths import PROJECT_ROOT
+
+
+def run_bot(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, env=env
+    )
+
+
+def test_the_scripted_session_trades_and_the_ledger_verifies(tmp_path):
+    session = run_bot("--storage", str(tmp_path))
+
+    assert session.returncode == 0, session.stderr
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / "options/trade_events.jsonl").read_text().splitlines()]
+    assert kinds == ["open", "open", "add", "trim", "close", "close"]
+    assert "6 fills recorded" in session.stdout
+
+    verify = run_bot("ledger", "verify", "--storage", str(tmp_path))
+
+    assert verify.returncode == 0, verify.stdout
+    assert "events: 6" in verify.stdout
+    assert "ledger OK" in verify.stdout
+
+
+def test_verify_exits_1_and_names_the_line_of_a_tampered_ledger(tmp_path):
+    run_bot("session", "--storage", str(tmp_path))
+    ledger = tmp_path / "options/trade_events.jsonl"
+    lines = ledger.read_text().splitlines()
+    tampered = json.loads(lines[3])
+    tampered["position_qty"] = 9
+    ledger.write_text("\n".join([*lines[:3], json.dumps(tampered), *lines[4:]]) + "\n")
+
+    verify = run_bot("ledger", "verify", "--storage", str(tmp_path))
+
+    assert verify.returncode == 1
+    assert "line 4 " in verify.stdout
+    assert "position_qty is 9, the fills give 8" in verify.stdout
+
+
+def test_verify_exits_1_on_a_malformed_line(tmp_path):
+    (tmp_path / "options").mkdir()
+    (tmp_path / "options/trade_events.jsonl").write_text('{"v": 1}\n')
+
+    verify = run_bot("ledger", "verify", "--storage", str(tmp_path))
+
+    assert verify.returncode == 1
+    assert "line 1 is not a valid trade event" in verify.stdout
+
+
+def test_verify_creates_a_missing_storage_and_passes_on_an_empty_ledger(tmp_path):
+    verify = run_bot("ledger", "verify", "--storage", str(tmp_path / "new"))
+
+    assert verify.returncode == 0
+    assert (tmp_path / "new").is_dir()
+    assert "events: 0" in verify.stdout
+
+
+def test_a_usage_error_exits_2():
+    assert run_bot("ledger", "frobnicate").returncode == 2
+    assert run_bot("nonsense").returncode == 2

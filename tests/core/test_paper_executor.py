@@ -1,0 +1,120 @@
+from decimal import Decimal
+
+import pytest
+
+from bot.options.errors import OrderRejected
+from bot.options.execution_paper import PaperConfig, PaperExecutor
+from bot.options.orders import OrderRequest, Side
+from bot.options.quotes import Quote
+from tests.core.factories import T0, quote
+
+
+def order(contract, side=Side.BUY, qty=10, limit=None):
+    return OrderRequest("ord-1", "pos-1", contract, side, qty, None if limit is None else Decimal(limit))
+
+
+async def fills_of(executor, request):
+    return [fill async for fill in executor.execute(request)]
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask", "last", "mid"),
+    [
+        ("1.10", "1.20", None, Decimal("1.15")),
+        (None, "1.20", "1.00", None),
+        ("0", "1.20", None, None),
+        ("1.10", None, None, None),
+    ],
+)
+def test_mid_needs_both_sides(bid, ask, last, mid):
+    assert quote(bid, ask, last).mid == mid
+
+
+def test_mark_is_mid_else_last():
+    assert quote("1.10", "1.20", "2.00").mark == Decimal("1.15")
+    assert quote(None, "1.20", "2.00").mark == Decimal("2.00")
+    assert Quote().mark is None
+
+
+@pytest.mark.parametrize(
+    ("side", "bid", "ask", "last", "price"),
+    [
+        (Side.BUY, "1.10", "1.20", "1.15", "1.20"),  # buy at the ask
+        (Side.BUY, "1.10", None, "1.15", "1.15"),  # no ask: no mid either, so last
+        (Side.BUY, "1.10", "0", None, "1.10"),  # zero ask counts as none: bid is the last resort
+        (Side.SELL, "1.10", "1.20", "1.15", "1.10"),  # sell at the bid
+        (Side.SELL, "0", "1.20", "1.15", "1.15"),  # no bid: last
+        (Side.SELL, None, "1.20", None, "1.20"),  # ask is the last resort
+    ],
+)
+async def test_fill_price_fallbacks(quotes, spy, side, bid, ask, last, price):
+    quotes.update(spy.symbol, quote(bid, ask, last))
+
+    [fill] = await fills_of(PaperExecutor(quotes), order(spy, side))
+
+    assert fill.price == Decimal(price)
+    assert (fill.qty, fill.side, fill.order_id) == (10, side, "ord-1")
+
+
+async def test_a_quote_with_no_usable_price_is_rejected_never_filled_at_zero(quotes, spy):
+    quotes.update(spy.symbol, quote("0", "0", "0"))
+
+    with pytest.raises(OrderRejected, match="No usable quote for SPY 2026-11-27 450C"):
+        await fills_of(PaperExecutor(quotes), order(spy))
+
+
+async def test_no_quote_at_all_is_rejected(quotes, spy):
+    with pytest.raises(OrderRejected, match="No usable quote"):
+        await fills_of(PaperExecutor(quotes), order(spy, Side.SELL))
+
+
+@pytest.mark.parametrize(
+    ("config", "side", "price"),
+    [
+        (PaperConfig(slippage_ticks=2), Side.BUY, "1.22"),
+        (PaperConfig(slippage_ticks=2), Side.SELL, "1.08"),
+        (PaperConfig(slippage_bps=Decimal(100)), Side.BUY, "1.21"),  # 1 % of 1.20 = 0.012 -> 0.01
+        (PaperConfig(slippage_bps=Decimal(100)), Side.SELL, "1.09"),
+        (PaperConfig(slippage_ticks=500), Side.SELL, "0.01"),  # never below one tick
+    ],
+)
+async def test_slippage_moves_the_price_against_the_trader(quotes, spy, config, side, price):
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+
+    [fill] = await fills_of(PaperExecutor(quotes, config), order(spy, side))
+
+    assert fill.price == Decimal(price)
+
+
+async def test_partial_fills_are_limited_by_the_displayed_size(quotes, spy):
+    quotes.update(spy.symbol, quote("1.10", "1.20", size=3))
+    executor = PaperExecutor(quotes, PaperConfig(partial_fills=True))
+
+    [fill] = await fills_of(executor, order(spy, qty=10))
+
+    assert fill.qty == 3
+
+
+async def test_by_default_the_whole_order_fills_whatever_the_size(quotes, spy):
+    quotes.update(spy.symbol, quote("1.10", "1.20", size=3))
+
+    [fill] = await fills_of(PaperExecutor(quotes), order(spy, qty=10))
+
+    assert fill.qty == 10
+
+
+async def test_fees_per_contract_and_the_clock(quotes, spy):
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    executor = PaperExecutor(quotes, PaperConfig(fee_per_contract=Decimal("0.65")), clock=lambda: T0)
+
+    [fill] = await fills_of(executor, order(spy, qty=4))
+
+    assert fill.fees == Decimal("2.60")
+    assert fill.ts == T0
+
+
+async def test_limit_price_beyond_the_market_is_rejected(quotes, spy):
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+
+    with pytest.raises(OrderRejected, match="beyond the limit"):
+        await fills_of(PaperExecutor(quotes), order(spy, limit="1.15"))
