@@ -163,7 +163,7 @@ async def test_readers_accept_added_fields_and_refuse_bad_values(manager, quotes
         json.dumps({**line, "broker_ts": "later"}) + "\n" + json.dumps({**line, "price": "NaN"}) + "\n"
     )
 
-    with pytest.raises(LedgerError, match="line 2 .*price"):
+    with pytest.raises(LedgerError, match=r"line 2 .*price"):
         read_ledger(ledger_file)
 
 
