@@ -45,6 +45,9 @@ class PaperExecutor:
         found = quote.first_usable(*PRICE_FALLBACKS[order.side]) if quote else None
         if quote is None or found is None:
             raise OrderRejected(f"No usable quote for {order.contract.label}; the order was not sent.")
+        problem = self._quotes.problem(symbol, self._clock())
+        if problem is not None:
+            raise OrderRejected(f"Not filling {order.contract.label}: {problem}.")
         field, price = found
         size_field = _SIZE_FIELD.get(field)
         size = getattr(quote, size_field) if size_field else None

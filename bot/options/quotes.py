@@ -1,12 +1,15 @@
-"""Quotes and the latest-quote cache that executors and the watcher read."""
+"""Quotes and the latest-quote cache that executors, strategies and the watcher read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 _TWO = Decimal(2)
+
+QuoteListener = Callable[[str, "Quote"], None]
 
 
 def _usable(price: Decimal | None) -> Decimal | None:
@@ -15,7 +18,7 @@ def _usable(price: Decimal | None) -> Decimal | None:
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """A contract's quote; any of bid, ask and last may be missing (None) or zero (no market)."""
+    """A quote for a contract or an underlying; any of bid, ask and last may be missing (None) or zero."""
 
     bid: Decimal | None = None
     ask: Decimal | None = None
@@ -36,6 +39,11 @@ class Quote:
         """The price a position is valued at: the mid when both sides exist, else the last trade."""
         return self.mid or _usable(self.last)
 
+    @property
+    def crossed(self) -> bool:
+        bid, ask = _usable(self.bid), _usable(self.ask)
+        return bid is not None and ask is not None and bid > ask
+
     def first_usable(self, *fields: str) -> tuple[str, Decimal] | None:
         """The first of the named prices that is present and positive, with its name."""
         for name in fields:
@@ -46,16 +54,38 @@ class Quote:
 
 
 class QuoteCache:
-    """The latest quote per contract, keyed by OCC symbol."""
+    """The latest quote per symbol (OCC symbol for contracts, ticker for underlyings).
 
-    def __init__(self) -> None:
+    Feeds call `update`; listeners (the position watcher, strategies) are called synchronously with each
+    new quote, so they must be quick.
+    """
+
+    def __init__(self, max_age: timedelta | None = None) -> None:
         self._quotes: dict[str, Quote] = {}
+        self._listeners: list[QuoteListener] = []
+        self.max_age = max_age
+
+    def subscribe(self, listener: QuoteListener) -> None:
+        self._listeners.append(listener)
 
     def update(self, symbol: str, quote: Quote) -> None:
         self._quotes[symbol] = quote
+        for listener in self._listeners:
+            listener(symbol, quote)
 
     def get(self, symbol: str) -> Quote | None:
         return self._quotes.get(symbol)
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._quotes
+
+    def problem(self, symbol: str, now: datetime) -> str | None:
+        """Why the quote for `symbol` must not be traded on (crossed or stale), or None if it is fine."""
+        quote = self._quotes.get(symbol)
+        if quote is None:
+            return None
+        if quote.crossed:
+            return f"the quote is crossed (bid {quote.bid} above ask {quote.ask})"
+        if self.max_age is not None and quote.ts is not None and now - quote.ts > self.max_age:
+            return f"the quote is stale (no update for {int((now - quote.ts).total_seconds())} s)"
+        return None

@@ -1,3 +1,4 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -5,7 +6,7 @@ import pytest
 from bot.options.errors import OrderRejected
 from bot.options.execution_paper import PaperConfig, PaperExecutor
 from bot.options.orders import OrderRequest, Side
-from bot.options.quotes import Quote
+from bot.options.quotes import Quote, QuoteCache
 from tests.core.factories import T0, quote
 
 
@@ -118,3 +119,32 @@ async def test_limit_price_beyond_the_market_is_rejected(quotes, spy):
 
     with pytest.raises(OrderRejected, match="beyond the limit"):
         await fills_of(PaperExecutor(quotes), order(spy, limit="1.15"))
+
+
+async def test_a_crossed_quote_is_refused_with_the_reason(quotes, spy):
+    quotes.update(spy.symbol, quote("1.30", "1.20"))
+
+    with pytest.raises(OrderRejected, match=r"crossed \(bid 1.30 above ask 1.20\)"):
+        await fills_of(PaperExecutor(quotes), order(spy))
+
+
+async def test_a_stale_quote_is_refused_with_its_age(spy):
+    quotes = QuoteCache(max_age=timedelta(seconds=30))
+    quotes.update(spy.symbol, quote("1.10", "1.20"))  # stamped T0
+    fresh = PaperExecutor(quotes, clock=lambda: T0 + timedelta(seconds=30))
+    late = PaperExecutor(quotes, clock=lambda: T0 + timedelta(seconds=31))
+
+    assert len(await fills_of(fresh, order(spy))) == 1
+    with pytest.raises(OrderRejected, match=r"stale \(no update for 31 s\)"):
+        await fills_of(late, order(spy))
+
+
+def test_cache_listeners_hear_every_update(spy):
+    quotes = QuoteCache()
+    heard = []
+    quotes.subscribe(lambda symbol, q: heard.append((symbol, q.mark)))
+
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    quotes.update("SPY", quote(last="450.10"))
+
+    assert heard == [(spy.symbol, Decimal("1.15")), ("SPY", Decimal("450.10"))]
