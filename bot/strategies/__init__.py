@@ -1,0 +1,1 @@
+"""Trading strategies that run inside the bot."""

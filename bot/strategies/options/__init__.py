@@ -1,0 +1,1 @@
+"""Options strategies and the exit rules they share."""

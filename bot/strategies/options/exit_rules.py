@@ -1,0 +1,264 @@
+"""Exit rules every options strategy shares: time stop, stop loss, trailing stop and a profit ladder.
+
+Pure functions of a position, a mark and the clock; the ladder's progress is read from the position's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from bot.options.contracts import OptionContract, Right
+from bot.options.positions import ActionKind, Position, Source
+
+__all__ = [
+    "NO_EXIT",
+    "ExitAction",
+    "ExitDecision",
+    "ExitRules",
+    "ProfitLevel",
+    "decide_exit",
+    "expiry_settlement_price",
+    "fired_levels",
+    "high_water_mark",
+    "is_expired",
+]
+
+NEW_YORK = ZoneInfo("America/New_York")
+EXPIRY_CUTOFF = time(16, 0)
+HUNDRED = Decimal(100)
+ZERO = Decimal(0)
+
+
+class ExitAction(StrEnum):
+    NONE = "none"
+    TRIM = "trim"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True, slots=True)
+class ExitDecision:
+    """What the exit rules ask for: nothing, a trim of `qty` contracts, or a close of all `qty` open."""
+
+    action: ExitAction
+    qty: int = 0
+    reason: str = ""
+
+
+NO_EXIT = ExitDecision(ExitAction.NONE)
+
+
+def _as_decimal(value: object, name: str) -> Decimal:
+    """Settings may arrive as int or str (TOML, env); keep them exact as Decimal."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str | float):
+        raise ValueError(f"{name} must be a number, not {value!r}.")
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a number, not {value!r}.") from None
+    if not result.is_finite():
+        raise ValueError(f"{name} must be a finite number, not {value!r}.")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class ProfitLevel:
+    """At `gain_pct` above the average entry, sell `sell_pct` of what is open (100 closes)."""
+
+    gain_pct: Decimal
+    sell_pct: Decimal
+
+    def __post_init__(self) -> None:
+        gain = _as_decimal(self.gain_pct, "A profit level's gain")
+        sell = _as_decimal(self.sell_pct, "A profit level's sell percentage")
+        if gain <= 0:
+            raise ValueError(f"A profit level's gain must be above 0%, not {_pct(gain)}%.")
+        if not ZERO < sell <= HUNDRED:
+            raise ValueError(f"A profit level must sell more than 0% and at most 100%, not {_pct(sell)}%.")
+        object.__setattr__(self, "gain_pct", gain)
+        object.__setattr__(self, "sell_pct", sell)
+
+
+@dataclass(frozen=True, slots=True)
+class ExitRules:
+    """One strategy's exit settings; None (or an empty ladder) switches a rule off."""
+
+    profit_ladder: tuple[ProfitLevel, ...] = (
+        ProfitLevel(Decimal(30), Decimal(50)),
+        ProfitLevel(Decimal(60), Decimal(100)),
+    )
+    stop_loss_pct: Decimal | None = Decimal(40)
+    trailing_stop_pct: Decimal | None = Decimal(20)
+    # The trailing stop arms only once the high-water mark is this far above the average entry.
+    trailing_activation_pct: Decimal = Decimal(20)
+    time_stop_minutes: int | None = 10
+    time_stop_expiry_only: bool = False
+
+    def __post_init__(self) -> None:
+        ladder = tuple(self.profit_ladder)
+        if not all(isinstance(level, ProfitLevel) for level in ladder):
+            raise ValueError("The profit ladder must be a sequence of ProfitLevel(gain_pct, sell_pct).")
+        gains = [level.gain_pct for level in ladder]
+        if any(lower >= higher for lower, higher in pairwise(gains)):
+            shown = ", ".join(f"+{_pct(gain)}%" for gain in gains)
+            raise ValueError(f"The profit ladder must be sorted by gain with no level repeated, not {shown}.")
+        object.__setattr__(self, "profit_ladder", ladder)
+
+        if self.stop_loss_pct is not None:
+            stop = _as_decimal(self.stop_loss_pct, "The stop loss")
+            if not ZERO < stop <= HUNDRED:
+                raise ValueError(f"The stop loss must be above 0% and at most 100%, not {_pct(stop)}%.")
+            object.__setattr__(self, "stop_loss_pct", stop)
+        if self.trailing_stop_pct is not None:
+            trail = _as_decimal(self.trailing_stop_pct, "The trailing stop")
+            if not ZERO < trail <= HUNDRED:
+                raise ValueError(f"The trailing stop must be above 0% and at most 100%, not {_pct(trail)}%.")
+            object.__setattr__(self, "trailing_stop_pct", trail)
+        activation = _as_decimal(self.trailing_activation_pct, "The trailing stop activation")
+        if activation < 0:
+            raise ValueError(f"The trailing stop activation must be 0% or more, not {_pct(activation)}%.")
+        object.__setattr__(self, "trailing_activation_pct", activation)
+        minutes = self.time_stop_minutes
+        if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0):
+            raise ValueError(f"The time stop must be a positive whole number of minutes, not {minutes!r}.")
+
+
+def fired_levels(position: Position) -> int:
+    """How many ladder levels already fired: the strategy's trims in the position's history.
+
+    Read from history, never from memory, so a restart resumes the ladder where it was. Manual trims are the
+    trader's own and do not count; a close ends the position, so it needs no counting.
+    """
+    return sum(1 for action in position.actions if action.kind is ActionKind.TRIM and action.source is Source.STRATEGY)
+
+
+def high_water_mark(position: Position, previous: Decimal | None, mark: Decimal) -> Decimal:
+    """The highest price seen: the in-memory high, the mark, the average entry and every sell in the history."""
+    sells = (action.price for action in position.actions if action.kind in (ActionKind.TRIM, ActionKind.CLOSE))
+    candidates = [mark, position.avg_entry, *sells]
+    if previous is not None:
+        candidates.append(previous)
+    return max(candidates)
+
+
+def decide_exit(
+    rules: ExitRules,
+    position: Position,
+    mark: Decimal,
+    *,
+    now: datetime,
+    session_close: datetime,
+    high_water: Decimal | None = None,
+) -> ExitDecision:
+    """The exit the rules ask for at this mark; precedence is time stop, stop loss, trailing stop, profit ladder."""
+    _require_aware(now, "now")
+    _require_aware(session_close, "session_close")
+    if not mark.is_finite() or mark < 0:
+        raise ValueError(f"A mark must be a price of 0 or more, not {mark}.")
+    if not position.is_open or position.qty <= 0:
+        return NO_EXIT
+    decision = (
+        _time_stop(rules, position, now, session_close)
+        or _stop_loss(rules, position, mark)
+        or _trailing_stop(rules, position, mark, high_water)
+        or _profit_ladder(rules, position, mark)
+    )
+    return decision or NO_EXIT
+
+
+def expiry_settlement_price(contract: OptionContract, underlying_price: Decimal) -> Decimal:
+    """The per-share intrinsic value at expiry: max(0, S - K) for a call, max(0, K - S) for a put."""
+    if not underlying_price.is_finite() or underlying_price < 0:
+        raise ValueError(f"An underlying price must be 0 or more, not {underlying_price}.")
+    if contract.right is Right.CALL:
+        return max(ZERO, underlying_price - contract.strike)
+    return max(ZERO, contract.strike - underlying_price)
+
+
+def is_expired(contract: OptionContract, now: datetime) -> bool:
+    """True from 16:00 America/New_York on the expiry date."""
+    _require_aware(now, "now")
+    return now >= datetime.combine(contract.expiry, EXPIRY_CUTOFF, tzinfo=NEW_YORK)
+
+
+def _time_stop(rules: ExitRules, position: Position, now: datetime, session_close: datetime) -> ExitDecision | None:
+    minutes = rules.time_stop_minutes
+    if minutes is None:
+        return None
+    # A session after the expiry date counts too: a contract still open then must not be carried further.
+    if rules.time_stop_expiry_only and session_close.astimezone(NEW_YORK).date() < position.contract.expiry:
+        return None
+    if now < session_close - timedelta(minutes=minutes):
+        return None
+    when = "on expiry day" if rules.time_stop_expiry_only else ""
+    reason = f"time stop: {minutes} minute{'s' if minutes != 1 else ''} before the close {when}".rstrip()
+    return _close(position, reason)
+
+
+def _stop_loss(rules: ExitRules, position: Position, mark: Decimal) -> ExitDecision | None:
+    entry = position.avg_entry
+    if rules.stop_loss_pct is None or entry <= 0:
+        return None
+    # Compare cross-multiplied so the threshold is exact (no rounding from a division).
+    if (entry - mark) * HUNDRED < rules.stop_loss_pct * entry:
+        return None
+    return _close(position, f"stop loss -{_pct(rules.stop_loss_pct)}% hit (mark {_price(mark)}, entry {_price(entry)})")
+
+
+def _trailing_stop(
+    rules: ExitRules, position: Position, mark: Decimal, high_water: Decimal | None
+) -> ExitDecision | None:
+    entry = position.avg_entry
+    if rules.trailing_stop_pct is None or entry <= 0:
+        return None
+    high = high_water_mark(position, high_water, mark)
+    if (high - entry) * HUNDRED < rules.trailing_activation_pct * entry:
+        return None
+    if (high - mark) * HUNDRED < rules.trailing_stop_pct * high:
+        return None
+    drop = (high - mark) * HUNDRED / high
+    return _close(position, f"trailing stop: mark {_price(mark)} is {_pct(drop)}% below the high {_price(high)}")
+
+
+def _profit_ladder(rules: ExitRules, position: Position, mark: Decimal) -> ExitDecision | None:
+    entry = position.avg_entry
+    fired = fired_levels(position)
+    if entry <= 0 or fired >= len(rules.profit_ladder):
+        return None
+    # Only the next unfired level: when the mark passed several, the following ticks fire the rest.
+    level = rules.profit_ladder[fired]
+    if (mark - entry) * HUNDRED < level.gain_pct * entry:
+        return None
+    reached = f"profit target +{_pct(level.gain_pct)}% reached (mark {_price(mark)}, entry {_price(entry)})"
+    qty = max(1, int((position.qty * level.sell_pct / HUNDRED).to_integral_value(rounding=ROUND_FLOOR)))
+    if level.sell_pct == HUNDRED or qty >= position.qty:
+        return _close(position, f"{reached}: close ({_contracts(position.qty)})")
+    return ExitDecision(ExitAction.TRIM, qty, f"{reached}: trim {_pct(level.sell_pct)}% ({_contracts(qty)})")
+
+
+def _close(position: Position, reason: str) -> ExitDecision:
+    return ExitDecision(ExitAction.CLOSE, position.qty, reason)
+
+
+def _require_aware(moment: datetime, name: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, not {moment.isoformat()}.")
+
+
+def _pct(value: Decimal) -> str:
+    """A percentage for a trader: `30`, `12.5`, `33.33`."""
+    return f"{value.quantize(Decimal('0.01'), ROUND_HALF_UP).normalize():f}"
+
+
+def _price(value: Decimal) -> str:
+    """A price with at least two decimals and at most four: `1.20`, `0.05`, `1.2333`."""
+    whole, _, fraction = f"{value.quantize(Decimal('0.0001'), ROUND_HALF_UP).normalize():f}".partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def _contracts(qty: int) -> str:
+    return f"{qty} contract{'s' if qty != 1 else ''}"
