@@ -1,17 +1,22 @@
-"""The command line: `python -m bot [command]`. Logs go to stderr; `--json` output alone to stdout."""
+"""The command line: `python -m bot [command]`. Logs go to stderr; with `--json`, stdout holds only JSON."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import signal
 import sys
+from datetime import date
 from pathlib import Path
 
 from bot.options.ledger_verify import verify_events
-from bot.options.trade_ledger import LedgerError, read_ledger
+from bot.options.positions import Position
+from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger, replay
 from bot.paths import default_storage, ledger_path
-from bot.render import ledger_summary
+from bot.render import ledger_summary, position_row
+from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
 
@@ -24,6 +29,13 @@ def _storage(value: str) -> Path:
     return path
 
 
+def _speed(value: str) -> float:
+    speed = float(value)
+    if not 0 < speed <= 100_000:
+        raise argparse.ArgumentTypeError(f"speed must be above 0 and at most 100000, not {value}")
+    return speed
+
+
 def build_parser() -> argparse.ArgumentParser:
     storage = argparse.ArgumentParser(add_help=False)
     storage.add_argument(
@@ -32,11 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="storage directory (default: storage/ at the project root or $OPTIONDESK_STORAGE_DIR)",
     )
+    seed = argparse.ArgumentParser(add_help=False)
+    seed.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="seed of the simulated market")
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="optiondesk, the options trade-desk bot.", parents=[storage]
+        prog="python -m bot",
+        description="optiondesk, the options trade-desk bot. Without a command: the offline demo day.",
+        parents=[storage, seed],
     )
     commands = parser.add_subparsers(dest="command", metavar="command")
-    commands.add_parser("session", parents=[storage], help="run a short scripted paper session (the default)")
+    demo = commands.add_parser("demo", parents=[storage, seed], help="run one simulated trading day offline, then exit")
+    demo.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        default=None,
+        help="the trading day to simulate, YYYY-MM-DD (default: the latest one, or the one after the ledger's end)",
+    )
+    run = commands.add_parser("run", parents=[storage, seed], help="run the bot offline on the simulated market")
+    run.add_argument("--speed", type=_speed, default=1.0, help="market seconds per real second (default 1)")
+    positions = commands.add_parser("positions", parents=[storage], help="list open positions as the bot resumes them")
+    positions.add_argument("--json", action="store_true", help="print JSON only")
     ledger = commands.add_parser("ledger", help="inspect the trade ledger")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", metavar="command", required=True)
     ledger_commands.add_parser("verify", parents=[storage], help="replay the ledger and check every invariant")
@@ -46,12 +72,74 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    storage: Path = args.storage if getattr(args, "storage", None) else _storage(str(default_storage()))
-    if args.command == "ledger":
-        return verify_ledger(storage)
-    from bot.paper_session import run_paper_session
+    storage: Path = getattr(args, "storage", None) or _storage(str(default_storage()))
+    try:
+        if args.command == "ledger":
+            return verify_ledger(storage)
+        if args.command == "positions":
+            return list_positions(storage, as_json=args.json)
+        settings = load_settings()
+        if args.command == "run":
+            return run(settings, storage, speed=args.speed, seed=getattr(args, "seed", None))
+        return demo(settings, storage, seed=getattr(args, "seed", None), day=getattr(args, "date", None))
+    except (SettingsError, LedgerError) as error:
+        log.error("%s", error)
+        print(f"optiondesk: {error}", file=sys.stderr)
+        return EXIT_PROBLEM
 
-    asyncio.run(run_paper_session(storage))
+
+def demo(settings: Settings, storage: Path, *, seed: int | None, day: date | None) -> int:
+    from bot.runtime.demo import run_demo_day
+
+    summary = asyncio.run(run_demo_day(settings, storage, seed=seed, day=day))
+    print(summary.render())
+    print(f"  ledger: {ledger_path(storage)}  (python -m bot ledger verify --storage {storage})")
+    return EXIT_OK
+
+
+def run(settings: Settings, storage: Path, *, speed: float, seed: int | None) -> int:
+    from bot.runtime.offline import run_offline
+
+    async def until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_offline(settings, storage, speed=speed, seed=seed, stop=stop)
+
+    asyncio.run(until_signalled())
+    return EXIT_OK
+
+
+def _positions_json(positions: list[Position]) -> str:
+    return json.dumps(
+        [
+            {
+                "position_id": p.position_id,
+                "symbol": p.contract.symbol,
+                "strategy": p.strategy,
+                "qty": p.qty,
+                "avg_entry": str(p.avg_entry.quantize(AVG_ENTRY_PLACES)),
+                "realized_pnl_total": str(p.realized_pnl),
+                "opened_at": p.opened_at.isoformat() if p.opened_at else None,
+            }
+            for p in positions
+        ],
+        indent=2,
+    )
+
+
+def list_positions(storage: Path, *, as_json: bool) -> int:
+    contents = read_ledger(ledger_path(storage))
+    if contents.torn_tail:
+        log.warning("the ledger ends in a torn line (%d bytes), cut away at the next start", len(contents.torn_tail))
+    positions = [p for p in replay(contents.events).values() if p.is_open]
+    if as_json:
+        print(_positions_json(positions))
+    elif not positions:
+        print("no open positions")
+    else:
+        print("\n".join(position_row(p) for p in positions))
     return EXIT_OK
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.options.ledger_verify import LedgerReport
+from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent
 
 CENT = Decimal("0.01")
@@ -42,3 +43,11 @@ def ledger_summary(report: LedgerReport, torn_tail: int = 0) -> str:
         if len(report.problems) > len(shown):
             lines.append(f"  ... and {len(report.problems) - len(shown)} more")
     return "\n".join(lines)
+
+
+def position_row(position: Position) -> str:
+    return (
+        f"{position.position_id}  {position.contract.label:<22} {position.strategy:<14} "
+        f"qty {position.qty:>4}  avg {position.avg_entry.quantize(Decimal('0.0001'))}  "
+        f"realized {money(position.realized_pnl)}"
+    )

@@ -150,6 +150,18 @@ class OptionsOrderManager:
             position = self._open(position_id)
             return await self._trade(position, Side.SELL, position.qty, source, actor)
 
+    async def settle_expiry(self, position_id: str, price: Decimal, *, actor: str = "expiry") -> Position:
+        """Close a position left open at expiry at its settlement (intrinsic) value, 0 when out of the money.
+
+        No executor is involved: expiry is not an order, and a fill at 0 is right here.
+        """
+        async with self._lock(position_id):
+            position = self._open(position_id)
+            order = OrderContext(new_id("ord"), position_id, Side.SELL, position.qty)
+            self.orders[order.order_id] = order
+            fill = Fill(new_id("fill"), order.order_id, Side.SELL, position.qty, price, Decimal(0), self._clock())
+            return await self._apply(position, order, fill, Source.STRATEGY, actor)
+
     def _lock(self, position_id: str) -> asyncio.Lock:
         return self._locks.setdefault(position_id, asyncio.Lock())
 

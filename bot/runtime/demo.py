@@ -1,0 +1,132 @@
+"""The offline demo day: one simulated trading day through the real pipeline, stepped as fast as it goes.
+
+feed -> strategies -> order manager -> paper executor -> ledger -> notifier (position messages in the
+terminal). Every tick is handled to the end before the next, so the same seed gives the same trades.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+
+from bot.options.clock import utc_now
+from bot.options.market_hours import (
+    MARKET_TZ,
+    is_trading_day,
+    latest_trading_day,
+    next_trading_day,
+    session_close,
+    session_open,
+)
+from bot.options.quotes import QuoteCache
+from bot.options.sim_market import SimulatedMarket, UnderlyingSpec
+from bot.options.trade_ledger import TradeEvent, read_ledger
+from bot.paths import ledger_path
+from bot.render import money
+from bot.runtime.desk import open_desk
+from bot.runtime.options_trade_notifier import ConsoleSink
+from bot.settings import Settings, SettingsError
+
+
+@dataclass(frozen=True, slots=True)
+class DaySummary:
+    day: date
+    fills: list[TradeEvent]
+    closed_pnl: dict[str, Decimal]  # position id -> its whole realized P&L, for positions closed today
+    still_open: int
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return sum((event.realized_pnl for event in self.fills), Decimal(0))
+
+    @property
+    def wins(self) -> int:
+        return sum(1 for pnl in self.closed_pnl.values() if pnl > 0)
+
+    def render(self) -> str:
+        kinds = Counter(event.kind.value for event in self.fills)
+        closed = len(self.closed_pnl)
+        rate = f"{self.wins / closed:.0%} ({self.wins} of {closed})" if closed else "n/a (nothing closed)"
+        return "\n".join(
+            [
+                f"Day {self.day}: {len(self.fills)} trades ("
+                + ", ".join(f"{kinds[k]} {k}" for k in ("open", "add", "trim", "close"))
+                + ")",
+                f"  positions closed: {closed}, still open: {self.still_open}",
+                f"  realized P&L: {money(self.realized_pnl)}   win rate: {rate}",
+            ]
+        )
+
+
+def demo_day_for(events: list[TradeEvent]) -> date:
+    """The latest trading day, or the trading day after the ledger's last event, so days never overlap."""
+    if events:
+        return next_trading_day(events[-1].ts.astimezone(MARKET_TZ).date())
+    return latest_trading_day(utc_now())
+
+
+def sim_market(settings: Settings, seed: int | None) -> SimulatedMarket:
+    specs = [UnderlyingSpec(u.symbol, u.price, u.vol) for u in settings.market.underlyings]
+    tick = timedelta(seconds=settings.market.tick_seconds)
+    return SimulatedMarket(specs, settings.market.seed if seed is None else seed, tick=tick)
+
+
+def watch_in(market: SimulatedMarket) -> Callable[[QuoteCache, Iterable[str]], None]:
+    """Subscribe contracts in the market and quote them at once, so a strategy can trade them right away."""
+
+    def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
+        for symbol in market.subscribe(symbols):
+            quotes.update(symbol, market.quote(symbol))
+
+    return watch
+
+
+async def run_demo_day(
+    settings: Settings,
+    storage: Path,
+    *,
+    seed: int | None = None,
+    day: date | None = None,
+    out: TextIO | None = None,
+) -> DaySummary:
+    events = read_ledger(ledger_path(storage)).events
+    day = day or demo_day_for(events)
+    if not is_trading_day(day):
+        raise SettingsError(f"{day} is not a trading day")
+    if events and events[-1].ts >= session_open(day):
+        raise SettingsError(f"the ledger already has trades after {day} 09:30; pick a later day or another storage")
+    market = sim_market(settings, seed)
+    market.start(session_open(day))
+    desk = open_desk(
+        settings,
+        storage,
+        sink=ConsoleSink(out),
+        clock=lambda: market.now,
+        watch=watch_in(market),
+        throttle_clock=lambda: market.now.timestamp(),
+    )
+    try:
+        before = len(desk.ledger.read())
+        ticks = market.snapshot()
+        while market.now < session_close(day):
+            for symbol, quote in ticks:
+                desk.quotes.update(symbol, quote)
+            await desk.step()
+            ticks = market.step()
+        # The market jumped to the next session: what expires today settles on today's last prices.
+        desk.queue_expired(session_close(day))
+        await desk.step()
+        fills = desk.ledger.read()[before:]
+    finally:
+        desk.close()
+    closed_today = {
+        p.position_id: p.realized_pnl
+        for p in desk.manager.all_positions()
+        if p.closed_at and p.closed_at.astimezone(MARKET_TZ).date() == day
+    }
+    return DaySummary(day, fills, closed_today, len(desk.manager.open_positions()))

@@ -1,0 +1,151 @@
+"""The trading desk assembled from the settings: ledger, paper executor, order manager, strategies,
+position watcher, notifier and expiry settlement — the same pieces for the demo day, `run` and Discord.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.options.execution_paper import PaperConfig, PaperExecutor
+from bot.options.inbox import LatestByKey
+from bot.options.market_hours import session_close
+from bot.options.order_manager import OptionsOrderManager
+from bot.options.position_watcher import PositionWatcher
+from bot.options.positions import Position
+from bot.options.quotes import Quote, QuoteCache
+from bot.options.trade_ledger import TradeEvent, TradeLedger, replay
+from bot.paths import ledger_path
+from bot.runtime.options_trade_notifier import MessageSink, OptionsTradeNotifier
+from bot.runtime.strategy_runner import StrategyRunner
+from bot.settings import Settings
+from bot.strategies.base import Strategy, StrategyDesk
+from bot.strategies.options.exit_rules import expiry_settlement_price, is_expired
+from bot.strategies.options.mean_reversion import MeanReversion
+from bot.strategies.options.opening_range import OpeningRangeBreakout
+
+log = logging.getLogger(__name__)
+
+
+STRATEGY_KINDS: dict[str, Callable[..., Strategy]] = {
+    "opening_range_breakout": OpeningRangeBreakout,
+    "mean_reversion": MeanReversion,
+}
+
+
+def build_strategies(settings: Settings) -> list[Strategy]:
+    return [STRATEGY_KINDS[config.kind](config) for config in settings.strategies]
+
+
+@dataclass
+class Desk:
+    ledger: TradeLedger
+    quotes: QuoteCache
+    manager: OptionsOrderManager
+    notifier: OptionsTradeNotifier
+    watcher: PositionWatcher
+    runner: StrategyRunner
+    _expiring: LatestByKey[str, datetime] = field(default_factory=LatestByKey)
+    _next_expiry: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.quotes.subscribe(self._on_quote)
+        self.manager.subscribe(self._on_fill)
+        self._on_fill_sync()
+
+    async def _on_fill(self, event: TradeEvent, position: Position) -> None:
+        self._on_fill_sync()
+
+    def _on_fill_sync(self) -> None:
+        closes = [session_close(p.contract.expiry) for p in self.manager.open_positions()]
+        self._next_expiry = min(closes, default=None)
+
+    def _on_quote(self, symbol: str, quote: Quote) -> None:
+        # Expiry is noticed through the market clock in the quotes: the first quote at or after 16:00 New
+        # York on a position's expiry date queues its settlement. Cheap unless an expiry has come.
+        if quote.ts is not None and self._next_expiry is not None and quote.ts >= self._next_expiry:
+            self.queue_expired(quote.ts)
+
+    def queue_expired(self, now: datetime) -> None:
+        for position in self.manager.open_positions():
+            if is_expired(position.contract, now):
+                self._expiring.put(position.position_id, now)
+
+    async def settle_expired(self) -> None:
+        """Close positions past their expiry at intrinsic value (0 when out of the money)."""
+        for position_id in self._expiring.take_all():
+            position = self.manager.get(position_id)
+            spot = self.quotes.get(position.contract.underlying)
+            if not position.is_open or spot is None or spot.mark is None:
+                continue
+            price = expiry_settlement_price(position.contract, spot.mark)
+            log.info("position %s expired; settling at %s", position_id, price)
+            await self.manager.settle_expiry(position_id, price)
+
+    async def step(self) -> None:
+        """Handle everything the last quotes set off, in a fixed order (the demo day's deterministic step)."""
+        for _ in range(10):  # actions can set off more work (a fill, then a message), never without end
+            await self.runner.process_all()
+            await self.watcher.deliver_all()
+            await self.settle_expired()
+            await self.notifier.flush()
+            if not (self.runner.pending() or self.watcher.pending() or len(self._expiring)):
+                return
+
+    async def run_expiry(self) -> None:
+        """Settlement worker for the live runs, until cancelled."""
+        while True:
+            await self._expiring.wait()
+            await self.settle_expired()
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def open_desk(
+    settings: Settings,
+    storage: Path,
+    *,
+    sink: MessageSink,
+    clock: Callable[[], datetime],
+    watch: Callable[[QuoteCache, Iterable[str]], None],
+    throttle_clock: Callable[[], float],
+) -> Desk:
+    """Open the ledger (repairing a torn tail), rebuild the positions from it, and wire everything up.
+
+    `watch(quotes, symbols)` asks the feed to quote more contracts; `clock` is the market clock.
+    """
+    ledger = TradeLedger.open(ledger_path(storage))
+    positions = replay(ledger.read())
+    quotes = QuoteCache(max_age=timedelta(seconds=settings.market.quote_max_age_seconds))
+    paper = settings.paper
+    executor = PaperExecutor(
+        quotes,
+        PaperConfig(
+            fee_per_contract=paper.fee_per_contract,
+            slippage_ticks=paper.slippage_ticks,
+            slippage_bps=paper.slippage_bps,
+            partial_fills=paper.partial_fills,
+        ),
+        clock=clock,
+    )
+    manager = OptionsOrderManager(executor, ledger, clock=clock, positions=positions.values())
+    notifier = OptionsTradeNotifier(sink, quotes)
+    manager.subscribe(notifier.on_fill)
+    strategies = build_strategies(settings)
+    for strategy in strategies:
+        strategy.bind(
+            StrategyDesk(strategy.name, manager, quotes, clock=clock, watch=lambda symbols: watch(quotes, symbols))
+        )
+    watcher = PositionWatcher(
+        manager,
+        quotes,
+        {s.name: s for s in strategies},
+        interval=settings.watcher.throttle_seconds,
+        clock=throttle_clock,
+    )
+    watch(quotes, [p.contract.symbol for p in manager.open_positions()])
+    return Desk(ledger, quotes, manager, notifier, watcher, StrategyRunner(strategies, quotes))

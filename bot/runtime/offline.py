@@ -1,0 +1,75 @@
+"""`python -m bot run` without a token: the bot offline on the simulated feed until SIGINT/SIGTERM.
+
+The market clock starts at 09:30 New York of the latest trading day, or just after the ledger's last
+event, runs `speed` times faster than real time and walks on through the following trading days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.options.clock import utc_now
+from bot.options.market_hours import latest_trading_day, session_open
+from bot.options.quotes import QuoteCache
+from bot.options.sim_market import SimulatedFeed
+from bot.options.trade_ledger import read_ledger
+from bot.paths import ledger_path
+from bot.runtime.demo import sim_market
+from bot.runtime.desk import open_desk
+from bot.runtime.options_trade_notifier import ConsoleSink
+from bot.runtime.supervisor import supervise
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def market_start(storage: Path) -> datetime:
+    events = read_ledger(ledger_path(storage)).events
+    if events:
+        return max(event.ts for event in events) + timedelta(seconds=1)
+    return session_open(latest_trading_day(utc_now()))
+
+
+async def run_offline(
+    settings: Settings, storage: Path, *, speed: float, seed: int | None, stop: asyncio.Event
+) -> None:
+    market = sim_market(settings, seed)
+    market.start(market_start(storage))
+    feed = SimulatedFeed(market, speed=speed)
+
+    def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
+        feed.subscribe(symbols)  # the feed quotes new contracts into the cache it runs on
+
+    desk = open_desk(
+        settings, storage, sink=ConsoleSink(), clock=lambda: market.now, watch=watch, throttle_clock=time.monotonic
+    )
+    log.info(
+        "offline on the simulated market from %s at %sx speed; %d open positions",
+        market.now,
+        speed,
+        len(desk.manager.open_positions()),
+    )
+    workers: dict[str, Callable[[], Awaitable[None]]] = {
+        "feed": partial(feed.run, desk.quotes),
+        "notifier": desk.notifier.run,
+        "expiry": desk.run_expiry,
+    }
+    for name in desk.runner.strategies:
+        workers[f"strategy {name}"] = partial(desk.runner.run, name)
+        workers[f"watcher {name}"] = partial(desk.watcher.run, name)
+    tasks = [asyncio.create_task(supervise(name, start), name=name) for name, start in workers.items()]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await desk.notifier.flush()
+        desk.close()
+        log.info("stopped cleanly; %d positions open", len(desk.manager.open_positions()))

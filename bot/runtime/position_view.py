@@ -1,0 +1,70 @@
+"""What a position's message shows, as plain data, and its text rendering for the terminal.
+
+The console sink prints `render_text(view)`; the Discord sink turns the same view into an embed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from bot.options.orders import Side
+from bot.options.positions import Position, PositionAction
+from bot.render import money
+
+MARKET_TZ = ZoneInfo("America/New_York")
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    position: Position
+    mark: Decimal | None
+    status_note: str | None = None  # e.g. an order in flight, or why one was refused
+
+    @property
+    def cost(self) -> Decimal:
+        """Premium paid for every contract bought, in dollars."""
+        multiplier = self.position.contract.multiplier
+        return sum((a.price * a.qty * multiplier for a in self.position.actions if a.side is Side.BUY), Decimal(0))
+
+    @property
+    def realized_pct(self) -> Decimal | None:
+        cost = self.cost
+        return self.position.realized_pnl / cost * 100 if cost else None
+
+    @property
+    def unrealized_pnl(self) -> Decimal | None:
+        if self.mark is None or not self.position.is_open:
+            return None
+        return self.position.unrealized_pnl(self.mark)
+
+    @property
+    def last_action(self) -> PositionAction | None:
+        return self.position.actions[-1] if self.position.actions else None
+
+
+def percent(value: Decimal | None) -> str:
+    return "n/a" if value is None else f"{value.quantize(Decimal('0.1')):+}%"
+
+
+def action_line(action: PositionAction, strategy: str) -> str:
+    who = action.actor if action.actor else strategy
+    return f"{action.ts.astimezone(MARKET_TZ):%H:%M} {action.kind.value} {action.qty} @ {action.price} ({who})"
+
+
+def render_text(view: PositionView) -> str:
+    position = view.position
+    status = position.status.value.upper()
+    lines = [f"== {position.contract.label} | {status} | {position.strategy} | {position.position_id}"]
+    if position.is_open:
+        unrealized = view.unrealized_pnl
+        marked = f" | mark {view.mark} | unrealized {money(unrealized)}" if unrealized is not None else ""
+        lines.append(f"   open {position.qty} @ avg {position.avg_entry.quantize(Decimal('0.0001'))}{marked}")
+    lines.append(f"   realized {money(position.realized_pnl)} ({percent(view.realized_pct)}), fees {position.fees}")
+    if view.last_action is not None:
+        lines.append(f"   last: {action_line(view.last_action, position.strategy)}")
+    if view.status_note:
+        lines.append(f"   note: {view.status_note}")
+    lines.append("   history: " + " | ".join(action_line(a, position.strategy) for a in position.actions))
+    return "\n".join(lines)

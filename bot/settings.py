@@ -1,0 +1,150 @@
+"""The bot's settings: environment variables (OPTIONDESK_...) over config/optiondesk.toml over defaults.
+
+Built once at start-up and passed in; tests build `Settings(...)` with keywords.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot.paths import PROJECT_ROOT
+
+CONFIG_FILE = PROJECT_ROOT / "config" / "optiondesk.toml"
+
+Percent = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+
+
+def _off_is_none(value: object) -> object:
+    # TOML has no null: `false`, 0 or "off" switch a rule off.
+    return None if value is False or value == 0 or value == "off" else value
+
+
+OptionalPercent = Annotated[Percent | None, BeforeValidator(_off_is_none)]
+OptionalMinutes = Annotated[Annotated[int, Field(gt=0)] | None, BeforeValidator(_off_is_none)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExitRuleSettings(Section):
+    """The shared exit rules; a rule is switched off with `false` (or an empty ladder)."""
+
+    profit_ladder: list[tuple[Percent, Percent]] = [(Decimal(30), Decimal(50)), (Decimal(60), Decimal(100))]
+    stop_loss_pct: OptionalPercent = Decimal(40)
+    trailing_stop_pct: OptionalPercent = Decimal(20)
+    trailing_activation_pct: Percent = Decimal(20)
+    time_stop_minutes: OptionalMinutes = 10
+    time_stop_expiry_only: bool = False
+
+
+class StrategyBase(Section):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[\w-]+$")]
+    underlying: Annotated[str, Field(min_length=1)]
+    contracts: Annotated[int, Field(gt=0, le=1000)] = 5
+    days_to_expiry: Annotated[int, Field(ge=0, le=60)] = 2
+    no_entry_minutes_before_close: Annotated[int, Field(ge=0, le=390)] = 30
+    exits: ExitRuleSettings = ExitRuleSettings()
+
+
+class OpeningRangeBreakoutSettings(StrategyBase):
+    kind: Literal["opening_range_breakout"] = "opening_range_breakout"
+    range_minutes: Annotated[int, Field(gt=0, le=120)] = 15
+    add_on_extension_pct: Percent = Decimal("0.3")
+
+
+class MeanReversionSettings(StrategyBase):
+    kind: Literal["mean_reversion"] = "mean_reversion"
+    lookback_minutes: Annotated[int, Field(ge=5, le=390)] = 30
+    entry_z: Annotated[float, Field(gt=0)] = 2.0
+    add_z: Annotated[float, Field(gt=0)] = 3.0
+
+
+StrategySettings = Annotated[OpeningRangeBreakoutSettings | MeanReversionSettings, Field(discriminator="kind")]
+
+
+class UnderlyingSettings(Section):
+    symbol: Annotated[str, Field(min_length=1, max_length=6)]
+    price: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+    vol: Annotated[float, Field(gt=0, lt=5)]
+
+
+class MarketSettings(Section):
+    """The simulated market, the embedded default feed."""
+
+    seed: int = 7
+    tick_seconds: Annotated[int, Field(gt=0, le=3600)] = 30
+    underlyings: list[UnderlyingSettings] = [
+        UnderlyingSettings(symbol="SPY", price=Decimal("600.00"), vol=0.18),
+        UnderlyingSettings(symbol="QQQ", price=Decimal("520.00"), vol=0.24),
+    ]
+    quote_max_age_seconds: Annotated[int, Field(gt=0)] = 120
+
+
+class PaperSettings(Section):
+    fee_per_contract: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal("0.65")
+    slippage_ticks: Annotated[int, Field(ge=0)] = 0
+    slippage_bps: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
+    partial_fills: bool = False
+
+
+class WatcherSettings(Section):
+    throttle_seconds: Annotated[float, Field(ge=0)] = 1.0
+
+
+def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSettings]:
+    return [
+        OpeningRangeBreakoutSettings(name="spy-orb", underlying="SPY"),
+        MeanReversionSettings(name="qqq-meanrev", underlying="QQQ", contracts=3, days_to_expiry=7),
+    ]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPTIONDESK_",
+        env_nested_delimiter="__",
+        toml_file=CONFIG_FILE,
+        extra="forbid",
+        frozen=True,
+    )
+
+    storage_dir: Path | None = None
+    timezone: str = "America/New_York"
+    market: MarketSettings = MarketSettings()
+    paper: PaperSettings = PaperSettings()
+    watcher: WatcherSettings = WatcherSettings()
+    strategies: list[StrategySettings] = Field(default_factory=_default_strategies)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+class SettingsError(Exception):
+    """A bad setting; the message is one line naming it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problem = error.errors()[0]
+        name = ".".join(str(part) for part in problem["loc"])
+        raise SettingsError(f"bad setting {name}: {problem['msg']}") from None

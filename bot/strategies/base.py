@@ -1,0 +1,162 @@
+"""The strategy base: entry on quotes, exits through the shared exit rules, trades through the desk.
+
+Strategies never talk to Discord or the ledger; they ask the order manager, as `source="strategy"`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from bot.options.contracts import OptionContract, Right
+from bot.options.errors import TradeError
+from bot.options.market_hours import MARKET_TZ, is_trading_day, session_close
+from bot.options.order_manager import OptionsOrderManager
+from bot.options.positions import Position, Source
+from bot.options.quotes import Quote, QuoteCache
+from bot.settings import ExitRuleSettings
+from bot.strategies.options.exit_rules import ExitAction, ExitRules, ProfitLevel, decide_exit, high_water_mark
+
+log = logging.getLogger(__name__)
+
+
+class StrategyDesk:
+    """What one strategy may do: read quotes and the market clock, and trade its own positions."""
+
+    def __init__(
+        self,
+        strategy: str,
+        manager: OptionsOrderManager,
+        quotes: QuoteCache,
+        *,
+        clock: Callable[[], datetime],
+        watch: Callable[[Iterable[str]], None],
+    ) -> None:
+        self._strategy = strategy
+        self._manager = manager
+        self._quotes = quotes
+        self._clock = clock
+        self._watch = watch
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def session_close(self) -> datetime:
+        return session_close(self.now().astimezone(MARKET_TZ).date())
+
+    def quote(self, symbol: str) -> Quote | None:
+        return self._quotes.get(symbol)
+
+    def positions(self) -> list[Position]:
+        """This strategy's open positions."""
+        return [p for p in self._manager.open_positions() if p.strategy == self._strategy]
+
+    def positions_opened_on(self, day: date) -> list[Position]:
+        """This strategy's positions opened on `day` (New York date), open or closed."""
+        return [
+            p
+            for p in self._manager.all_positions()
+            if p.strategy == self._strategy and p.opened_at and p.opened_at.astimezone(MARKET_TZ).date() == day
+        ]
+
+    def watch(self, contract: OptionContract) -> None:
+        """Ask the feed to quote this contract from now on."""
+        self._watch([contract.symbol])
+
+    async def open(self, contract: OptionContract, qty: int) -> Position | None:
+        self.watch(contract)
+        return await self._attempt(
+            f"open {qty} {contract.label}",
+            self._manager.open_position(contract, qty, strategy=self._strategy, source=Source.STRATEGY),
+        )
+
+    async def add(self, position: Position, qty: int) -> Position | None:
+        return await self._attempt(f"add {qty} to {position.position_id}", self._manager.add(position.position_id, qty))
+
+    async def trim(self, position: Position, qty: int) -> Position | None:
+        return await self._attempt(
+            f"trim {qty} of {position.position_id}", self._manager.trim(position.position_id, qty=qty)
+        )
+
+    async def close(self, position: Position) -> Position | None:
+        return await self._attempt(f"close {position.position_id}", self._manager.close(position.position_id))
+
+    async def _attempt(self, what: str, action: Awaitable[Position]) -> Position | None:
+        try:
+            return await action
+        except TradeError as refused:
+            # A refusal is the desk doing its job (no quote, position gone...): the strategy's log says why.
+            log.info("strategy %s could not %s: %s", self._strategy, what, refused)
+            return None
+
+
+def exit_rules(settings: ExitRuleSettings) -> ExitRules:
+    return ExitRules(
+        profit_ladder=tuple(ProfitLevel(gain, sell) for gain, sell in settings.profit_ladder),
+        stop_loss_pct=settings.stop_loss_pct,
+        trailing_stop_pct=settings.trailing_stop_pct,
+        trailing_activation_pct=settings.trailing_activation_pct,
+        time_stop_minutes=settings.time_stop_minutes,
+        time_stop_expiry_only=settings.time_stop_expiry_only,
+    )
+
+
+def expiry_after(day: date, days: int) -> date:
+    """The first trading day at least `days` calendar days after `day`."""
+    expiry = day + timedelta(days=days)
+    while not is_trading_day(expiry):
+        expiry += timedelta(days=1)
+    return expiry
+
+
+def at_the_money(underlying: str, spot: Decimal, right: Right, expiry: date) -> OptionContract:
+    return OptionContract(underlying, expiry, right, spot.quantize(Decimal(1)))
+
+
+class Strategy:
+    """A strategy with a name, the underlyings it watches, an entry hook and the shared exit rules."""
+
+    def __init__(self, name: str, exits: ExitRules, *, no_entry_before_close: timedelta = timedelta(0)) -> None:
+        self.name = name
+        self.exits = exits
+        self.no_entry_before_close = no_entry_before_close
+        self._highs: dict[str, Decimal] = {}
+        self._desk: StrategyDesk | None = None
+
+    @property
+    def desk(self) -> StrategyDesk:
+        if self._desk is None:
+            raise RuntimeError(f"strategy {self.name} is not bound to a desk")
+        return self._desk
+
+    def bind(self, desk: StrategyDesk) -> None:
+        self._desk = desk
+
+    def may_enter(self) -> bool:
+        """New entries stop a while before the close, so that the time stop does not meet fresh positions."""
+        return self.desk.now() < self.desk.session_close() - self.no_entry_before_close
+
+    def symbols(self) -> set[str]:
+        """The symbols whose quotes reach `on_quote` (usually underlyings)."""
+        return set()
+
+    async def on_quote(self, symbol: str, quote: Quote) -> None:
+        """The entry hook: may ask the desk to open (or add to) a position."""
+
+    async def on_position_update(self, position: Position, mark: Decimal) -> None:
+        """Apply the shared exit rules to a new mark of one of this strategy's positions."""
+        high = high_water_mark(position, self._highs.get(position.position_id), mark)
+        self._highs[position.position_id] = high
+        decision = decide_exit(
+            self.exits, position, mark, now=self.desk.now(), session_close=self.desk.session_close(), high_water=high
+        )
+        if decision.action is ExitAction.NONE:
+            return
+        log.info("strategy %s, position %s: %s", self.name, position.position_id, decision.reason)
+        if decision.action is ExitAction.TRIM:
+            await self.desk.trim(position, decision.qty)
+        else:
+            await self.desk.close(position)
+            self._highs.pop(position.position_id, None)

@@ -1,0 +1,77 @@
+"""Mean reversion: buy calls when the underlying is stretched far below its recent mean, puts far above.
+
+One position at a time; adds once when the stretch deepens; exits by the shared rules.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from datetime import datetime, timedelta
+
+from bot.options.contracts import Right
+from bot.options.market_hours import MARKET_TZ
+from bot.options.positions import ActionKind
+from bot.options.quotes import Quote
+from bot.settings import MeanReversionSettings
+from bot.strategies.base import Strategy, at_the_money, exit_rules, expiry_after
+
+
+class MeanReversion(Strategy):
+    def __init__(self, config: MeanReversionSettings) -> None:
+        super().__init__(
+            config.name,
+            exit_rules(config.exits),
+            no_entry_before_close=timedelta(minutes=config.no_entry_minutes_before_close),
+        )
+        self.underlying = config.underlying
+        self.contracts = config.contracts
+        self.days_to_expiry = config.days_to_expiry
+        self.lookback = timedelta(minutes=config.lookback_minutes)
+        self.entry_z = config.entry_z
+        self.add_z = config.add_z
+        self._prices: deque[tuple[datetime, float]] = deque()
+
+    def symbols(self) -> set[str]:
+        return {self.underlying}
+
+    def _z_score(self, now: datetime, price: float) -> float | None:
+        prices = self._prices
+        if prices and now.astimezone(MARKET_TZ).date() != prices[-1][0].astimezone(MARKET_TZ).date():
+            prices.clear()  # a new session: yesterday's range says little about today's
+        prices.append((now, price))
+        while prices and prices[0][0] < now - self.lookback:
+            prices.popleft()
+        if now - prices[0][0] < self.lookback * 0.9:
+            return None  # not enough history yet
+        values = [p for _, p in prices]
+        spread = statistics.pstdev(values)
+        return (price - statistics.fmean(values)) / spread if spread else None
+
+    def _cooling_down(self, now: datetime) -> bool:
+        """After a close, wait one lookback before entering again: the stretch that failed is still in the window."""
+        today = now.astimezone(MARKET_TZ).date()
+        closes = [p.closed_at for p in self.desk.positions_opened_on(today) if p.closed_at]
+        return bool(closes) and now - max(closes) < self.lookback
+
+    async def on_quote(self, symbol: str, quote: Quote) -> None:
+        price = quote.mark
+        if price is None:
+            return
+        now = self.desk.now()
+        z = self._z_score(now, float(price))
+        if z is None:
+            return
+        open_positions = [p for p in self.desk.positions() if p.contract.underlying == self.underlying]
+        if not open_positions:
+            if abs(z) >= self.entry_z and self.may_enter() and not self._cooling_down(now):
+                right = Right.CALL if z < 0 else Right.PUT
+                today = now.astimezone(MARKET_TZ).date()
+                contract = at_the_money(self.underlying, price, right, expiry_after(today, self.days_to_expiry))
+                await self.desk.open(contract, self.contracts)
+            return
+        position = open_positions[-1]
+        stretched = z <= -self.add_z if position.contract.right is Right.CALL else z >= self.add_z
+        # Adds once per position, judged from its history so that a restart never adds twice.
+        if stretched and not any(action.kind is ActionKind.ADD for action in position.actions):
+            await self.desk.add(position, max(1, self.contracts // 2))
