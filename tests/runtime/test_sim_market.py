@@ -1,0 +1,302 @@
+"""The simulated market: seeded and repeatable, sane quotes, a clock that walks through trading sessions."""
+
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from bot.options.contracts import OptionContract
+from bot.options.market_hours import MARKET_TZ, is_market_open
+from bot.options.quotes import QuoteCache
+from bot.options.sim_market import SimulatedFeed, SimulatedMarket, UnderlyingSpec
+from bot.paths import PROJECT_ROOT
+
+SPECS = [UnderlyingSpec("SPY", Decimal("450.00"), 0.2), UnderlyingSpec("QQQ", Decimal("380.00"), 0.3)]
+CONTRACTS = [
+    "SPY   261127C00450000",
+    "SPY   261127P00440000",
+    "SPY   261218C00470000",
+    "QQQ   261218P00380000",
+    "QQQ   261127C00500000",  # far out of the money: quoted at a cent or less
+]
+START = datetime(2026, 11, 24, 10, 0, tzinfo=MARKET_TZ)
+CENT = Decimal("0.01")
+
+
+def market(seed: int = 7, contracts=CONTRACTS, **kwargs) -> SimulatedMarket:
+    m = SimulatedMarket(SPECS, seed, **kwargs)
+    m.subscribe(contracts)
+    m.start(START)
+    return m
+
+
+def run_steps(m: SimulatedMarket, steps: int) -> list:
+    return [m.step() for _ in range(steps)]
+
+
+def test_same_seed_and_start_give_the_same_quotes_whatever_the_subscription_order():
+    first = run_steps(market(contracts=CONTRACTS), 500)
+    second = run_steps(market(contracts=list(reversed(CONTRACTS))), 500)
+
+    assert first == second
+    assert len(first[0]) == len(SPECS) + len(CONTRACTS)
+
+
+def test_a_different_seed_gives_different_prices():
+    a, b = market(seed=7), market(seed=8)
+    run_steps(a, 50), run_steps(b, 50)
+
+    assert a.spot("SPY") != b.spot("SPY")
+
+
+def test_subscriptions_never_change_the_price_path():
+    bare, busy = market(contracts=[]), market(contracts=CONTRACTS)
+    run_steps(bare, 200)
+    run_steps(busy, 200)
+
+    assert bare.quote("SPY") == busy.quote("SPY")
+    assert bare.quote("QQQ") == busy.quote("QQQ")
+
+
+def test_prices_repeat_in_another_process():
+    # str hashes are salted per process; a seed derived from hash() would pass in-process but fail here.
+    code = (
+        "from datetime import datetime; from decimal import Decimal;"
+        "from bot.options.market_hours import MARKET_TZ;"
+        "from bot.options.sim_market import SimulatedMarket, UnderlyingSpec;"
+        "m = SimulatedMarket([UnderlyingSpec('SPY', Decimal('450.00'), 0.2)], 7);"
+        "m.start(datetime(2026, 11, 24, 10, 0, tzinfo=MARKET_TZ));"
+        "[m.step() for _ in range(100)]; print(m.spot('SPY'))"
+    )
+    here = SimulatedMarket(SPECS[:1], 7)
+    here.start(START)
+    run_steps(here, 100)
+
+    run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert Decimal(run.stdout.strip()) == here.spot("SPY")
+
+
+def test_quotes_are_sane_two_place_decimals():
+    m = market()
+    for _ in range(2000):
+        for symbol, quote in m.step():
+            for price in (quote.bid, quote.ask, quote.last):
+                assert isinstance(price, Decimal)
+                assert price.as_tuple().exponent == -2, (symbol, price)
+            assert Decimal(0) <= quote.bid <= quote.ask, (symbol, quote)
+            assert quote.bid <= quote.last <= quote.ask, (symbol, quote)
+            assert not quote.crossed
+            if quote.mid is not None:
+                assert quote.bid <= quote.mid <= quote.ask
+            assert quote.ts == m.now
+
+
+def test_option_quotes_follow_the_underlying_and_sizes_are_in_range():
+    m = market()
+    quotes = [dict(step) for step in run_steps(m, 300)]
+    call = "SPY   261218C00470000"
+    spot = [q["SPY"].last for q in quotes]
+    calls = [q[call].last for q in quotes]
+    # A call is worth more when the underlying is higher: the ranking of the two series agrees at extremes.
+    assert calls[spot.index(max(spot))] > calls[spot.index(min(spot))]
+    sizes = [size for q in quotes for s in CONTRACTS for size in (q[s].bid_size, q[s].ask_size)]
+    assert set(sizes) <= set(range(1, 51))
+    assert len(set(sizes)) > 10  # random, not constant
+
+
+def test_option_spreads_are_at_least_a_cent_and_four_percent():
+    m = market()
+    for _ in range(500):
+        for symbol, quote in m.step():
+            if symbol in CONTRACTS:
+                # Rounded outward from the theoretical price (which last rounds): never narrower than asked.
+                assert quote.ask - quote.bid >= max(CENT, Decimal("0.04") * quote.last) - Decimal("0.0002")
+
+
+def test_a_quote_worth_less_than_a_cent_has_no_bid():
+    m = market()
+    far = m.quote("QQQ   261127C00500000")
+    assert far.bid == Decimal("0.00")
+    assert far.ask == CENT
+
+
+def test_underlying_quote_is_a_cent_around_the_spot():
+    m = market()
+    m.step()
+    spy = m.quote("SPY")
+    assert spy.last == m.spot("SPY")
+    assert (spy.bid, spy.ask) == (spy.last - CENT, spy.last + CENT)
+
+
+def test_start_outside_a_session_moves_to_the_next_open():
+    m = SimulatedMarket(SPECS, 1)
+    m.start(datetime(2026, 11, 26, 12, 0, tzinfo=MARKET_TZ))  # Thanksgiving
+
+    assert m.now == datetime(2026, 11, 27, 9, 30, tzinfo=MARKET_TZ)
+    assert m.now.tzinfo is UTC
+    assert m.session_close == datetime(2026, 11, 27, 16, 0, tzinfo=MARKET_TZ)
+    assert m.spot("SPY") == Decimal("450.00")
+
+
+def test_stepping_over_the_close_lands_on_the_next_trading_days_open():
+    m = SimulatedMarket(SPECS, 1, tick=timedelta(seconds=30))
+    m.start(datetime(2026, 11, 25, 15, 59, 45, tzinfo=MARKET_TZ))
+
+    quotes = m.step()
+
+    friday_open = datetime(2026, 11, 27, 9, 30, tzinfo=MARKET_TZ)  # Thursday is Thanksgiving
+    assert m.now == friday_open
+    assert m.session_close == datetime(2026, 11, 27, 16, 0, tzinfo=MARKET_TZ)
+    assert all(quote.ts == friday_open for _, quote in quotes)
+    m.step()
+    assert m.now == friday_open + timedelta(seconds=30)
+
+
+def test_the_clock_walks_through_trading_days_only():
+    m = market(tick=timedelta(minutes=5))
+    days = set()
+    for _ in range(78 * 12):  # 78 five-minute ticks a session, starting from Tuesday 10:00
+        m.step()
+        assert is_market_open(m.now)
+        days.add(m.now.astimezone(MARKET_TZ).date())
+
+    # No Thanksgiving (26th), no weekends.
+    expected = [(11, 24), (11, 25), (11, 27), (11, 30), (12, 1), (12, 2), (12, 3), (12, 4), (12, 7), (12, 8)]
+    expected += [(12, 9), (12, 10), (12, 11)]
+    assert sorted(days) == [date(2026, month, day) for month, day in expected]
+
+
+def mean_abs_move(start: datetime, tick: timedelta) -> Decimal:
+    moves = []
+    for seed in range(200):
+        m = SimulatedMarket([UnderlyingSpec("SPY", Decimal("450.00"), 0.2)], seed, tick=tick)
+        m.start(start)
+        m.step()
+        moves.append(abs(m.spot("SPY") - Decimal("450.00")))
+    return sum(moves) / len(moves)
+
+
+def test_an_overnight_gap_moves_prices_more_than_a_tick_and_less_than_a_session():
+    one_second = mean_abs_move(datetime(2026, 11, 25, 10, 0, tzinfo=MARKET_TZ), timedelta(seconds=1))
+    night = mean_abs_move(datetime(2026, 11, 25, 15, 59, 59, tzinfo=MARKET_TZ), timedelta(seconds=1))
+    session = mean_abs_move(datetime(2026, 11, 25, 9, 30, tzinfo=MARKET_TZ), timedelta(hours=6, minutes=29))
+
+    assert night > 10 * one_second
+    assert night < session
+
+
+def test_subscribe_validates_and_quotes_at_once():
+    m = market(contracts=[])
+    added = m.subscribe(["SPY261218C00470000", "SPY", "SPY   261218C00470000"])
+
+    assert added == ["SPY   261218C00470000"]
+    assert m.quote("SPY261218C00470000") == m.quote("SPY   261218C00470000")
+    assert m.quote("SPY   261218C00470000").ts == m.now
+    with pytest.raises(ValueError, match="IWM"):
+        m.subscribe(["IWM   261218C00200000"])
+    with pytest.raises(ValueError, match="OCC"):
+        m.subscribe(["not a symbol"])
+    with pytest.raises(ValueError, match="subscribe"):
+        m.quote("QQQ   261218C00400000")
+    with pytest.raises(ValueError, match="IWM"):
+        m.spot("IWM")
+
+
+def test_a_contract_subscribed_later_is_priced_like_one_subscribed_from_the_start():
+    early, late = market(contracts=["SPY   261218C00470000"]), market(contracts=[])
+    run_steps(early, 40), run_steps(late, 40)
+    late.subscribe(["SPY   261218C00470000"])
+
+    early_quote, late_quote = early.quote("SPY   261218C00470000"), late.quote("SPY   261218C00470000")
+    assert (early_quote.bid, early_quote.ask, early_quote.last) == (late_quote.bid, late_quote.ask, late_quote.last)
+
+
+def test_an_unstarted_market_says_so():
+    m = SimulatedMarket(SPECS, 1)
+    with pytest.raises(RuntimeError, match="start"):
+        m.step()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        lambda: UnderlyingSpec("SPY", Decimal(0), 0.2),
+        lambda: UnderlyingSpec("SPY", Decimal(100), -0.1),
+        lambda: UnderlyingSpec("", Decimal(100), 0.2),
+        lambda: SimulatedMarket([SPECS[0], SPECS[0]], 1),
+    ],
+)
+def test_bad_specs_are_refused(spec):
+    with pytest.raises(ValueError):
+        spec()
+
+
+class FakeSleep:
+    """Records the requested pauses and stops the feed after `limit` of them, without sleeping."""
+
+    def __init__(self, limit: int) -> None:
+        self.pauses: list[float] = []
+        self.limit = limit
+
+    async def __call__(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        if len(self.pauses) >= self.limit:
+            raise Stop
+
+
+class Stop(Exception):
+    pass
+
+
+async def test_feed_pushes_ticks_into_the_cache_at_the_scaled_pace():
+    m = SimulatedMarket(SPECS, 5, tick=timedelta(seconds=30))
+    m.subscribe(CONTRACTS[:1])
+    m.start(datetime(2026, 11, 25, 15, 58, 0, tzinfo=MARKET_TZ))
+    sleep = FakeSleep(limit=6)
+    feed = SimulatedFeed(m, speed=60, sleep=sleep)
+    cache = QuoteCache()
+    seen: list[tuple[str, datetime]] = []
+    cache.subscribe(lambda symbol, quote: seen.append((symbol, quote.ts)))
+    reference = SimulatedMarket(SPECS, 5, tick=timedelta(seconds=30))
+    reference.subscribe(CONTRACTS[:1])
+    reference.start(datetime(2026, 11, 25, 15, 58, 0, tzinfo=MARKET_TZ))
+    run_steps(reference, 5)
+
+    with pytest.raises(Stop):
+        await feed.run(cache)
+
+    # Half a second per 30 s tick at 60x, also over the Thanksgiving gap: the night is not waited out.
+    assert sleep.pauses == [0.5] * 6
+    assert cache.get("SPY") == reference.quote("SPY")
+    assert cache.get(CONTRACTS[0]) == reference.quote(CONTRACTS[0])
+    assert cache.get("SPY").ts == datetime(2026, 11, 27, 9, 30, 30, tzinfo=MARKET_TZ)
+    assert len(seen) == 6 * 3  # the opening snapshot and five ticks, three symbols each
+    assert [ts for symbol, ts in seen if symbol == "SPY"][:2] == [
+        datetime(2026, 11, 25, 15, 58, tzinfo=MARKET_TZ),
+        datetime(2026, 11, 25, 15, 58, 30, tzinfo=MARKET_TZ),
+    ]
+
+
+async def test_feed_starts_an_unstarted_market_at_its_clock_and_quotes_new_subscriptions_at_once():
+    m = SimulatedMarket(SPECS, 5)
+    cache = QuoteCache()
+    contract = OptionContract.parse("SPY   261218C00470000").symbol
+
+    async def subscribe_then_stop(seconds: float) -> None:
+        feed.subscribe([contract])
+        assert cache.get(contract) == m.quote(contract)
+        raise Stop
+
+    feed = SimulatedFeed(m, speed=1, sleep=subscribe_then_stop, clock=lambda: START.astimezone(UTC))
+    with pytest.raises(Stop):
+        await feed.run(cache)
+
+    assert m.now == START
+    assert cache.get(contract) is not None
+
+
+def test_feed_refuses_a_non_positive_speed():
+    with pytest.raises(ValueError, match="speed"):
+        SimulatedFeed(SimulatedMarket(SPECS, 1), speed=0)
