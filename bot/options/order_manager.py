@@ -215,24 +215,22 @@ class OptionsOrderManager:
         )
         event = TradeEvent.record(new_id("evt"), after, action)
         previous = self._positions.get(position.position_id)
+        # Committed before the write so that a caller cancelled meanwhile keeps the fill: a queued ledger
+        # line is always written. Rolled back if the line could not be written: memory never holds what
+        # the ledger does not.
         self._positions[position.position_id] = after
-        written = self._ledger.submit(event)
         try:
-            await written
-        except BaseException as error:
-            if written.done() and not written.cancelled() and written.exception() is None:
-                raise  # cancelled after the line was durable: the fill stands
+            await self._ledger.append(event)
+        except LedgerError as error:
             if previous is None:
                 del self._positions[position.position_id]
             else:
                 self._positions[position.position_id] = previous
-            if isinstance(error, LedgerError):
-                log.error("fill %s not recorded, nothing changed: %s", fill.fill_id, error)
-                raise TradeError(
-                    f"The trade on {position.contract.label} could not be recorded, so nothing changed "
-                    "(the ledger could not be written)."
-                ) from error
-            raise
+            log.error("fill %s not recorded, nothing changed: %s", fill.fill_id, error)
+            raise TradeError(
+                f"The trade on {position.contract.label} could not be recorded, so nothing changed "
+                "(the ledger could not be written)."
+            ) from error
         order.apply_fill(fill)
         for listener in self._listeners:
             try:

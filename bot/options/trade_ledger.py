@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
@@ -66,9 +66,11 @@ class TradeEvent(BaseModel):
     realized_pnl: Money
     realized_pnl_total: Money
 
-    @field_serializer("ts")
-    def _utc(self, ts: datetime) -> str:
-        return ts.astimezone(UTC).isoformat()
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, ts: datetime) -> datetime:
+        # Stored in UTC, so that the line says `Z` and readers need no time zone.
+        return ts.astimezone(UTC)
 
     @classmethod
     def record(cls, event_id: str, position: Position, action: PositionAction) -> TradeEvent:
@@ -105,7 +107,7 @@ class TradeEvent(BaseModel):
         return OptionContract(self.underlying, self.expiry, self.right, self.strike, self.multiplier)
 
     def to_line(self) -> bytes:
-        return self.model_dump_json().encode() + b"\n"
+        return self.__pydantic_serializer__.to_json(self) + b"\n"
 
 
 def apply_event(positions: dict[str, Position], event: TradeEvent) -> tuple[Position, PositionAction]:
@@ -201,16 +203,18 @@ def _write_durably(path: Path, data: bytes) -> None:
 class TradeLedger:
     """Appends events durably (write + fsync) with group commit.
 
-    An append queues its line and the first one in a batch schedules a flush for the next turn of the
-    event loop, so every append already waiting joins the same write and the same fsync. The flush runs
-    inline: a thread hop per append would cost more than the fsync it saves.
+    The first append of a batch leads it: it yields to the event loop once, so that every append already
+    waiting to run joins, then writes the whole batch and fsyncs once, inline. A thread hop per append
+    would cost more than the fsync it saves. A queued line is always written, even if its caller is
+    cancelled meanwhile, so a cancelled caller can count on its line being in the ledger.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._size = 0  # bytes known to be on disk: a failed write is cut back to here
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
-        self._flush_scheduled = False
+        self._leading = False
 
     @classmethod
     def open(cls, path: Path) -> TradeLedger:
@@ -220,6 +224,7 @@ class TradeLedger:
         repair_torn_tail(path)
         created = not path.exists()
         ledger._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        ledger._size = os.fstat(ledger._fd).st_size
         if created:
             _fsync_dir(path.parent)
         return ledger
@@ -229,44 +234,40 @@ class TradeLedger:
 
     async def append(self, event: TradeEvent) -> None:
         """Return once the event's line is on disk; raise LedgerError if it could not be written."""
-        await self.submit(event)
-
-    def submit(self, event: TradeEvent) -> asyncio.Future[None]:
-        """Queue the event's line; the future is done once it is on disk (or failed with LedgerError).
-
-        Cancelling the future before its batch is written drops the line.
-        """
         if self._fd is None:
             raise LedgerError(f"ledger {self.path} is not open")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((event.to_line(), future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            future.get_loop().call_soon(self._flush)
-        return future
+        if self._leading:
+            await future
+            return
+        self._leading = True
+        try:
+            await asyncio.sleep(0)  # one turn of the loop: appends ready to run join this batch
+        finally:
+            self._leading = False
+            self._flush()
+        future.result()
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
-        # A caller cancelled before its turn has its line dropped, so its state can be rolled back.
-        batch = [(line, future) for line, future in self._pending if not future.cancelled()]
-        self._pending = []
-        if not batch or self._fd is None:
-            for _, future in batch:
-                future.set_exception(LedgerError(f"ledger {self.path} was closed"))
-            return
+        batch, self._pending = self._pending, []
+        failure: LedgerError | None = None
         try:
             self._write(b"".join(line for line, _ in batch))
         except OSError as error:
             failure = LedgerError(f"could not write the trade ledger {self.path}: {error.strerror or error}")
-            for _, future in batch:
-                future.set_exception(failure)
-            return
+            log.error("%s (%d events not recorded)", failure, len(batch))
         for _, future in batch:
-            future.set_result(None)
+            if future.cancelled():
+                continue
+            if failure is None:
+                future.set_result(None)
+            else:
+                future.set_exception(failure)
 
     def _write(self, data: bytes) -> None:
-        assert self._fd is not None
-        start = os.lseek(self._fd, 0, os.SEEK_END)
+        if self._fd is None:
+            raise OSError(9, "the ledger was closed")
         try:
             view = memoryview(data)
             while view:
@@ -275,10 +276,11 @@ class TradeLedger:
         except OSError:
             # Leave no partial line behind: the batch is all or nothing.
             try:
-                os.ftruncate(self._fd, start)
+                os.ftruncate(self._fd, self._size)
             except OSError:
                 log.exception("ledger %s: could not cut back a failed write", self.path)
             raise
+        self._size += len(data)
 
     def close(self) -> None:
         if self._fd is not None:

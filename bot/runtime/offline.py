@@ -10,8 +10,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from bot.options.clock import utc_now

@@ -1,4 +1,4 @@
-"""The trading core stays pure: no Discord, no network, no database; only the ledger touches files."""
+"""The trading core stays pure: no Discord, no network, no database; only the ledger and the replay feed touch files."""
 
 import ast
 from pathlib import Path
@@ -10,7 +10,7 @@ from bot.paths import PROJECT_ROOT
 CORE = sorted((PROJECT_ROOT / "bot" / "options").glob("*.py"))
 FORBIDDEN = {"discord", "aiohttp", "aiosqlite", "sqlite3", "apscheduler", "requests", "socket", "alpaca", "cogs"}
 IO_MODULES = {"os", "pathlib", "io", "shutil", "tempfile"}
-ALLOWED_IO = {"trade_ledger.py"}
+ALLOWED_IO = {"trade_ledger.py", "replay_feed.py"}  # the ledger, and the feed that reads recorded quotes
 
 
 def imported_roots(path: Path) -> set[str]:

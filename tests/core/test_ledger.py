@@ -36,7 +36,7 @@ async def test_each_line_holds_the_public_fields(manager, quotes, spy, ledger_fi
     assert [set(line) for line in lines] == [FIELDS] * 4
     first, add, trim, close = lines
     assert first["v"] == 1
-    assert first["ts"] == "2026-11-25T15:00:00+00:00"
+    assert first["ts"] == "2026-11-25T15:00:00Z"
     assert (first["kind"], first["side"], first["qty"], first["price"]) == ("open", "buy", 10, "1.20")
     assert (first["symbol"], first["underlying"], first["expiry"], first["right"]) == (
         "SPY   261127C00450000", "SPY", "2026-11-27", "C",
@@ -113,17 +113,29 @@ async def test_a_failed_write_leaves_no_partial_line(ledger, ledger_file, monkey
     assert ledger_file.read_bytes() == before
 
 
-async def test_a_cancelled_append_before_its_flush_is_not_written(ledger, ledger_file, manager, quotes, spy):
+async def test_a_queued_line_is_written_even_if_its_caller_is_cancelled(ledger, ledger_file, manager, quotes, spy):
     quotes.update(spy.symbol, quote("1.10", "1.20"))
     await manager.open_position(spy, 1, strategy="orb")
-    event = read_ledger(ledger_file).events[0].model_copy(update={"event_id": "evt-x"})
+    first = read_ledger(ledger_file).events[0]
+    leader = asyncio.create_task(ledger.append(first.model_copy(update={"event_id": "evt-a"})))
+    follower = asyncio.create_task(ledger.append(first.model_copy(update={"event_id": "evt-b"})))
+    await asyncio.sleep(0)  # both queued, the leader is yielding once
 
-    written = ledger.submit(event)
-    written.cancel()
-    await asyncio.sleep(0)
+    leader.cancel()
+    follower.cancel()
+    await asyncio.gather(leader, follower, return_exceptions=True)
 
-    assert [e.event_id for e in read_ledger(ledger_file).events] != ["evt-x"]
-    assert len(read_ledger(ledger_file).events) == 1
+    assert [e.event_id for e in read_ledger(ledger_file).events] == [first.event_id, "evt-a", "evt-b"]
+
+
+async def test_a_closed_ledger_refuses_appends(ledger, ledger_file, manager, quotes, spy):
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    await manager.open_position(spy, 1, strategy="orb")
+    event = read_ledger(ledger_file).events[0]
+    ledger.close()
+
+    with pytest.raises(LedgerError, match="not open"):
+        await ledger.append(event)
 
 
 async def test_a_torn_last_line_is_cut_away_at_open_and_kept_aside(ledger_file, manager, quotes, spy, caplog, ledger):
