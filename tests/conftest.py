@@ -1,4 +1,4 @@
-"""Factories for the trading core: a contract, a quote cache, a ledger in tmp_path, a paper order manager."""
+"""Shared factories: a contract, a quote cache, a ledger in tmp_path, a paper order manager."""
 
 from __future__ import annotations
 

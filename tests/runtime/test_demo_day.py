@@ -1,0 +1,94 @@
+import io
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from bot.options.contracts import Right
+from bot.options.market_hours import session_close, session_open
+from bot.options.positions import ActionKind
+from bot.options.trade_ledger import read_ledger
+from bot.paths import ledger_path
+from bot.runtime.demo import run_demo_day, sim_market
+from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, Settings, SettingsError
+
+DAY = date(2026, 11, 25)
+
+
+def fills(storage):
+    return [(e.kind, e.symbol, e.side, e.qty, e.price) for e in read_ledger(ledger_path(storage)).events]
+
+
+async def test_the_same_seed_gives_the_same_day(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+
+    await run_demo_day(Settings(), first, seed=3, day=DAY, out=io.StringIO())
+    await run_demo_day(Settings(), second, seed=3, day=DAY, out=io.StringIO())
+
+    assert fills(first) == fills(second)
+    assert {kind for kind, *_ in fills(first)} == set(ActionKind)
+
+
+async def test_another_seed_gives_another_day(tmp_path):
+    await run_demo_day(Settings(), tmp_path / "a", seed=3, day=DAY, out=io.StringIO())
+    await run_demo_day(Settings(), tmp_path / "b", seed=4, day=DAY, out=io.StringIO())
+
+    assert fills(tmp_path / "a") != fills(tmp_path / "b")
+
+
+async def test_the_summary_matches_the_ledger_and_messages_were_shown(tmp_path):
+    out = io.StringIO()
+
+    summary = await run_demo_day(Settings(), tmp_path, seed=3, day=DAY, out=out)
+
+    events = read_ledger(ledger_path(tmp_path)).events
+    assert summary.fills == events
+    assert summary.realized_pnl == sum((e.realized_pnl for e in events), Decimal(0))
+    closed = {e.position_id for e in events if e.kind is ActionKind.CLOSE}
+    assert set(summary.closed_pnl) == closed
+    assert f"{len(events)} trades" in summary.render()
+    for position_id in {e.position_id for e in events}:
+        assert f"| {position_id}" in out.getvalue()
+
+
+async def test_a_second_demo_continues_on_the_next_trading_day(tmp_path):
+    await run_demo_day(Settings(), tmp_path, seed=3, day=DAY, out=io.StringIO())
+
+    summary = await run_demo_day(Settings(), tmp_path, seed=3, out=io.StringIO())
+
+    assert summary.day == date(2026, 11, 27)  # Thanksgiving is skipped
+    with pytest.raises(SettingsError, match="already has trades after 2026-11-25"):
+        await run_demo_day(Settings(), tmp_path, seed=3, day=DAY, out=io.StringIO())
+
+
+async def test_a_position_open_at_expiry_is_closed_at_its_intrinsic_value(tmp_path):
+    zero_dte = OpeningRangeBreakoutSettings(
+        name="orb0",
+        underlying="SPY",
+        days_to_expiry=0,
+        exits=ExitRuleSettings(profit_ladder=[], stop_loss_pct=None, trailing_stop_pct=None, time_stop_minutes=None),
+    )
+    settings = Settings(strategies=[zero_dte])
+
+    summary = await run_demo_day(settings, tmp_path, seed=3, day=DAY, out=io.StringIO())
+
+    settlement = summary.fills[-1]
+    assert (settlement.kind, settlement.position_qty, settlement.fees) == (ActionKind.CLOSE, 0, Decimal(0))
+    assert settlement.expiry == DAY
+    assert settlement.actor == "expiry"
+    assert settlement.price == intrinsic(settlement.contract, last_spot_of_the_day(settings, "SPY"))
+    assert summary.still_open == 0
+
+
+def last_spot_of_the_day(settings, underlying):
+    market = sim_market(settings, 3)
+    market.start(session_open(DAY))
+    while True:
+        spot = market.quote(underlying).mark
+        market.step()
+        if market.now >= session_close(DAY):
+            return spot
+
+
+def intrinsic(contract, spot):
+    return max(Decimal(0), spot - contract.strike if contract.right is Right.CALL else contract.strike - spot)

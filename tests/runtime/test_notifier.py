@@ -1,0 +1,100 @@
+import io
+import logging
+from decimal import Decimal
+
+from bot.runtime.options_trade_notifier import ConsoleSink, OptionsTradeNotifier
+from bot.runtime.position_view import PositionView, render_text
+from tests.core.factories import quote
+
+
+class RecordingSink:
+    def __init__(self, ledger_file):
+        self.ledger_file = ledger_file
+        self.shown: list[tuple[PositionView, int]] = []
+
+    async def show(self, view):
+        self.shown.append((view, self.ledger_file.read_bytes().count(b"\n")))
+
+
+class BrokenSink:
+    async def show(self, view):
+        raise ConnectionError("discord is down")
+
+
+async def test_every_fill_reaches_the_sink_after_its_ledger_line_is_on_disk(manager, quotes, spy, ledger_file):
+    sink = RecordingSink(ledger_file)
+    notifier = OptionsTradeNotifier(sink, quotes)
+    manager.subscribe(notifier.on_fill)
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+
+    position = await manager.open_position(spy, 4, strategy="orb")
+    await notifier.flush()
+    await manager.trim(position.position_id, qty=1)
+    await notifier.flush()
+
+    assert [(view.position.qty, lines) for view, lines in sink.shown] == [(4, 1), (3, 2)]
+
+
+async def test_bursts_of_one_position_coalesce_to_its_latest_state(manager, quotes, spy, ledger_file):
+    sink = RecordingSink(ledger_file)
+    notifier = OptionsTradeNotifier(sink, quotes)
+    manager.subscribe(notifier.on_fill)
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+
+    position = await manager.open_position(spy, 4, strategy="orb")
+    await manager.trim(position.position_id, qty=1)
+    await manager.trim(position.position_id, qty=1)
+    assert notifier.backlog == 1
+    await notifier.flush()
+
+    assert [view.position.qty for view, _ in sink.shown] == [2]
+
+
+async def test_a_failing_sink_never_blocks_or_undoes_trading(manager, quotes, spy, ledger_file, caplog):
+    notifier = OptionsTradeNotifier(BrokenSink(), quotes)
+    manager.subscribe(notifier.on_fill)
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+
+    with caplog.at_level(logging.ERROR):
+        position = await manager.open_position(spy, 4, strategy="orb")
+        await notifier.flush()
+        position = await manager.close(position.position_id)
+        await notifier.flush()
+
+    assert not position.is_open
+    assert ledger_file.read_bytes().count(b"\n") == 2
+    assert f"could not show the message of position {position.position_id}" in caplog.text
+
+
+async def test_the_console_message_holds_what_the_embed_will(manager, quotes, spy):
+    out = io.StringIO()
+    notifier = OptionsTradeNotifier(ConsoleSink(out), quotes)
+    manager.subscribe(notifier.on_fill)
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    position = await manager.open_position(spy, 10, strategy="orb")
+    quotes.update(spy.symbol, quote("1.45", "1.50"))
+    await manager.add(position.position_id, 5)
+    quotes.update(spy.symbol, quote("2.00", "2.00"))
+    await manager.trim(position.position_id, qty=5, actor="trader:42")
+    await notifier.flush()
+
+    text = out.getvalue()
+
+    assert f"SPY 2026-11-27 450C | OPEN | orb | {position.position_id}" in text
+    assert "open 10 @ avg 1.3000 | mark 2.00 | unrealized +700.00" in text
+    # +350 realized on 1,950 of premium paid
+    assert "realized +350.00 (+17.9%)" in text
+    assert "last: 10:00 trim 5 @ 2.00 (trader:42)" in text
+    assert "history: 10:00 open 10 @ 1.20 (orb) | 10:00 add 5 @ 1.50 (orb) | 10:00 trim 5 @ 2.00 (trader:42)" in text
+
+
+async def test_a_closed_position_shows_no_unrealized(manager, quotes, spy):
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    position = await manager.open_position(spy, 2, strategy="orb")
+    position = await manager.close(position.position_id)
+
+    view = PositionView(position, Decimal("1.15"))
+
+    assert view.unrealized_pnl is None
+    assert "CLOSED" in render_text(view)
+    assert "unrealized" not in render_text(view)
