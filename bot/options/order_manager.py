@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Awaitable, Callable, Iterable
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal
 
+from bot.options.amounts import trim_percent, whole_contracts
 from bot.options.clock import Clock, utc_now
 from bot.options.contracts import OptionContract
 from bot.options.errors import OrderRejected, TradeError
@@ -28,39 +28,6 @@ log = logging.getLogger(__name__)
 
 FillListener = Callable[[TradeEvent, Position], Awaitable[None]]
 _HUNDRED = Decimal(100)
-# A sanity bound against typos and overflow, far above any real order; risk limits are set elsewhere.
-MAX_CONTRACTS = 10_000
-
-
-def whole_contracts(value: object) -> int:
-    """A positive whole number of contracts from an int or its text; anything else is refused."""
-    number = _finite_decimal(value, "a number of contracts")
-    if number != number.to_integral_value() or number <= 0:
-        raise TradeError(f"{value!r} is not a positive whole number of contracts.")
-    if number > MAX_CONTRACTS:
-        raise TradeError(f"{value} contracts is more than one order may hold ({MAX_CONTRACTS:,} at most).")
-    return int(number)
-
-
-def trim_percent(value: object) -> Decimal:
-    percent = _finite_decimal(value, "a percentage")
-    if not 0 < percent <= _HUNDRED:
-        raise TradeError(f"A trim percentage must be above 0 and at most 100, not {value}.")
-    return percent
-
-
-def _finite_decimal(value: object, what: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        raise TradeError(f"{value!r} is not {what}.")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise TradeError(f"{value!r} is not {what}.")
-    try:
-        number = Decimal(value.strip() if isinstance(value, str) else value)
-    except InvalidOperation:
-        raise TradeError(f"{value!r} is not {what}.") from None
-    if not number.is_finite():
-        raise TradeError(f"{value!r} is not {what}.")
-    return number
 
 
 class OptionsOrderManager:
@@ -192,12 +159,28 @@ class OptionsOrderManager:
                 log.info("order %s (%s) rejected: %s", order.order_id, position.position_id, rejected)
                 raise
             order.cancel(str(rejected))
-        order.cancel("the executor left the rest unfilled")
+        if not order.is_final:
+            order.cancel("the executor left the rest unfilled")
         if not order.fills:
             raise TradeError(f"The {side} order for {position.contract.label} was cancelled with nothing filled.")
         return position
 
     async def _apply(
+        self, position: Position, order: OrderContext, fill: Fill, source: Source, actor: str | None
+    ) -> Position:
+        """Record one fill: position, ledger, order, listeners — all of it, even if the caller is cancelled.
+
+        The fill happened at the executor; stopping half-way would leave a durable ledger line that the
+        order or the position's message never heard of. A cancellation waits for this, then goes on.
+        """
+        recording = asyncio.ensure_future(self._record(position, order, fill, source, actor))
+        try:
+            return await asyncio.shield(recording)
+        except asyncio.CancelledError:
+            await asyncio.wait([recording])
+            raise
+
+    async def _record(
         self, position: Position, order: OrderContext, fill: Fill, source: Source, actor: str | None
     ) -> Position:
         if fill.qty > order.requested_qty - order.filled_qty:
@@ -215,13 +198,11 @@ class OptionsOrderManager:
         )
         event = TradeEvent.record(new_id("evt"), after, action)
         previous = self._positions.get(position.position_id)
-        # Committed before the write so that a caller cancelled meanwhile keeps the fill: a queued ledger
-        # line is always written. Rolled back if the line could not be written: memory never holds what
-        # the ledger does not.
         self._positions[position.position_id] = after
         try:
             await self._ledger.append(event)
         except LedgerError as error:
+            # Memory never holds what the ledger does not.
             if previous is None:
                 del self._positions[position.position_id]
             else:

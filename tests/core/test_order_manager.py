@@ -1,12 +1,14 @@
+import asyncio
 from decimal import Decimal
 
 import pytest
 
-from bot.options.errors import TradeError
+from bot.options.errors import OrderRejected, TradeError
 from bot.options.execution_paper import PaperConfig
-from bot.options.orders import OrderStatus
+from bot.options.order_manager import OptionsOrderManager
+from bot.options.orders import Fill, OrderStatus, Side
 from bot.options.positions import ActionKind, PositionStatus, Source
-from bot.options.trade_ledger import read_ledger
+from bot.options.trade_ledger import read_ledger, replay
 from tests.core.factories import T0, quote
 
 
@@ -230,3 +232,59 @@ async def test_a_ledger_that_cannot_be_written_refuses_the_trade_and_changes_not
     await assert_refused(manager, ledger_file, manager.trim(position.position_id, qty=1), "could not be recorded")
     await assert_refused(manager, ledger_file, manager.open_position(spy, 1, strategy="orb"), "could not be recorded")
     assert manager.get(position.position_id).qty == 4
+
+
+class PartThenReject:
+    """A broker that fills one contract, then refuses the rest."""
+
+    async def execute(self, order):
+        yield Fill("fill-1", order.order_id, order.side, 1, Decimal("1.00"), Decimal(0), T0)
+        raise OrderRejected("the broker cancelled the rest")
+
+
+async def test_a_reject_after_a_partial_fill_keeps_the_fill_and_cancels_the_rest(ledger, ledger_file, spy):
+    manager = OptionsOrderManager(PartThenReject(), ledger)
+
+    position = await manager.open_position(spy, 3, strategy="orb")
+
+    [order] = manager.orders.values()
+    assert position.qty == 1
+    assert (order.status, order.filled_qty, order.reason) == (OrderStatus.CANCELLED, 1, "the broker cancelled the rest")
+    assert len(read_ledger(ledger_file).events) == 1
+
+
+async def test_a_trim_cancelled_while_recording_still_finishes_recording_and_notifying(
+    manager, quotes, spy, ledger_file
+):
+    heard = []
+
+    async def listener(event, position):
+        heard.append(event.kind)
+
+    manager.subscribe(listener)
+    at(quotes, spy, "1.10", "1.20")
+    position = await manager.open_position(spy, 5, strategy="orb")
+    for turns in range(1, 8):
+        trim = asyncio.create_task(manager.trim(position.position_id, qty=1))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        trim.cancel()
+        await asyncio.gather(trim, return_exceptions=True)
+
+    position = manager.get(position.position_id)
+    trims = [order for order in manager.orders.values() if order.side is Side.SELL]
+    assert heard.count(ActionKind.TRIM) + heard.count(ActionKind.CLOSE) == 5 - position.qty
+    assert sum(order.filled_qty for order in trims) == 5 - position.qty
+    assert replay(read_ledger(ledger_file).events) == {position.position_id: position}
+
+
+@pytest.mark.parametrize(
+    "qty", [10**5000, -(10**5000), "٣", "1_0", " 2 ", "2.0"], ids=["huge", "-huge", "arabic", "1_0", "spaced", "2.0"]
+)
+async def test_odd_amounts_get_a_clear_answer(manager, quotes, spy, qty):
+    at(quotes, spy, "1.10", "1.20")
+    if qty in (" 2 ", "2.0"):
+        assert (await manager.open_position(spy, qty, strategy="orb")).qty == 2
+        return
+    with pytest.raises(TradeError, match="contracts"):
+        await manager.open_position(spy, qty, strategy="orb")

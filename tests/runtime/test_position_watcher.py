@@ -145,9 +145,7 @@ async def test_without_throttle_bursts_still_coalesce_to_the_latest(manager, quo
     assert [u[1] for u in orb.updates] == [Decimal("1.50")]
 
 
-async def test_a_crashing_strategy_is_logged_with_the_position_and_keeps_its_updates(
-    manager, quotes, spy, qqq, caplog
-):
+async def test_a_crashing_strategy_is_logged_with_the_position_and_keeps_its_updates(manager, quotes, spy, qqq, caplog):
     broken, healthy = Crashing(), Recorder()
     watcher = PositionWatcher(manager, quotes, {"broken": broken, "healthy": healthy})
     bad = await open_for(manager, quotes, spy, "broken")

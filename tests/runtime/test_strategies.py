@@ -75,9 +75,7 @@ async def test_orb_buys_an_at_the_money_call_on_a_break_above_the_range_then_add
     assert position.qty == 6
 
 
-async def test_orb_buys_a_put_below_the_range_and_never_enters_twice_a_day_even_after_a_restart(
-    manager, quotes, clock
-):
+async def test_orb_buys_a_put_below_the_range_and_never_enters_twice_a_day_even_after_a_restart(manager, quotes, clock):
     strategy = orb(manager, quotes, clock)
     await tick(strategy, clock, "600.00", minutes=0)
     await tick(strategy, clock, "599.00", minutes=16)
