@@ -82,7 +82,7 @@ class UnderlyingSettings(Section):
 class MarketSettings(Section):
     """The simulated market, the embedded default feed."""
 
-    seed: int = 7
+    seed: int = 3
     tick_seconds: Annotated[int, Field(gt=0, le=3600)] = 30
     underlyings: list[UnderlyingSettings] = [
         UnderlyingSettings(symbol="SPY", price=Decimal("600.00"), vol=0.18),
