@@ -236,14 +236,18 @@ class TradeLedger:
         """Return once the event's line is on disk; raise LedgerError if it could not be written."""
         if self._fd is None:
             raise LedgerError(f"ledger {self.path} is not open")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._pending.append((event.to_line(), future))
         if self._leading:
             await future
             return
         self._leading = True
         try:
-            await asyncio.sleep(0)  # one turn of the loop: appends ready to run join this batch
+            # One turn of the loop lets every append that is ready to run join this batch. When nothing
+            # else is ready to run, nobody could join: write at once.
+            if getattr(loop, "_ready", True):
+                await asyncio.sleep(0)
         finally:
             self._leading = False
             self._flush()
