@@ -203,8 +203,8 @@ def _write_durably(path: Path, data: bytes) -> None:
 class TradeLedger:
     """Appends events durably (write + fsync) with group commit.
 
-    The first append of a batch leads it: it yields to the event loop once, so that every append already
-    waiting to run joins, then writes the whole batch and fsyncs once, inline. A thread hop per append
+    The first append of a batch leads it: if other tasks are ready to run, it yields to the event loop
+    once so that their appends join, then writes the whole batch and fsyncs once, inline. A thread hop per append
     would cost more than the fsync it saves. A queued line is always written, even if its caller is
     cancelled meanwhile, so a cancelled caller can count on its line being in the ledger.
     """
