@@ -5,11 +5,14 @@ Built once at start-up and passed in; tests build `Settings(...)` with keywords.
 
 from __future__ import annotations
 
+import os
+from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.options.positions import ActionKind
 from bot.paths import PROJECT_ROOT
 
 CONFIG_FILE = PROJECT_ROOT / "config" / "optiondesk.toml"
@@ -102,6 +106,27 @@ class WatcherSettings(Section):
     throttle_seconds: Annotated[float, Field(ge=0)] = 1.0
 
 
+Notify = Literal["notify", "silent", "off"]
+
+
+class DiscordSettings(Section):
+    """Where the bot works in Discord and who may do what. Required only when DISCORD_TOKEN is set."""
+
+    guild_id: Annotated[int, Field(gt=0)] | None = None
+    trade_channel_id: Annotated[int, Field(gt=0)] | None = None
+    admin_channel_id: Annotated[int, Field(gt=0)] | None = None
+    trader_role_ids: list[Annotated[int, Field(gt=0)]] = []
+    admin_role_ids: list[Annotated[int, Field(gt=0)]] = []
+    eod_reset_time: dt_time = dt_time(16, 15)
+    # Per kind of event: a normal message, a silent one (no push notification), or no update at all.
+    notify: dict[ActionKind, Notify] = {
+        ActionKind.OPEN: "notify",
+        ActionKind.ADD: "silent",
+        ActionKind.TRIM: "notify",
+        ActionKind.CLOSE: "notify",
+    }
+
+
 def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSettings]:
     return [
         OpeningRangeBreakoutSettings(name="spy-orb", underlying="SPY"),
@@ -120,10 +145,25 @@ class Settings(BaseSettings):
 
     storage_dir: Path | None = None
     timezone: str = "America/New_York"
+    executor: Literal["paper"] = "paper"
+    discord: DiscordSettings = DiscordSettings()
     market: MarketSettings = MarketSettings()
     paper: PaperSettings = PaperSettings()
     watcher: WatcherSettings = WatcherSettings()
     strategies: list[StrategySettings] = Field(default_factory=_default_strategies)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @classmethod
     def settings_customise_sources(
@@ -148,3 +188,19 @@ def load_settings(**overrides: object) -> Settings:
         problem = error.errors()[0]
         name = ".".join(str(part) for part in problem["loc"])
         raise SettingsError(f"bad setting {name}: {problem['msg']}") from None
+
+
+def discord_token() -> SecretStr | None:
+    """The bot token, from the environment only (never from a file, never logged)."""
+    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    return SecretStr(token) if token else None
+
+
+def check_discord_settings(settings: Settings) -> None:
+    """With a token, the bot needs to know its guild and trade channel; say which one is missing."""
+    for name in ("guild_id", "trade_channel_id"):
+        if getattr(settings.discord, name) is None:
+            raise SettingsError(
+                f"bad setting discord.{name}: required when DISCORD_TOKEN is set "
+                f"(set OPTIONDESK_DISCORD__{name.upper()} or [discord] {name} in config/optiondesk.toml)"
+            )

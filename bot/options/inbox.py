@@ -23,6 +23,9 @@ class LatestByKey(Generic[K, V]):
         self._items.setdefault(key, value)
         self._ready.set()
 
+    def peek(self, key: K) -> V | None:
+        return self._items.get(key)
+
     def take_all(self) -> dict[K, V]:
         items, self._items = self._items, {}
         self._ready.clear()

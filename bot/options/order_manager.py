@@ -27,6 +27,7 @@ __all__ = ["OptionsOrderManager", "OrderContext", "Position"]
 log = logging.getLogger(__name__)
 
 FillListener = Callable[[TradeEvent, Position], Awaitable[None]]
+OrderListener = Callable[[OrderContext, Position], Awaitable[None]]
 _HUNDRED = Decimal(100)
 
 
@@ -45,11 +46,26 @@ class OptionsOrderManager:
         self._positions: dict[str, Position] = {p.position_id: p for p in positions}
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[FillListener] = []
+        self._order_listeners: list[OrderListener] = []
         self.orders: dict[str, OrderContext] = {}
 
     def subscribe(self, listener: FillListener) -> None:
         """Call `listener(event, position)` after each fill is durable in the ledger."""
         self._listeners.append(listener)
+
+    def subscribe_orders(self, listener: OrderListener) -> None:
+        """Call `listener(order, position)` when an order on an existing position is sent, and when it ends
+        without filling in full (rejected or cancelled), so that its message can show it."""
+        self._order_listeners.append(listener)
+
+    async def _tell_order(self, order: OrderContext, position: Position) -> None:
+        if not position.actions:
+            return  # an opening order has no position to show yet
+        for listener in self._order_listeners:
+            try:
+                await listener(order, position)
+            except Exception:
+                log.exception("an order listener failed on order %s", order.order_id)
 
     def get(self, position_id: str) -> Position:
         position = self._positions.get(position_id)
@@ -150,6 +166,7 @@ class OptionsOrderManager:
         order = OrderContext(new_id("ord"), position.position_id, side, qty)
         self.orders[order.order_id] = order
         request = OrderRequest(order.order_id, position.position_id, position.contract, side, qty, limit_price)
+        await self._tell_order(order, position)
         try:
             async for fill in self._executor.execute(request):
                 position = await self._apply(position, order, fill, source, actor)
@@ -157,10 +174,13 @@ class OptionsOrderManager:
             if order.status is OrderStatus.NEW:
                 order.reject(str(rejected))
                 log.info("order %s (%s) rejected: %s", order.order_id, position.position_id, rejected)
+                await self._tell_order(order, position)
                 raise
             order.cancel(str(rejected))
         if not order.is_final:
             order.cancel("the executor left the rest unfilled")
+        if order.status is OrderStatus.CANCELLED:
+            await self._tell_order(order, position)
         if not order.fills:
             raise TradeError(f"The {side} order for {position.contract.label} was cancelled with nothing filled.")
         return position

@@ -2,16 +2,20 @@
 
 The order manager calls `on_fill` only once the fill's ledger line is on disk, so nothing is shown that
 is not recorded. Updates are coalesced per position (the latest state wins) and delivered apart from
-trading, so a slow or failing sink never blocks or undoes a trade.
+trading, so a slow or failing sink never blocks or undoes a trade; a failed delivery is retried with
+backoff until it goes through.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TextIO
 
 from bot.options.inbox import LatestByKey
+from bot.options.orders import OrderContext, OrderStatus
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
 from bot.options.trade_ledger import TradeEvent
@@ -22,7 +26,7 @@ log = logging.getLogger(__name__)
 
 class MessageSink(Protocol):
     async def show(self, view: PositionView) -> None:
-        """Post or edit the position's one message so that it shows `view`."""
+        """Post or edit the position's one message so that it shows `view`; raise if that failed."""
         ...
 
 
@@ -37,31 +41,76 @@ class ConsoleSink:
         print(render_text(view), file=out, flush=True)
 
 
+def order_note(order: OrderContext) -> str | None:
+    """What a position's message says about an order that is not (fully) filled."""
+    if order.status is OrderStatus.NEW:
+        return f"pending: {order.side} {order.requested_qty} (order {order.order_id})"
+    if order.status in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
+        filled = f", {order.filled_qty} of {order.requested_qty} filled" if order.filled_qty else ""
+        return f"{order.side} {order.requested_qty} {order.status}{filled}: {order.reason}"
+    return None
+
+
 class OptionsTradeNotifier:
-    def __init__(self, sink: MessageSink, quotes: QuoteCache) -> None:
+    def __init__(
+        self,
+        sink: MessageSink,
+        quotes: QuoteCache,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_backoff: float = 60.0,
+    ) -> None:
         self._sink = sink
         self._quotes = quotes
+        self._sleep = sleep
+        self._max_backoff = max_backoff
         self._pending: LatestByKey[str, PositionView] = LatestByKey()
 
-    async def on_fill(self, event: TradeEvent, position: Position) -> None:
-        """Order-manager listener: queue the position's new message."""
+    def _view(self, position: Position, event_id: str | None, note: str | None = None) -> PositionView:
         quote = self._quotes.get(position.contract.symbol)
-        self._pending.put(position.position_id, PositionView(position, quote.mark if quote else None))
+        return PositionView(position, quote.mark if quote else None, note, event_id)
+
+    async def on_fill(self, event: TradeEvent, position: Position) -> None:
+        """Order-manager listener, called once the fill is durable: queue the position's new message."""
+        self._pending.put(position.position_id, self._view(position, event.event_id))
+
+    async def on_order(self, order: OrderContext, position: Position) -> None:
+        """Order listener: an order in flight shows as pending; a reject or cancel shows why."""
+        last_event = self._pending_event_id(position.position_id)
+        self._pending.put(position.position_id, self._view(position, last_event, order_note(order)))
+
+    def _pending_event_id(self, position_id: str) -> str | None:
+        view = self._pending.peek(position_id)
+        return view.event_id if view else None
+
+    def resume(self, views: Iterable[PositionView]) -> None:
+        """Queue messages found out of date at start-up (a restart delivers what was pending)."""
+        for view in views:
+            self._pending.put(view.position.position_id, view)
 
     @property
     def backlog(self) -> int:
         return len(self._pending)
 
-    async def flush(self) -> None:
-        """Deliver every queued message now; a failing sink is logged, never raised."""
+    async def flush(self) -> int:
+        """Deliver every queued message now; returns how many failed (they stay queued for a retry)."""
+        failed = 0
         for position_id, view in self._pending.take_all().items():
             try:
                 await self._sink.show(view)
-            except Exception:
-                log.exception("could not show the message of position %s; trading goes on", position_id)
+            except Exception as error:
+                failed += 1
+                self._pending.put_back(position_id, view)
+                log.warning("could not show the message of position %s (%r); will retry", position_id, error)
+        return failed
 
     async def run(self) -> None:
-        """Deliver queued messages as they come, until cancelled."""
+        """Deliver queued messages as they come, backing off while the sink fails, until cancelled."""
+        backoff = 1.0
         while True:
             await self._pending.wait()
-            await self.flush()
+            if await self.flush():
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+            else:
+                backoff = 1.0

@@ -21,6 +21,7 @@ class PositionView:
     position: Position
     mark: Decimal | None
     status_note: str | None = None  # e.g. an order in flight, or why one was refused
+    event_id: str | None = None  # the last ledger event shown
 
     @property
     def cost(self) -> Decimal:

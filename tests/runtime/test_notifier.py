@@ -1,8 +1,12 @@
+import asyncio
 import io
 import logging
 from decimal import Decimal
 
-from bot.runtime.options_trade_notifier import ConsoleSink, OptionsTradeNotifier
+import pytest
+
+from bot.options.errors import TradeError
+from bot.runtime.options_trade_notifier import ConsoleSink, OptionsTradeNotifier, order_note
 from bot.runtime.position_view import PositionView, render_text
 from tests.core.factories import quote
 
@@ -55,15 +59,76 @@ async def test_a_failing_sink_never_blocks_or_undoes_trading(manager, quotes, sp
     manager.subscribe(notifier.on_fill)
     quotes.update(spy.symbol, quote("1.10", "1.20"))
 
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.WARNING):
         position = await manager.open_position(spy, 4, strategy="orb")
-        await notifier.flush()
+        assert await notifier.flush() == 1
         position = await manager.close(position.position_id)
-        await notifier.flush()
+        assert await notifier.flush() == 1
 
     assert not position.is_open
     assert ledger_file.read_bytes().count(b"\n") == 2
     assert f"could not show the message of position {position.position_id}" in caplog.text
+    assert notifier.backlog == 1  # kept for a retry, coalesced to the latest state
+
+
+async def test_a_failed_delivery_is_retried_with_backoff_until_it_goes_through(manager, quotes, spy, ledger_file):
+    sleeps = []
+
+    class FlakySink(RecordingSink):
+        failures = 3
+
+        async def show(self, view):
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("503")
+            await super().show(view)
+
+    async def fake_sleep(seconds):
+        sleeps.append(seconds)
+        if sink.shown:
+            raise asyncio.CancelledError
+
+    sink = FlakySink(ledger_file)
+    notifier = OptionsTradeNotifier(sink, quotes, sleep=fake_sleep)
+    manager.subscribe(notifier.on_fill)
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    position = await manager.open_position(spy, 4, strategy="orb")
+
+    worker = asyncio.create_task(notifier.run())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    worker.cancel()
+    await asyncio.gather(worker, return_exceptions=True)
+
+    assert sleeps == [1.0, 2.0, 4.0]
+    assert [view.position.position_id for view, _ in sink.shown] == [position.position_id]
+    assert notifier.backlog == 0
+
+
+async def test_an_order_in_flight_shows_as_pending_and_a_reject_says_why(manager, quotes, spy, ledger_file):
+    sink = RecordingSink(ledger_file)
+    notifier = OptionsTradeNotifier(sink, quotes)
+    manager.subscribe(notifier.on_fill)
+    manager.subscribe_orders(notifier.on_order)
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    position = await manager.open_position(spy, 4, strategy="orb")
+    await notifier.flush()
+
+    seen = []
+
+    async def record(order, pos):
+        seen.append(order_note(order))
+
+    manager.subscribe_orders(record)
+    quotes.update(spy.symbol, quote("1.30", "1.20"))  # crossed
+    with pytest.raises(TradeError):
+        await manager.trim(position.position_id, qty=1)
+    await notifier.flush()
+
+    assert seen[0].startswith("pending: sell 1 (order ord-")
+    assert seen[1].startswith("sell 1 rejected: Not filling SPY 2026-11-27 450C: the quote is crossed")
+    assert sink.shown[-1][0].status_note == seen[1]
+    assert sink.shown[-1][0].position.qty == 4
 
 
 async def test_the_console_message_holds_what_the_embed_will(manager, quotes, spy):

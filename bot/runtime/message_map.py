@@ -1,0 +1,87 @@
+"""`storage/message_ids.json`: which Discord message belongs to which position, written atomically.
+
+Each entry also keeps the last ledger event the message shows, so that after a restart the bot knows
+which messages are out of date (and edits them) without keeping a separate outbox. The end-of-day reset
+clears the entries and records when it ran.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMessage:
+    channel_id: int
+    message_id: int | None  # None: the position's events so far were not to be shown (notify "off")
+    event_id: str | None  # the last ledger event the message shows
+
+
+class MessageMap:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: dict[str, PostedMessage] = {}
+        self.reset_at: datetime | None = None
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            data = json.loads(self.path.read_text())
+            self.messages = {pid: PostedMessage(**entry) for pid, entry in data.get("messages", {}).items()}
+            reset_at = data.get("reset_at")
+            self.reset_at = datetime.fromisoformat(reset_at) if reset_at else None
+        except (ValueError, TypeError, AttributeError) as error:
+            # Losing the map costs a second message per position, never a trade: keep the bad file aside.
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{os.getpid()}")
+            self.path.replace(aside)
+            log.error("message map %s is unreadable (%s); starting empty, kept as %s", self.path, error, aside)
+            self.messages, self.reset_at = {}, None
+
+    def get(self, position_id: str) -> PostedMessage | None:
+        return self.messages.get(position_id)
+
+    def set(self, position_id: str, posted: PostedMessage) -> None:
+        self.messages[position_id] = posted
+        self._save()
+
+    def reset(self, now: datetime) -> int:
+        """Forget every message (the next update of a position posts a fresh one); returns how many."""
+        count = len(self.messages)
+        self.messages = {}
+        self.reset_at = now
+        self._save()
+        return count
+
+    def _save(self) -> None:
+        data = {
+            "version": 1,
+            "reset_at": self.reset_at.isoformat() if self.reset_at else None,
+            "messages": {pid: asdict(posted) for pid, posted in self.messages.items()},
+        }
+        write_atomically(self.path, json.dumps(data, indent=1).encode())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old file or the new one, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created owner-only
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
