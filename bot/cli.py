@@ -11,12 +11,15 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import discord
+from pydantic import SecretStr
+
 from bot.options.ledger_verify import verify_events
 from bot.options.positions import Position
 from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger, replay
 from bot.paths import default_storage, ledger_path
 from bot.render import ledger_summary, position_row
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, discord_token, load_settings
 
 log = logging.getLogger("bot")
 
@@ -79,13 +82,38 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "positions":
             return list_positions(storage, as_json=args.json)
         settings = load_settings()
+        token = discord_token()
+        if token is not None and args.command in (None, "run"):
+            return run_discord(settings, storage, token)
         if args.command == "run":
             return run(settings, storage, speed=args.speed, seed=getattr(args, "seed", None))
         return demo(settings, storage, seed=getattr(args, "seed", None), day=getattr(args, "date", None))
     except (SettingsError, LedgerError) as error:
-        log.error("%s", error)
         print(f"optiondesk: {error}", file=sys.stderr)
         return EXIT_PROBLEM
+
+
+def run_discord(settings: Settings, storage: Path, token: SecretStr) -> int:
+    """Connected to Discord until SIGINT/SIGTERM, then a clean stop."""
+    from bot.desk_bot import create_bot
+
+    bot = create_bot(settings, storage=storage)
+
+    async def until_signalled() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+        async with bot:
+            await bot.start(token.get_secret_value())
+
+    try:
+        asyncio.run(until_signalled())
+    except discord.LoginFailure:
+        print(
+            "optiondesk: Discord refused the token (DISCORD_TOKEN); check it in the developer portal", file=sys.stderr
+        )
+        return EXIT_PROBLEM
+    return EXIT_OK
 
 
 def demo(settings: Settings, storage: Path, *, seed: int | None, day: date | None) -> int:

@@ -5,13 +5,15 @@ position watcher, notifier and expiry settlement — the same pieces for the dem
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from bot.options.execution_paper import PaperConfig, PaperExecutor
 from bot.options.inbox import LatestByKey
+from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import session_close
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.position_watcher import PositionWatcher
@@ -95,6 +97,19 @@ class Desk:
             if not (self.runner.pending() or self.watcher.pending() or len(self._expiring)):
                 return
 
+    def workers(self, feed: QuoteFeed) -> dict[str, Callable[[], Awaitable[None]]]:
+        """The background tasks of a live desk, by name: the feed, the notifier, expiry, and for each
+        strategy its entry worker and its watcher worker."""
+        workers: dict[str, Callable[[], Awaitable[None]]] = {
+            "feed": partial(feed.run, self.quotes),
+            "notifier": self.notifier.run,
+            "expiry": self.run_expiry,
+        }
+        for name in self.runner.strategies:
+            workers[f"strategy {name}"] = partial(self.runner.run, name)
+            workers[f"watcher {name}"] = partial(self.watcher.run, name)
+        return workers
+
     async def run_expiry(self) -> None:
         """Settlement worker for the live runs, until cancelled."""
         while True:
@@ -135,6 +150,7 @@ def open_desk(
     manager = OptionsOrderManager(executor, ledger, clock=clock, positions=positions.values())
     notifier = OptionsTradeNotifier(sink, quotes)
     manager.subscribe(notifier.on_fill)
+    manager.subscribe_orders(notifier.on_order)
     strategies = build_strategies(settings)
     for strategy in strategies:
         strategy.bind(

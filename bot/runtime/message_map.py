@@ -23,6 +23,11 @@ class PostedMessage:
     channel_id: int
     message_id: int | None  # None: the position's events so far were not to be shown (notify "off")
     event_id: str | None  # the last ledger event the message shows
+    posted_at: str  # UTC ISO time of the first post: tells a restart whether an end-of-day reset was missed
+
+    @property
+    def posted(self) -> datetime:
+        return datetime.fromisoformat(self.posted_at)
 
 
 class MessageMap:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 
 from bot.options.clock import utc_now
@@ -55,15 +54,7 @@ async def run_offline(
         speed,
         len(desk.manager.open_positions()),
     )
-    workers: dict[str, Callable[[], Awaitable[None]]] = {
-        "feed": partial(feed.run, desk.quotes),
-        "notifier": desk.notifier.run,
-        "expiry": desk.run_expiry,
-    }
-    for name in desk.runner.strategies:
-        workers[f"strategy {name}"] = partial(desk.runner.run, name)
-        workers[f"watcher {name}"] = partial(desk.watcher.run, name)
-    tasks = [asyncio.create_task(supervise(name, start), name=name) for name, start in workers.items()]
+    tasks = [asyncio.create_task(supervise(name, start), name=name) for name, start in desk.workers(feed).items()]
     try:
         await stop.wait()
     finally:

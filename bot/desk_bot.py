@@ -1,0 +1,194 @@
+"""The Discord bot: a `commands.Bot` that runs the desk, loads the cogs and keeps one message per position.
+
+`create_bot(settings, storage=...)` builds it without starting it, so tests (and anyone embedding it)
+can run it under a simulator or against a fake Discord server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+import discord
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_ui import reply
+from bot.options.clock import utc_now
+from bot.options.errors import TradeError
+from bot.options.market_hours import is_trading_day
+from bot.options.positions import Position
+from bot.options.quotes import QuoteCache
+from bot.options.sim_market import SimulatedFeed
+from bot.options.trade_ledger import read_ledger
+from bot.paths import ledger_path
+from bot.rights import NotAllowed
+from bot.runtime.demo import sim_market
+from bot.runtime.desk import Desk, open_desk
+from bot.runtime.discord_sink import DiscordSink, out_of_date
+from bot.runtime.eod import reset_messages, reset_was_missed, schedule_eod
+from bot.runtime.message_map import MessageMap
+from bot.runtime.position_embed import NO_MENTIONS
+from bot.runtime.position_view import PositionView
+from bot.runtime.supervisor import supervise
+from bot.settings import Settings, check_discord_settings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin")
+GENERIC_FAILURE = "Something went wrong on the desk; it is logged. Check /position before trying again."
+
+
+class DeskTree(app_commands.CommandTree["OptionDeskBot"]):
+    """One error handler for every command: refusals and trade errors become one ephemeral sentence."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        await answer_error(interaction, cause)
+
+
+async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Tell the member why nothing happened; log what happened either way."""
+    who = f"{interaction.user} ({interaction.user.id})"
+    if isinstance(error, TradeError | NotAllowed):
+        log.info("refused %s for %s: %s", _what(interaction), who, error)
+        text = str(error)
+    elif isinstance(error, app_commands.CheckFailure):
+        log.info("refused %s for %s: a check failed", _what(interaction), who)
+        text = "You may not do that here."
+    else:
+        log.error("%s for %s failed", _what(interaction), who, exc_info=error)
+        text = GENERIC_FAILURE
+    await reply(interaction, text)
+
+
+def _what(interaction: discord.Interaction) -> str:
+    if interaction.command is not None:
+        return f"/{interaction.command.qualified_name}"
+    data: dict[str, object] = dict(interaction.data or {})
+    custom_id = data.get("custom_id")
+    return f"button {custom_id}" if custom_id else "interaction"
+
+
+class OptionDeskBot(commands.Bot):
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Path,
+        *,
+        background: bool = True,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # interactions carry the member and their roles: no privileged intent needed
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=DeskTree,
+            allowed_mentions=NO_MENTIONS,
+            help_command=None,
+        )
+        self.settings = settings
+        self.storage = storage
+        self.background = background
+        self.message_map = MessageMap(storage / "message_ids.json")
+        self.buttons_for: Callable[[Position], discord.ui.View | None] = lambda position: None
+        self.started_at = time.monotonic()
+        self._clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
+        self._desk: Desk | None = None
+        self.scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def desk(self) -> Desk:
+        if self._desk is None:
+            raise RuntimeError("the desk opens in setup_hook")
+        return self._desk
+
+    async def setup_hook(self) -> None:
+        settings = self.settings
+        market = sim_market(settings, None)
+        events = read_ledger(ledger_path(self.storage)).events
+        market.start(max([utc_now(), *(e.ts for e in events[-1:])]))
+        feed = SimulatedFeed(market, speed=1.0)
+
+        def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
+            feed.subscribe(symbols)
+
+        sink = DiscordSink(self, settings.discord, self.message_map, lambda position: self.buttons_for(position))
+        self._desk = open_desk(
+            settings,
+            self.storage,
+            sink=sink,
+            clock=self._clock or (lambda: market.now),
+            watch=watch,
+            throttle_clock=time.monotonic,
+        )
+        for extension in EXTENSIONS:
+            try:
+                await self.load_extension(extension)
+            except Exception:
+                log.exception("extension %s failed to load; the others go on", extension)
+        guild = discord.Object(settings.discord.guild_id or 0)
+        self.tree.copy_global_to(guild=guild)
+        await self.tree.sync(guild=guild)
+
+        self.scheduler = AsyncIOScheduler(timezone=settings.zone)
+        schedule_eod(self.scheduler, settings, self.end_of_day)
+        self.scheduler.start(paused=not self.background)
+        now = discord.utils.utcnow()
+        if reset_was_missed(self.message_map, settings, now):
+            reset_messages(self.message_map, now, "missed while the bot was down")
+        self.resume_messages()
+        if self.background:
+            self._tasks = [
+                asyncio.create_task(supervise(name, start), name=name)
+                for name, start in self.desk.workers(feed).items()
+            ]
+
+    def resume_messages(self) -> None:
+        """Queue every position whose message is out of date (a restart delivers what was pending)."""
+        pending = out_of_date(self.desk.ledger.read(), self.message_map)
+        if pending:
+            log.info("%d position messages are out of date; updating them", len(pending))
+        views = []
+        for position_id in pending:
+            position = self.desk.manager.get(position_id)
+            quote = self.desk.quotes.get(position.contract.symbol)
+            last_event = None
+            for event in reversed(self.desk.ledger.read()):
+                if event.position_id == position_id:
+                    last_event = event.event_id
+                    break
+            views.append(PositionView(position, quote.mark if quote else None, None, last_event))
+        self.desk.notifier.resume(views)
+
+    async def end_of_day(self) -> int:
+        """The EOD job (and /reset-messages): forget the position→message map. Runs on trading days."""
+        now = discord.utils.utcnow()
+        if not is_trading_day(now.astimezone(self.settings.zone).date()):
+            log.info("end of day: not a trading day, nothing reset")
+            return 0
+        return reset_messages(self.message_map, now, "end of day")
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._desk is not None:
+            self._desk.close()
+        await super().close()
+
+
+def create_bot(
+    settings: Settings, *, storage: Path, background: bool = True, clock: Callable[[], datetime] | None = None
+) -> OptionDeskBot:
+    check_discord_settings(settings)
+    return OptionDeskBot(settings, storage, background=background, clock=clock)

@@ -1,0 +1,82 @@
+"""Discord-side helpers shared by the cogs: ephemeral replies, position choices, lists and results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+
+import discord
+from discord import app_commands
+
+from bot.options.positions import Position
+from bot.render import money
+from bot.runtime.position_embed import NO_MENTIONS
+
+MAX_CHOICES = 25  # Discord's limit for autocomplete answers
+_TICK = Decimal("0.0001")
+
+
+async def reply(interaction: discord.Interaction, text: str, *, embed: discord.Embed | None = None) -> None:
+    """An ephemeral answer that never pings, whether or not the interaction was answered already."""
+    card = embed if embed is not None else discord.utils.MISSING
+    if interaction.response.is_done():
+        await interaction.followup.send(text, embed=card, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(text, embed=card, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def actor_of(interaction: discord.Interaction) -> str:
+    """Who acted, as the ledger records it: the Discord user id (names change and can hold markup)."""
+    return f"discord:{interaction.user.id}"
+
+
+def position_title(position: Position) -> str:
+    return (
+        f"{position.contract.label} · {position.qty} @ {position.avg_entry.quantize(_TICK)} · "
+        f"{position.strategy} · {position.status.value}"
+    )
+
+
+def position_choices(positions: Iterable[Position], typed: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete: positions whose contract, strategy or id contains what was typed, newest first."""
+    needle = typed.strip().lower()
+    matching = [
+        p
+        for p in positions
+        if needle in p.contract.label.lower() or needle in p.position_id.lower() or needle in p.strategy.lower()
+    ]
+    matching.sort(key=lambda p: p.opened_at or datetime.min, reverse=True)
+    return [app_commands.Choice(name=position_title(p)[:100], value=p.position_id) for p in matching[:MAX_CHOICES]]
+
+
+def is_today(position: Position, today: date, zone: tzinfo) -> bool:
+    stamps = [position.opened_at, position.closed_at]
+    return any(ts is not None and ts.astimezone(zone).date() == today for ts in stamps)
+
+
+def positions_list_embed(title: str, positions: list[Position]) -> discord.Embed:
+    embed = discord.Embed(title=title, colour=discord.Colour.blue())
+    if not positions:
+        embed.description = "None."
+        return embed
+    lines = [
+        f"`{p.position_id}` {p.contract.label} · {p.status.value} · {p.qty} @ {p.avg_entry.quantize(_TICK)} · "
+        f"realized {money(p.realized_pnl)} · {p.strategy}"
+        for p in positions
+    ]
+    text = ""
+    for shown, line in enumerate(lines):
+        if len(text) + len(line) + 60 > 4000:
+            text += f"\n… and {len(lines) - shown} more"
+            break
+        text += ("\n" if text else "") + line
+    embed.description = text
+    return embed
+
+
+def trade_result(verb: str, before: Position, after: Position) -> str:
+    sold = before.qty - after.qty
+    last = after.actions[-1]
+    left = f"{after.qty} left open" if after.is_open else "position closed"
+    return f"{verb} {sold} {after.contract.label} @ {last.price} (realized {money(last.realized_pnl)}); {left}."

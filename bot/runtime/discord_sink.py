@@ -1,0 +1,91 @@
+"""The Discord message sink: one message per position per day, posted on its first event, then edited.
+
+It finds a position's message through the message map (so a restart edits instead of posting again),
+posts anew if the message was deleted, never pings anyone, and follows the per-kind noise setting:
+notify, silent (no push notification) or off (no update for that kind of event).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.options.trade_ledger import TradeEvent
+from bot.runtime.message_map import MessageMap, PostedMessage
+from bot.runtime.position_embed import NO_MENTIONS, position_embed
+from bot.runtime.position_view import PositionView
+from bot.settings import DiscordSettings
+
+if TYPE_CHECKING:
+    from bot.options.positions import Position
+
+log = logging.getLogger(__name__)
+
+ButtonsFor = Callable[["Position"], discord.ui.View | None]
+
+
+class DiscordSink:
+    def __init__(
+        self,
+        client: discord.Client,
+        settings: DiscordSettings,
+        message_map: MessageMap,
+        buttons_for: ButtonsFor,
+    ) -> None:
+        assert settings.trade_channel_id is not None
+        self._client = client
+        self._settings = settings
+        self._channel_id = settings.trade_channel_id
+        self._map = message_map
+        self._buttons_for = buttons_for
+
+    async def show(self, view: PositionView) -> None:
+        position = view.position
+        posted = self._map.get(position.position_id)
+        if posted is not None and posted.event_id == view.event_id and not view.status_note:
+            return  # already shows this state (a restart found it delivered after all)
+        last = view.last_action
+        mode = self._settings.notify.get(last.kind, "notify") if last else "notify"
+        now = discord.utils.utcnow().isoformat()
+        if mode == "off" and not view.status_note:
+            # Nothing to show for this kind of event; remember it as handled so a restart does not post it.
+            handled = replace(posted, event_id=view.event_id) if posted else None
+            self._map.set(position.position_id, handled or PostedMessage(self._channel_id, None, view.event_id, now))
+            return
+        channel = self._client.get_partial_messageable(posted.channel_id if posted else self._channel_id)
+        embed = position_embed(view)
+        buttons = self._buttons_for(position)
+        if posted is not None and posted.message_id is not None:
+            try:
+                await channel.get_partial_message(posted.message_id).edit(
+                    embed=embed, view=buttons, allowed_mentions=NO_MENTIONS
+                )
+            except discord.NotFound:
+                log.info("the message of position %s was deleted; posting a new one", position.position_id)
+            else:
+                self._map.set(position.position_id, replace(posted, event_id=view.event_id))
+                return
+        message = await channel.send(
+            embed=embed,
+            view=buttons or discord.utils.MISSING,
+            allowed_mentions=NO_MENTIONS,
+            silent=mode == "silent",
+        )
+        self._map.set(position.position_id, PostedMessage(channel.id, message.id, view.event_id, now))
+
+
+def out_of_date(events: list[TradeEvent], message_map: MessageMap) -> list[str]:
+    """Positions whose message does not show their last event (since the last reset): a restart's backlog."""
+    last_event: dict[str, str] = {}
+    for event in events:
+        if message_map.reset_at is None or event.ts > message_map.reset_at:
+            last_event[event.position_id] = event.event_id
+    return [
+        position_id
+        for position_id, event_id in last_event.items()
+        if (posted := message_map.get(position_id)) is None or posted.event_id != event_id
+    ]
