@@ -120,7 +120,9 @@ class OptionDeskBot(commands.Bot):
         def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
             feed.subscribe(symbols)
 
-        sink = DiscordSink(self, settings.discord, self.message_map, lambda position: self.buttons_for(position))
+        sink = DiscordSink(
+            self, lambda: self.settings.discord, self.message_map, lambda position: self.buttons_for(position)
+        )
         self._desk = open_desk(
             settings,
             self.storage,

@@ -29,34 +29,37 @@ ButtonsFor = Callable[["Position"], discord.ui.View | None]
 
 
 class DiscordSink:
+    """Settings are read at each delivery, so a changed trade channel or noise setting counts at once."""
+
     def __init__(
         self,
         client: discord.Client,
-        settings: DiscordSettings,
+        settings: Callable[[], DiscordSettings],
         message_map: MessageMap,
         buttons_for: ButtonsFor,
     ) -> None:
-        assert settings.trade_channel_id is not None
         self._client = client
         self._settings = settings
-        self._channel_id = settings.trade_channel_id
         self._map = message_map
         self._buttons_for = buttons_for
 
     async def show(self, view: PositionView) -> None:
+        settings = self._settings()
+        channel_id = settings.trade_channel_id
+        assert channel_id is not None, "checked at start-up"
         position = view.position
         posted = self._map.get(position.position_id)
         if posted is not None and posted.event_id == view.event_id and not view.status_note:
             return  # already shows this state (a restart found it delivered after all)
         last = view.last_action
-        mode = self._settings.notify.get(last.kind, "notify") if last else "notify"
+        mode = settings.notify.get(last.kind, "notify") if last else "notify"
         now = discord.utils.utcnow().isoformat()
         if mode == "off" and not view.status_note:
             # Nothing to show for this kind of event; remember it as handled so a restart does not post it.
             handled = replace(posted, event_id=view.event_id) if posted else None
-            self._map.set(position.position_id, handled or PostedMessage(self._channel_id, None, view.event_id, now))
+            self._map.set(position.position_id, handled or PostedMessage(channel_id, None, view.event_id, now))
             return
-        channel = self._client.get_partial_messageable(posted.channel_id if posted else self._channel_id)
+        channel = self._client.get_partial_messageable(posted.channel_id if posted else channel_id)
         embed = position_embed(view)
         buttons = self._buttons_for(position)
         if posted is not None and posted.message_id is not None:

@@ -22,6 +22,12 @@ NOTE_COLOUR = discord.Colour.gold()
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
+def who(actor: str) -> str:
+    """A Discord user id as a mention (shown as the member's name in an embed, never a ping)."""
+    kind, _, ident = actor.partition(":")
+    return f"<@{ident}>" if kind == "discord" and ident.isdigit() else actor
+
+
 def colour_of(view: PositionView) -> discord.Colour:
     position = view.position
     if view.status_note:
@@ -33,7 +39,7 @@ def colour_of(view: PositionView) -> discord.Colour:
 
 def history_text(actions: tuple[PositionAction, ...], strategy: str, limit: int = FIELD_LIMIT) -> str:
     """The latest actions, one per line, newest last; older ones summed up in a first line if needed."""
-    lines = [action_line(action, strategy) for action in actions]
+    lines = [action_line(action, strategy, who) for action in actions]
     shown = len(lines)
     while shown and len("\n".join(lines[len(lines) - shown :])) + 80 > limit:
         shown -= 1
@@ -70,7 +76,7 @@ def position_embed(view: PositionView) -> discord.Embed:
         embed.add_field(name="Unrealized P&L", value=f"{money(unrealized)} at {view.mark}")
     last = view.last_action
     if last is not None:
-        embed.add_field(name="Last fill", value=action_line(last, position.strategy), inline=False)
+        embed.add_field(name="Last fill", value=action_line(last, position.strategy, who), inline=False)
     if view.status_note:
         embed.add_field(name="Order", value=view.status_note[:FIELD_LIMIT], inline=False)
     budget = EMBED_LIMIT - len(embed) - len("History") - 100

@@ -5,6 +5,7 @@ The console sink prints `render_text(view)`; the Discord sink turns the same vie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -49,8 +50,9 @@ def percent(value: Decimal | None) -> str:
     return "n/a" if value is None else f"{value.quantize(Decimal('0.1')):+}%"
 
 
-def action_line(action: PositionAction, strategy: str) -> str:
-    who = action.actor if action.actor else strategy
+def action_line(action: PositionAction, strategy: str, name: Callable[[str], str] = str) -> str:
+    """`10:02 trim 5 @ 2.00 (who)`; `name` renders an actor id (Discord shows a user id as a mention)."""
+    who = name(action.actor) if action.actor else strategy
     return f"{action.ts.astimezone(MARKET_TZ):%H:%M} {action.kind.value} {action.qty} @ {action.price} ({who})"
 
 
