@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run = commands.add_parser("run", parents=[storage, seed], help="run the bot offline on the simulated market")
     run.add_argument("--speed", type=_speed, default=1.0, help="market seconds per real second (default 1)")
+    run.add_argument(
+        "--replay", type=Path, default=None, metavar="FILE", help="trade on recorded quotes (.csv or .jsonl)"
+    )
     positions = commands.add_parser("positions", parents=[storage], help="list open positions as the bot resumes them")
     positions.add_argument("--json", action="store_true", help="print JSON only")
     ledger = commands.add_parser("ledger", help="inspect the trade ledger")
@@ -86,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         if token is not None and args.command in (None, "run"):
             return run_discord(settings, storage, token)
         if args.command == "run":
-            return run(settings, storage, speed=args.speed, seed=getattr(args, "seed", None))
+            return run(settings, storage, speed=args.speed, seed=getattr(args, "seed", None), replay=args.replay)
         return demo(settings, storage, seed=getattr(args, "seed", None), day=getattr(args, "date", None))
-    except (SettingsError, LedgerError) as error:
+    except (SettingsError, LedgerError, ValueError) as error:
         print(f"optiondesk: {error}", file=sys.stderr)
         return EXIT_PROBLEM
 
@@ -125,7 +128,7 @@ def demo(settings: Settings, storage: Path, *, seed: int | None, day: date | Non
     return EXIT_OK
 
 
-def run(settings: Settings, storage: Path, *, speed: float, seed: int | None) -> int:
+def run(settings: Settings, storage: Path, *, speed: float, seed: int | None, replay: Path | None) -> int:
     from bot.runtime.offline import run_offline
 
     async def until_signalled() -> None:
@@ -133,7 +136,7 @@ def run(settings: Settings, storage: Path, *, speed: float, seed: int | None) ->
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await run_offline(settings, storage, speed=speed, seed=seed, stop=stop)
+        await run_offline(settings, storage, speed=speed, seed=seed, stop=stop, replay=replay)
 
     asyncio.run(until_signalled())
     return EXIT_OK

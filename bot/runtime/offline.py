@@ -1,7 +1,10 @@
-"""`python -m bot run` without a token: the bot offline on the simulated feed until SIGINT/SIGTERM.
+"""`python -m bot run` without a token: the bot offline until SIGINT/SIGTERM, on the simulated market or
+on recorded quotes (`--replay FILE`).
 
-The market clock starts at 09:30 New York of the latest trading day, or just after the ledger's last
-event, runs `speed` times faster than real time and walks on through the following trading days.
+The simulated market clock starts at 09:30 New York of the latest trading day, or just after the
+ledger's last event, runs `speed` times faster than real time and walks on through the following trading
+days. A replay plays the file's quotes at `speed` times their recorded pace; its clock is the time of
+the latest quote.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.options.clock import utc_now
+from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import latest_trading_day, session_open
-from bot.options.quotes import QuoteCache
+from bot.options.quotes import Quote, QuoteCache
+from bot.options.replay_feed import ReplayFeed
 from bot.options.sim_market import SimulatedFeed
 from bot.options.trade_ledger import read_ledger
 from bot.paths import ledger_path
@@ -35,22 +40,49 @@ def market_start(storage: Path) -> datetime:
     return session_open(latest_trading_day(utc_now()))
 
 
+class QuoteClock:
+    """Market time on recorded quotes: the time of the latest quote seen."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def saw(self, symbol: str, quote: Quote) -> None:
+        if quote.ts is not None and quote.ts > self.now:
+            self.now = quote.ts
+
+
 async def run_offline(
-    settings: Settings, storage: Path, *, speed: float, seed: int | None, stop: asyncio.Event
+    settings: Settings,
+    storage: Path,
+    *,
+    speed: float,
+    seed: int | None,
+    stop: asyncio.Event,
+    replay: Path | None = None,
 ) -> None:
-    market = sim_market(settings, seed)
-    market.start(market_start(storage))
-    feed = SimulatedFeed(market, speed=speed)
+    feed: QuoteFeed
+    if replay is None:
+        market = sim_market(settings, seed)
+        market.start(market_start(storage))
+        feed, clock, source = SimulatedFeed(market, speed=speed), (lambda: market.now), "the simulated market"
+    else:
+        feed = ReplayFeed(replay, speed=speed)
+        clock = replay_clock = QuoteClock(feed.quotes[0][1].ts or utc_now() if feed.quotes else utc_now())
+        source = f"recorded quotes from {replay}"
 
     def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
-        feed.subscribe(symbols)  # the feed quotes new contracts into the cache it runs on
+        feed.subscribe(symbols)  # the simulated feed quotes new contracts into the cache it runs on
 
-    desk = open_desk(
-        settings, storage, sink=ConsoleSink(), clock=lambda: market.now, watch=watch, throttle_clock=time.monotonic
-    )
+    desk = open_desk(settings, storage, sink=ConsoleSink(), clock=clock, watch=watch, throttle_clock=time.monotonic)
+    if replay is not None:
+        desk.quotes.subscribe(replay_clock.saw)
     log.info(
-        "offline on the simulated market from %s at %sx speed; %d open positions",
-        market.now,
+        "offline on %s from %s at %sx speed; %d open positions",
+        source,
+        clock(),
         speed,
         len(desk.manager.open_positions()),
     )
