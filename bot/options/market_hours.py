@@ -7,7 +7,7 @@ is a full session.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -34,10 +34,12 @@ def is_trading_day(d: date) -> bool:
     return d.weekday() < 5 and d not in _holidays(d.year)
 
 
+@lru_cache(maxsize=512)  # pure in the date, and asked on every tick
 def session_open(d: date) -> datetime:
     return datetime.combine(d, OPEN_TIME, tzinfo=MARKET_TZ)
 
 
+@lru_cache(maxsize=512)
 def session_close(d: date) -> datetime:
     return datetime.combine(d, CLOSE_TIME, tzinfo=MARKET_TZ)
 

@@ -83,18 +83,20 @@ class PositionWatcher:
         """Hand the strategy every mark that is due; return the seconds until the next one is due, if any."""
         inbox = self._inboxes[strategy]
         handler = self._strategies[strategy]
-        now = self._clock()
+        throttled = self._interval > 0
+        now = self._clock() if throttled else 0.0
         next_due = math.inf
         for position_id, mark in inbox.take_all().items():
-            due = self._last_sent.get(position_id, -math.inf) + self._interval
-            if due > now:
-                inbox.put_back(position_id, mark)
-                next_due = min(next_due, due - now)
-                continue
+            if throttled:
+                due = self._last_sent.get(position_id, -math.inf) + self._interval
+                if due > now:
+                    inbox.put_back(position_id, mark)
+                    next_due = min(next_due, due - now)
+                    continue
+                self._last_sent[position_id] = now
             position = self._manager.get(position_id)
             if not position.is_open:
                 continue
-            self._last_sent[position_id] = now
             self.delivered += 1
             try:
                 await handler.on_position_update(position, mark)

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from bot.options.contracts import OptionContract, Right
+from bot.options.orders import Side
 from bot.options.positions import ActionKind, Position, Source
 
 __all__ = [
@@ -138,11 +140,13 @@ def fired_levels(position: Position) -> int:
 
 def high_water_mark(position: Position, previous: Decimal | None, mark: Decimal) -> Decimal:
     """The highest price seen: the in-memory high, the mark, the average entry and every sell in the history."""
-    sells = (action.price for action in position.actions if action.kind in (ActionKind.TRIM, ActionKind.CLOSE))
-    candidates = [mark, position.avg_entry, *sells]
-    if previous is not None:
-        candidates.append(previous)
-    return max(candidates)
+    high = mark if mark > position.avg_entry else position.avg_entry
+    if previous is not None and previous > high:
+        high = previous
+    for action in position.actions:  # a plain loop: this runs on every tick of every position
+        if action.side is Side.SELL and action.price > high:
+            high = action.price
+    return high
 
 
 def decide_exit(
@@ -185,14 +189,17 @@ def is_expired(contract: OptionContract, now: datetime) -> bool:
     return now >= datetime.combine(contract.expiry, EXPIRY_CUTOFF, tzinfo=NEW_YORK)
 
 
+@lru_cache(maxsize=64)
+def _time_stop_at(session_close: datetime, minutes: int) -> datetime:
+    return session_close - timedelta(minutes=minutes)
+
+
 def _time_stop(rules: ExitRules, position: Position, now: datetime, session_close: datetime) -> ExitDecision | None:
     minutes = rules.time_stop_minutes
-    if minutes is None:
+    if minutes is None or now < _time_stop_at(session_close, minutes):
         return None
     # A session after the expiry date counts too: a contract still open then must not be carried further.
     if rules.time_stop_expiry_only and session_close.astimezone(NEW_YORK).date() < position.contract.expiry:
-        return None
-    if now < session_close - timedelta(minutes=minutes):
         return None
     when = "on expiry day" if rules.time_stop_expiry_only else ""
     reason = f"time stop: {minutes} minute{'s' if minutes != 1 else ''} before the close {when}".rstrip()
@@ -245,7 +252,7 @@ def _close(position: Position, reason: str) -> ExitDecision:
 
 
 def _require_aware(moment: datetime, name: str) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    if moment.tzinfo is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, not {moment.isoformat()}.")
 
 
