@@ -43,8 +43,9 @@ class StrategyDesk:
     def now(self) -> datetime:
         return self._clock()
 
-    def session_close(self) -> datetime:
-        return session_close(self.now().astimezone(MARKET_TZ).date())
+    def session_close(self, now: datetime | None = None) -> datetime:
+        """The close of the session `now` (default: the market clock's now) falls in."""
+        return session_close((now or self.now()).astimezone(MARKET_TZ).date())
 
     def quote(self, symbol: str) -> Quote | None:
         return self._quotes.get(symbol)
@@ -149,8 +150,9 @@ class Strategy:
         """Apply the shared exit rules to a new mark of one of this strategy's positions."""
         high = high_water_mark(position, self._highs.get(position.position_id), mark)
         self._highs[position.position_id] = high
+        now = self.desk.now()
         decision = decide_exit(
-            self.exits, position, mark, now=self.desk.now(), session_close=self.desk.session_close(), high_water=high
+            self.exits, position, mark, now=now, session_close=self.desk.session_close(now), high_water=high
         )
         if decision.action is ExitAction.NONE:
             return

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from decimal import Decimal
 
 from bot.options.trade_ledger import read_ledger, replay
 from bot.paths import PROJECT_ROOT, ledger_path
@@ -71,3 +72,34 @@ def test_run_trades_within_ten_seconds_stops_cleanly_and_resumes_after_the_last_
     ]
     for row in json.loads(listed.stdout):
         assert {"position_id", "symbol", "qty", "avg_entry", "realized_pnl_total"} <= set(row)
+
+
+def test_run_trades_on_recorded_quotes(tmp_path):
+    # The opening range of SPY is 600.00-600.40 from 09:30 to 09:44; at 09:50 it breaks out at 601.00.
+    call = "SPY   261127C00601000"
+    rows = ["ts,symbol,bid,ask,last,bid_size,ask_size"]
+    for minute in range(30):
+        ts = f"2026-11-25T09:{30 + minute:02d}:00-05:00"
+        spot = "601.00" if minute >= 20 else ("600.40" if minute % 2 else "600.00")
+        rows.append(f"{ts},SPY,{spot},{spot},{spot},100,100")
+        rows.append(f"{ts},{call},2.00,2.10,2.05,20,20")
+    recorded = tmp_path / "quotes.csv"
+    recorded.write_text("\n".join(rows) + "\n")
+    storage = tmp_path / "storage"
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--storage", str(storage), "--replay", str(recorded), "--speed", "6000"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for_lines(ledger_path(storage), 1, deadline_s=15), "no fill on the recorded quotes"
+    finally:
+        code, _, err = stop(process)
+
+    assert code == 0, err
+    [opened] = read_ledger(ledger_path(storage)).events[:1]
+    assert (opened.kind, opened.symbol, opened.price, opened.strategy) == ("open", call, Decimal("2.10"), "spy-orb")
+    assert opened.ts == datetime.fromisoformat("2026-11-25T09:50:00-05:00")

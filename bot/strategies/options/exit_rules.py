@@ -135,7 +135,11 @@ def fired_levels(position: Position) -> int:
     Read from history, never from memory, so a restart resumes the ladder where it was. Manual trims are the
     trader's own and do not count; a close ends the position, so it needs no counting.
     """
-    return sum(1 for action in position.actions if action.kind is ActionKind.TRIM and action.source is Source.STRATEGY)
+    fired = 0
+    for action in position.actions:  # a plain loop: this runs on every tick of every position
+        if action.kind is ActionKind.TRIM and action.source is Source.STRATEGY:
+            fired += 1
+    return fired
 
 
 def high_water_mark(position: Position, previous: Decimal | None, mark: Decimal) -> Decimal:
