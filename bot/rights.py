@@ -38,6 +38,15 @@ def require_trader(interaction: discord.Interaction, settings: Settings) -> None
         raise NotAllowed("You need a trader role to use optiondesk.")
 
 
+def is_trader(interaction: discord.Interaction, settings: Settings) -> bool:
+    """For what cannot refuse with a sentence (autocomplete): may this member see the desk's positions?"""
+    try:
+        require_trader(interaction, settings)
+    except NotAllowed:
+        return False
+    return True
+
+
 def require_admin(interaction: discord.Interaction, settings: Settings) -> None:
     _in_our_server(interaction, settings)
     if not _roles(interaction) & set(settings.discord.admin_role_ids):

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_ui import is_today, position_choices, positions_list_embed, reply
-from bot.rights import traders_only
+from bot.rights import is_trader, traders_only
 from bot.runtime.position_embed import position_embed
 from bot.runtime.position_view import PositionView
 
@@ -57,6 +57,8 @@ class Positions(commands.Cog):
 
     @position.autocomplete("position")
     async def _any_position(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        if not is_trader(interaction, self.bot.settings):
+            return []  # checks do not run for autocomplete: never show positions to who may not see them
         return position_choices(self.bot.desk.manager.all_positions(), current)
 
 
