@@ -16,7 +16,7 @@ from bot.options.market_hours import MARKET_TZ, is_trading_day, session_close
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import Position, Source
 from bot.options.quotes import Quote, QuoteCache
-from bot.settings import ExitRuleSettings
+from bot.settings import ExitRuleSettings, StrategyBase
 from bot.strategies.options.exit_rules import ExitAction, ExitRules, ProfitLevel, decide_exit, high_water_mark
 
 log = logging.getLogger(__name__)
@@ -162,3 +162,28 @@ class Strategy:
         else:
             await self.desk.close(position)
             self._highs.pop(position.position_id, None)
+
+
+class UnderlyingStrategy(Strategy):
+    """A strategy that buys at-the-money options on one underlying, set up from its settings section."""
+
+    def __init__(self, config: StrategyBase) -> None:
+        super().__init__(
+            config.name,
+            exit_rules(config.exits),
+            no_entry_before_close=timedelta(minutes=config.no_entry_minutes_before_close),
+        )
+        self.underlying = config.underlying
+        self.contracts = config.contracts
+        self.days_to_expiry = config.days_to_expiry
+
+    def symbols(self) -> set[str]:
+        return {self.underlying}
+
+    def contract_for(self, spot: Decimal, right: Right, today: date) -> OptionContract:
+        """The at-the-money contract of the configured days to expiry."""
+        return at_the_money(self.underlying, spot, right, expiry_after(today, self.days_to_expiry))
+
+    def open_positions(self) -> list[Position]:
+        """This strategy's open positions on its underlying."""
+        return [p for p in self.desk.positions() if p.contract.underlying == self.underlying]

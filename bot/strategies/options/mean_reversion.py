@@ -14,26 +14,16 @@ from bot.options.market_hours import MARKET_TZ
 from bot.options.positions import ActionKind
 from bot.options.quotes import Quote
 from bot.settings import MeanReversionSettings
-from bot.strategies.base import Strategy, at_the_money, exit_rules, expiry_after
+from bot.strategies.base import UnderlyingStrategy
 
 
-class MeanReversion(Strategy):
+class MeanReversion(UnderlyingStrategy):
     def __init__(self, config: MeanReversionSettings) -> None:
-        super().__init__(
-            config.name,
-            exit_rules(config.exits),
-            no_entry_before_close=timedelta(minutes=config.no_entry_minutes_before_close),
-        )
-        self.underlying = config.underlying
-        self.contracts = config.contracts
-        self.days_to_expiry = config.days_to_expiry
+        super().__init__(config)
         self.lookback = timedelta(minutes=config.lookback_minutes)
         self.entry_z = config.entry_z
         self.add_z = config.add_z
         self._prices: deque[tuple[datetime, float]] = deque()
-
-    def symbols(self) -> set[str]:
-        return {self.underlying}
 
     def _z_score(self, now: datetime, price: float) -> float | None:
         prices = self._prices
@@ -62,13 +52,12 @@ class MeanReversion(Strategy):
         z = self._z_score(now, float(price))
         if z is None:
             return
-        open_positions = [p for p in self.desk.positions() if p.contract.underlying == self.underlying]
+        open_positions = self.open_positions()
         if not open_positions:
             if abs(z) >= self.entry_z and self.may_enter() and not self._cooling_down(now):
                 right = Right.CALL if z < 0 else Right.PUT
                 today = now.astimezone(MARKET_TZ).date()
-                contract = at_the_money(self.underlying, price, right, expiry_after(today, self.days_to_expiry))
-                await self.desk.open(contract, self.contracts)
+                await self.desk.open(self.contract_for(price, right, today), self.contracts)
             return
         position = open_positions[-1]
         stretched = z <= -self.add_z if position.contract.right is Right.CALL else z >= self.add_z

@@ -14,7 +14,7 @@ from bot.options.market_hours import MARKET_TZ, session_open
 from bot.options.positions import ActionKind, Position
 from bot.options.quotes import Quote
 from bot.settings import OpeningRangeBreakoutSettings
-from bot.strategies.base import Strategy, at_the_money, exit_rules, expiry_after
+from bot.strategies.base import UnderlyingStrategy
 
 _HUNDRED = Decimal(100)
 
@@ -27,22 +27,12 @@ class _Range:
     breakout: Decimal | None = None
 
 
-class OpeningRangeBreakout(Strategy):
+class OpeningRangeBreakout(UnderlyingStrategy):
     def __init__(self, config: OpeningRangeBreakoutSettings) -> None:
-        super().__init__(
-            config.name,
-            exit_rules(config.exits),
-            no_entry_before_close=timedelta(minutes=config.no_entry_minutes_before_close),
-        )
-        self.underlying = config.underlying
-        self.contracts = config.contracts
-        self.days_to_expiry = config.days_to_expiry
+        super().__init__(config)
         self.range = timedelta(minutes=config.range_minutes)
         self.add_on_extension = config.add_on_extension_pct / _HUNDRED
         self._ranges: dict[date, _Range] = {}
-
-    def symbols(self) -> set[str]:
-        return {self.underlying}
 
     async def on_quote(self, symbol: str, quote: Quote) -> None:
         price = quote.mark
@@ -70,8 +60,7 @@ class OpeningRangeBreakout(Strategy):
             right = Right.PUT
         else:
             return
-        contract = at_the_money(self.underlying, price, right, expiry_after(today, self.days_to_expiry))
-        if await self.desk.open(contract, self.contracts) is not None:
+        if await self.desk.open(self.contract_for(price, right, today), self.contracts) is not None:
             day.breakout = price
         else:
             day.complete = False  # refused (no quote, limits): no second try on a stale breakout
