@@ -1,0 +1,81 @@
+"""Start-up: rebuild the positions from the ledger, verify them, and bring the state store in line.
+
+The ledger wins. A position whose stored row differs from the replay is repaired and reported; fills the
+store misses are added; orders left unanswered by a crash are resolved from the ledger (for the paper
+executor an order with no recorded fill was never filled); rows of positions closed before today go.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+
+from bot.options.ledger_verify import verify_events
+from bot.options.orders import OrderStatus
+from bot.options.positions import Position
+from bot.options.trade_ledger import TradeEvent
+from bot.runtime.state_store import StateStore, StoredPosition
+
+log = logging.getLogger(__name__)
+
+UNANSWERED = "not answered before a restart"
+
+
+@dataclass
+class ResumeReport:
+    positions: dict[str, Position]
+    problems: list[str] = field(default_factory=list)  # ledger invariants that do not hold
+    repaired: list[str] = field(default_factory=list)  # positions whose stored state the ledger corrected
+    resolved_orders: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = []
+        if self.repaired:
+            lines.append(f"repaired {len(self.repaired)} position(s) from the ledger: {', '.join(self.repaired[:10])}")
+        if self.resolved_orders:
+            lines.append(f"resolved {len(self.resolved_orders)} order(s) left open by a restart")
+        if self.problems:
+            lines.append(f"the ledger has {len(self.problems)} problem(s); first: {self.problems[0]}")
+        return "; ".join(lines)
+
+
+def _kept(position: Position, today: date, zone: tzinfo) -> bool:
+    """The store keeps open positions and those closed today."""
+    return position.is_open or (position.closed_at is not None and position.closed_at.astimezone(zone).date() == today)
+
+
+async def resume(events: list[TradeEvent], store: StateStore, *, now: datetime, zone: tzinfo) -> ResumeReport:
+    today = now.astimezone(zone).date()
+    verified = verify_events(events)
+    report = ResumeReport(verified.positions, problems=verified.problems)
+    for problem in verified.problems[:20]:
+        log.error("ledger: %s", problem)
+
+    kept = {pid for pid, position in verified.positions.items() if _kept(position, today, zone)}
+    last_event: dict[str, str] = {}
+    fills: list[TradeEvent] = []
+    filled_by_order: dict[str, int] = {}
+    for event in events:
+        if event.position_id in kept:
+            last_event[event.position_id] = event.event_id
+            fills.append(event)
+        filled_by_order[event.order_id] = filled_by_order.get(event.order_id, 0) + event.qty
+
+    stored = await store.positions()
+    repaired = [pid for pid in kept if stored.get(pid) != StoredPosition.of(verified.positions[pid], last_event[pid])]
+    report.repaired = [pid for pid in repaired if pid in stored]  # a missing row is a rebuild, not a repair
+    known_fills = await store.fill_ids()
+    missing_fills = [event for event in fills if event.fill_id not in known_fills]
+    if repaired or missing_fills or set(stored) - kept:
+        await store.rewrite(((verified.positions[pid], last_event[pid]) for pid in repaired), missing_fills, kept)
+    for pid in report.repaired:
+        log.warning("position %s in the state store differed from the ledger; repaired from the ledger", pid)
+
+    for order in await store.open_orders():
+        filled = filled_by_order.get(order.order_id, 0)
+        status = OrderStatus.FILLED if filled >= order.requested_qty else OrderStatus.CANCELLED
+        await store.resolve_order(order.order_id, status, filled, UNANSWERED, now)
+        report.resolved_orders.append(order.order_id)
+        log.warning("order %s was %s at the restart: %s", order.order_id, status, UNANSWERED)
+    return report

@@ -1,0 +1,122 @@
+import sqlite3
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from bot.options.trade_ledger import read_ledger
+from bot.runtime.resume import resume
+from bot.runtime.state_store import MIGRATIONS, StateStore, StoredPosition
+from bot.settings import Settings
+from tests.core.factories import T0, quote
+
+ZONE = Settings().zone
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = await StateStore.open(tmp_path / "state.sqlite3")
+    yield store
+    await store.close()
+
+
+async def trade(manager, quotes, spy):
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    position = await manager.open_position(spy, 10, strategy="orb")
+    quotes.update(spy.symbol, quote("2.00", "2.05"))
+    return await manager.trim(position.position_id, qty=4)
+
+
+async def test_a_new_store_is_at_the_latest_schema_in_wal_mode(store, tmp_path):
+    assert await store.schema_version() == len(MIGRATIONS)
+    with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (tmp_path / "state.sqlite3").stat().st_mode & 0o077 == 0
+
+
+async def test_resume_fills_an_empty_store_from_the_ledger(store, manager, quotes, spy, ledger_file):
+    position = await trade(manager, quotes, spy)
+    events = read_ledger(ledger_file).events
+
+    report = await resume(events, store, now=T0, zone=ZONE)
+
+    assert report.positions == {position.position_id: position}
+    assert report.repaired == []  # nothing was there to repair: a rebuild
+    assert await store.positions() == {position.position_id: StoredPosition.of(position, events[-1].event_id)}
+    assert await store.fill_ids() == {e.fill_id for e in events}
+
+
+async def test_the_ledger_wins_over_a_store_that_differs(store, manager, quotes, spy, ledger_file):
+    position = await trade(manager, quotes, spy)
+    events = read_ledger(ledger_file).events
+    await resume(events, store, now=T0, zone=ZONE)
+    wrong = position.__class__(position.position_id, position.contract, position.strategy, qty=99)
+    await store.rewrite([(wrong, "evt-wrong")], [], [position.position_id])
+
+    report = await resume(events, store, now=T0, zone=ZONE)
+
+    assert report.repaired == [position.position_id]
+    assert "repaired 1 position(s) from the ledger" in report.summary()
+    assert (await store.positions())[position.position_id].qty == 6
+
+
+async def test_positions_closed_before_today_leave_the_store(store, manager, quotes, spy, ledger_file):
+    position = await trade(manager, quotes, spy)
+    await manager.close(position.position_id)
+    events = read_ledger(ledger_file).events
+    await resume(events, store, now=T0, zone=ZONE)
+    assert position.position_id in await store.positions()
+
+    await resume(events, store, now=datetime(2026, 11, 27, 15, tzinfo=UTC), zone=ZONE)
+
+    assert await store.positions() == {}
+    assert await store.fill_ids() == set()
+
+
+async def test_an_order_left_unanswered_by_a_crash_is_resolved_from_the_ledger(
+    store, manager, quotes, spy, ledger_file
+):
+    await trade(manager, quotes, spy)
+    events = read_ledger(ledger_file).events
+    filled = next(iter(manager.orders.values()))
+    # An order the process sent just before it died: the executor never answered, the ledger has no fill.
+    ghost = filled.__class__("ord-ghost", filled.position_id, filled.side, 3)
+    for order in (filled, ghost):
+        await store.save_order(order, T0)
+
+    report = await resume(events, store, now=T0, zone=ZONE)
+
+    assert report.resolved_orders == ["ord-ghost"]
+    assert await store.open_orders() == []
+
+
+async def test_a_corrupt_store_is_set_aside_and_started_anew(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+
+    store = await StateStore.open(path)
+    try:
+        assert await store.schema_version() == len(MIGRATIONS)
+        assert await store.positions() == {}
+    finally:
+        await store.close()
+    assert list(tmp_path.glob("state.sqlite3.corrupt-*"))
+
+
+async def test_outbox_and_exit_levels_survive_a_reopen(tmp_path, manager, quotes, spy, ledger_file):
+    position = await trade(manager, quotes, spy)
+    last = read_ledger(ledger_file).events[-1]
+    store = await StateStore.open(tmp_path / "state.sqlite3")
+    await store.record_fill(last, position)
+    await store.fire_level(position.position_id, "profit", 1)
+    await store.close()
+
+    store = await StateStore.open(tmp_path / "state.sqlite3")
+    try:
+        assert await store.outbox() == {position.position_id: last.event_id}
+        assert await store.fired() == {position.position_id: {("profit", 1)}}
+        await store.delivered(position.position_id, last.event_id)
+        assert await store.outbox() == {}
+        assert (await store.positions())[position.position_id].avg_entry == Decimal("1.20")
+    finally:
+        await store.close()
