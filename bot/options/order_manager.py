@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from decimal import ROUND_FLOOR, Decimal
 
+from bot import crash
 from bot.options.amounts import trim_percent, whole_contracts
 from bot.options.clock import Clock, utc_now
 from bot.options.contracts import OptionContract
@@ -219,6 +220,7 @@ class OptionsOrderManager:
         event = TradeEvent.record(new_id("evt"), after, action)
         previous = self._positions.get(position.position_id)
         self._positions[position.position_id] = after
+        crash.crash_point("fill-before-ledger")
         try:
             await self._ledger.append(event)
         except LedgerError as error:
@@ -232,6 +234,7 @@ class OptionsOrderManager:
                 f"The trade on {position.contract.label} could not be recorded, so nothing changed "
                 "(the ledger could not be written)."
             ) from error
+        crash.crash_point("after-ledger")
         order.apply_fill(fill)
         for listener in self._listeners:
             try:

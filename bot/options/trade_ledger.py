@@ -18,6 +18,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot import crash
 from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
 from bot.options.orders import Side
@@ -274,6 +275,9 @@ class TradeLedger:
             raise OSError(9, "the ledger was closed")
         try:
             view = memoryview(data)
+            if crash.armed("ledger-mid-write"):
+                os.write(self._fd, view[: len(view) // 2])
+                crash.crash_point("ledger-mid-write")
             while view:
                 view = view[os.write(self._fd, view) :]
             os.fsync(self._fd)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot import crash
 from bot.options.orders import OrderContext, OrderStatus, Side
 from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent
@@ -227,6 +228,7 @@ class StateStore:
         """One fill after its ledger line: the fill, the position as it now is, and its message to deliver."""
         await self._db.execute(_INSERT_FILL, _fill_row(event))
         await self._db.execute(_UPSERT_POSITION, _position_row(position, event.event_id))
+        crash.crash_point("state-mid-write")
         await self._db.execute("INSERT OR REPLACE INTO outbox VALUES (?, ?)", (event.position_id, event.event_id))
         await self._db.commit()
 
