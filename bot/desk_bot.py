@@ -31,7 +31,7 @@ from bot.rights import NotAllowed
 from bot.runtime.demo import sim_market
 from bot.runtime.desk import Desk, open_desk
 from bot.runtime.discord_sink import DiscordSink, out_of_date
-from bot.runtime.eod import reset_messages, reset_was_missed, schedule_eod
+from bot.runtime.eod import latest_reset_time, reset_messages, reset_was_missed, schedule_eod
 from bot.runtime.message_map import MessageMap
 from bot.runtime.position_embed import NO_MENTIONS
 from bot.runtime.position_view import PositionView
@@ -146,27 +146,23 @@ class OptionDeskBot(commands.Bot):
         now = discord.utils.utcnow()
         if reset_was_missed(self.message_map, settings, now):
             reset_messages(self.message_map, now, "missed while the bot was down")
-        self.resume_messages()
+        self.resume_messages(now)
         if self.background:
             self._tasks = [
                 asyncio.create_task(supervise(name, start), name=name)
                 for name, start in self.desk.workers(feed).items()
             ]
 
-    def resume_messages(self) -> None:
-        """Queue every position whose message is out of date (a restart delivers what was pending)."""
-        pending = out_of_date(self.desk.ledger.read(), self.message_map)
+    def resume_messages(self, now: datetime | None = None) -> None:
+        """Queue every position whose message is out of date today (a restart delivers what was pending)."""
+        since = latest_reset_time(self.settings, now or discord.utils.utcnow())
+        pending = out_of_date(self.desk.ledger.read(), self.message_map, since)
         if pending:
             log.info("%d position messages are out of date; updating them", len(pending))
         views = []
-        for position_id in pending:
+        for position_id, last_event in pending.items():
             position = self.desk.manager.get(position_id)
             quote = self.desk.quotes.get(position.contract.symbol)
-            last_event = None
-            for event in reversed(self.desk.ledger.read()):
-                if event.position_id == position_id:
-                    last_event = event.event_id
-                    break
             views.append(PositionView(position, quote.mark if quote else None, None, last_event))
         self.desk.notifier.resume(views)
 

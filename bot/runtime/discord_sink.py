@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -59,6 +60,8 @@ class DiscordSink:
             handled = replace(posted, event_id=view.event_id) if posted else None
             self._map.set(position.position_id, handled or PostedMessage(channel_id, None, view.event_id, now))
             return
+        # An order note comes without an event when the message already shows the position's last one.
+        shown_event = view.event_id or (posted.event_id if posted else None)
         channel = self._client.get_partial_messageable(posted.channel_id if posted else channel_id)
         embed = position_embed(view)
         buttons = self._buttons_for(position)
@@ -70,7 +73,7 @@ class DiscordSink:
             except discord.NotFound:
                 log.info("the message of position %s was deleted; posting a new one", position.position_id)
             else:
-                self._map.set(position.position_id, replace(posted, event_id=view.event_id))
+                self._map.set(position.position_id, replace(posted, event_id=shown_event))
                 return
         message = await channel.send(
             embed=embed,
@@ -78,17 +81,24 @@ class DiscordSink:
             allowed_mentions=NO_MENTIONS,
             silent=mode == "silent",
         )
-        self._map.set(position.position_id, PostedMessage(channel.id, message.id, view.event_id, now))
+        self._map.set(position.position_id, PostedMessage(channel.id, message.id, shown_event, now))
 
 
-def out_of_date(events: list[TradeEvent], message_map: MessageMap) -> list[str]:
-    """Positions whose message does not show their last event (since the last reset): a restart's backlog."""
+def out_of_date(events: list[TradeEvent], message_map: MessageMap, since: datetime | None = None) -> dict[str, str]:
+    """Positions whose message does not show their last event, with that event: a restart's backlog.
+
+    Only events after the last reset count, and after `since` (the latest end-of-day reset time): an
+    earlier day's positions get no message now, even when the map was never reset (a first start on a
+    ledger with history, or a lost map).
+    """
+    floors = [t for t in (message_map.reset_at, since) if t is not None]
+    floor = max(floors) if floors else None
     last_event: dict[str, str] = {}
     for event in events:
-        if message_map.reset_at is None or event.ts > message_map.reset_at:
+        if floor is None or event.ts > floor:
             last_event[event.position_id] = event.event_id
-    return [
-        position_id
+    return {
+        position_id: event_id
         for position_id, event_id in last_event.items()
         if (posted := message_map.get(position_id)) is None or posted.event_id != event_id
-    ]
+    }

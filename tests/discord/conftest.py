@@ -97,6 +97,15 @@ class Desk:
         self.marks[contract.symbol] = (bid, ask)
         self.bot.desk.quotes.update(contract.symbol, market_quote(bid, ask, self.env.now()))
 
+    async def advance_to(self, when: datetime) -> None:
+        """Move the virtual clock (the desk's and Discord's) to `when`; the quotes are given again then."""
+        await self.env.advance_time((when - self.env.now()).total_seconds())
+        self.requote()
+
+    def requote(self) -> None:
+        for symbol, (bid, ask) in self.marks.items():
+            self.bot.desk.quotes.update(symbol, market_quote(bid, ask, self.env.now()))
+
     async def deliver(self) -> None:
         """Let the notifier deliver what is queued (background tasks are off in tests)."""
         await self.bot.desk.notifier.flush()
@@ -115,8 +124,7 @@ class Desk:
         bot = create_bot(self.bot.settings, storage=self.storage, background=False, clock=self.clock)
         await self.env.restart_bot(bot)
         self.bot = bot
-        for symbol, (bid, ask) in self.marks.items():
-            bot.desk.quotes.update(symbol, market_quote(bid, ask, self.env.now()))
+        self.requote()
 
     def use_settings(self, **changes: object) -> None:
         """Change Discord settings of the running bot (they are read at each use)."""
@@ -137,6 +145,10 @@ class Desk:
     def message_map(self) -> MessageMap:
         """The map as stored on disk right now."""
         return MessageMap(self.storage / "message_ids.json")
+
+    def message_map_bytes(self) -> bytes:
+        path = self.storage / "message_ids.json"
+        return path.read_bytes() if path.exists() else b""
 
     def posted(self, position_id: str) -> PostedMessage | None:
         return self.message_map().get(position_id)

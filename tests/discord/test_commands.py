@@ -12,7 +12,7 @@ from simcord import assert_error, assert_responded
 
 from bot.options.errors import TradeError
 from bot.rights import NotAllowed
-from tests.discord.conftest import GUILD_ID, QQQ, SPY, Desk
+from tests.discord.conftest import GUILD_ID, NOW, QQQ, SPY, Desk
 
 EXPECTED_COMMANDS = {"positions", "position", "trim", "close", "reset-messages"}
 POSITION_OPTION = {"type": 3, "required": True, "autocomplete": True}
@@ -248,8 +248,7 @@ async def test_positions_lists_open_ones_by_default_and_closed_or_all_of_today_o
     # Arrange: one position closed yesterday, one open today, one closed today.
     yesterday = await desk.open(SPY, 2)
     await desk.manager.close(yesterday.position_id)
-    await desk.env.advance_time(timedelta(days=1).total_seconds())
-    desk.quote(SPY, "1.00", "1.10")
+    await desk.advance_to(NOW + timedelta(days=1))
     desk.quote(QQQ, "2.00", "2.10")
     still_open = await desk.open(SPY, 3)
     closed_today = await desk.open(QQQ, 1, strategy="meanrev")
