@@ -7,13 +7,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.schedulers.base import STATE_PAUSED
 from apscheduler.triggers.cron import CronTrigger
 from simcord import assert_error, assert_responded
 
 from bot.rights import NotAllowed
 from bot.runtime.eod import EOD_JOB_ID, latest_reset_time, reset_was_missed
 from bot.runtime.message_map import MessageMap, PostedMessage
-from tests.discord.conftest import NOW, QQQ, Desk, base_settings, with_discord
+from tests.discord.conftest import NOW, QQQ, Desk, base_settings, fields_of, with_discord
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -61,11 +62,7 @@ async def test_reset_messages_by_an_admin_clears_the_map_and_the_next_update_pos
     assert fresh.id != first.id
     assert len(desk.posts()) == 3
     assert desk.edits(first) == []
-    assert fields_of_open(desk, position.position_id) == "3"
-
-
-def fields_of_open(desk: Desk, position_id: str) -> str | None:
-    return next(f.value for f in desk.message_of(position_id).embeds[0].fields if f.name == "Open")
+    assert fields_of(fresh.embeds[0])["Open"] == "3"
 
 
 # --- the end-of-day job's body -------------------------------------------------------------------------
@@ -116,7 +113,7 @@ async def test_the_eod_job_is_a_weekday_cron_at_the_configured_time_and_zone(des
     fields = {f.name: str(f) for f in trigger.fields}
     assert (fields["day_of_week"], fields["hour"], fields["minute"], fields["second"]) == ("mon-fri", "16", "15", "0")
     assert str(trigger.timezone) == "America/New_York"
-    assert scheduler.state == 2  # paused in tests (background off): it never fires on the wall clock here
+    assert scheduler.state == STATE_PAUSED  # paused in tests (background off): it never fires on the wall clock here
 
 
 @pytest.mark.parametrize(

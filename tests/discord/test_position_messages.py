@@ -22,8 +22,12 @@ async def test_a_strategy_open_posts_one_message_and_later_fills_edit_it(desk: D
     [message] = desk.messages()
     pid = position.position_id
     edits_seen = []
-    for act in (desk.manager.add(pid, 2), desk.manager.trim(pid, qty=4), desk.manager.close(pid)):
-        await act
+    for act in (
+        lambda: desk.manager.add(pid, 2),
+        lambda: desk.manager.trim(pid, qty=4),
+        lambda: desk.manager.close(pid),
+    ):
+        await act()
         await desk.deliver()
         edits_seen.append(len(desk.edits(message)))
 
