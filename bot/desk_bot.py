@@ -123,7 +123,7 @@ class OptionDeskBot(commands.Bot):
         sink = DiscordSink(
             self, lambda: self.settings.discord, self.message_map, lambda position: self.buttons_for(position)
         )
-        self._desk = open_desk(
+        self._desk = await open_desk(
             settings,
             self.storage,
             sink=sink,
@@ -145,18 +145,23 @@ class OptionDeskBot(commands.Bot):
         self.scheduler.start(paused=not self.background)
         now = discord.utils.utcnow()
         if reset_was_missed(self.message_map, settings, now):
+            # The messages of the day that ended while the bot was down first get their last updates.
+            self.resume_messages(self.message_map.reset_at, posted_only=True)
+            await self.desk.notifier.flush()
             reset_messages(self.message_map, now, "missed while the bot was down")
-        self.resume_messages(now)
+        self.resume_messages(latest_reset_time(settings, now))
         if self.background:
             self._tasks = [
                 asyncio.create_task(supervise(name, start), name=name)
                 for name, start in self.desk.workers(feed).items()
             ]
 
-    def resume_messages(self, now: datetime | None = None) -> None:
-        """Queue every position whose message is out of date today (a restart delivers what was pending)."""
-        since = latest_reset_time(self.settings, now or discord.utils.utcnow())
+    def resume_messages(self, since: datetime | None, *, posted_only: bool = False) -> None:
+        """Queue every position whose message misses events after `since` (a restart delivers what was
+        pending; earlier days' positions wait for their next update); `posted_only`: only edits."""
         pending = out_of_date(self.desk.ledger.read(), self.message_map, since)
+        if posted_only:
+            pending = {pid: event for pid, event in pending.items() if pid in self.message_map.messages}
         if pending:
             log.info("%d position messages are out of date; updating them", len(pending))
         views = []
@@ -181,7 +186,7 @@ class OptionDeskBot(commands.Bot):
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._desk is not None:
-            self._desk.close()
+            await self._desk.close()
         await super().close()
 
 

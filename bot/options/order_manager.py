@@ -45,6 +45,8 @@ class OptionsOrderManager:
         self._ledger = ledger
         self._clock = clock
         self._positions: dict[str, Position] = {p.position_id: p for p in positions}
+        # Every fill id ever applied, so that a fill reported again (after a restart) is applied once.
+        self._fill_ids = {action.fill_id for p in self._positions.values() for action in p.actions}
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[FillListener] = []
         self._order_listeners: list[OrderListener] = []
@@ -55,13 +57,11 @@ class OptionsOrderManager:
         self._listeners.append(listener)
 
     def subscribe_orders(self, listener: OrderListener) -> None:
-        """Call `listener(order, position)` when an order on an existing position is sent, and when it ends
-        without filling in full (rejected or cancelled), so that its message can show it."""
+        """Call `listener(order, position)` when an order is sent, and when it ends without filling in full
+        (rejected or cancelled); `position` is as it was before the order (no actions for an opening one)."""
         self._order_listeners.append(listener)
 
     async def _tell_order(self, order: OrderContext, position: Position) -> None:
-        if not position.actions:
-            return  # an opening order has no position to show yet
         for listener in self._order_listeners:
             try:
                 await listener(order, position)
@@ -204,6 +204,9 @@ class OptionsOrderManager:
     async def _record(
         self, position: Position, order: OrderContext, fill: Fill, source: Source, actor: str | None
     ) -> Position:
+        if fill.fill_id in self._fill_ids:
+            log.warning("fill %s of order %s was reported again; applied once only", fill.fill_id, order.order_id)
+            return position
         if fill.qty > order.requested_qty - order.filled_qty:
             raise TradeError(f"Fill {fill.fill_id} is larger than what is left of order {order.order_id}.")
         after, action = position.with_fill(
@@ -234,6 +237,7 @@ class OptionsOrderManager:
                 f"The trade on {position.contract.label} could not be recorded, so nothing changed "
                 "(the ledger could not be written)."
             ) from error
+        self._fill_ids.add(fill.fill_id)
         crash.crash_point("after-ledger")
         order.apply_fill(fill)
         for listener in self._listeners:

@@ -102,7 +102,7 @@ async def run_demo_day(
         raise SettingsError(f"the ledger already has trades after {day} 09:30; pick a later day or another storage")
     market = sim_market(settings, seed)
     market.start(session_open(day))
-    desk = open_desk(
+    desk = await open_desk(
         settings,
         storage,
         sink=ConsoleSink(out),
@@ -123,7 +123,7 @@ async def run_demo_day(
         await desk.step()
         fills = desk.ledger.read()[before:]
     finally:
-        desk.close()
+        await desk.close()
     closed_today = {
         p.position_id: p.realized_pnl
         for p in desk.manager.all_positions()

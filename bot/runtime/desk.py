@@ -16,12 +16,15 @@ from bot.options.inbox import LatestByKey
 from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import session_close
 from bot.options.order_manager import OptionsOrderManager
+from bot.options.orders import OrderContext
 from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import Position
 from bot.options.quotes import Quote, QuoteCache
-from bot.options.trade_ledger import TradeEvent, TradeLedger, replay
+from bot.options.trade_ledger import TradeEvent, TradeLedger
 from bot.paths import ledger_path
 from bot.runtime.options_trade_notifier import MessageSink, OptionsTradeNotifier
+from bot.runtime.resume import ResumeReport, resume
+from bot.runtime.state_store import StateStore
 from bot.runtime.strategy_runner import StrategyRunner
 from bot.settings import Settings
 from bot.strategies.base import Strategy, StrategyDesk
@@ -30,6 +33,8 @@ from bot.strategies.options.mean_reversion import MeanReversion
 from bot.strategies.options.opening_range import OpeningRangeBreakout
 
 log = logging.getLogger(__name__)
+
+STATE_FILE = "state.sqlite3"
 
 
 STRATEGY_KINDS: dict[str, Callable[..., Strategy]] = {
@@ -45,6 +50,8 @@ def build_strategies(settings: Settings) -> list[Strategy]:
 @dataclass
 class Desk:
     ledger: TradeLedger
+    store: StateStore
+    resumed: ResumeReport
     quotes: QuoteCache
     manager: OptionsOrderManager
     notifier: OptionsTradeNotifier
@@ -116,11 +123,12 @@ class Desk:
             await self._expiring.wait()
             await self.settle_expired()
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await self.store.close()
         self.ledger.close()
 
 
-def open_desk(
+async def open_desk(
     settings: Settings,
     storage: Path,
     *,
@@ -129,12 +137,17 @@ def open_desk(
     watch: Callable[[QuoteCache, Iterable[str]], None],
     throttle_clock: Callable[[], float],
 ) -> Desk:
-    """Open the ledger (repairing a torn tail), rebuild the positions from it, and wire everything up.
+    """Open the ledger (repairing a torn tail), rebuild and verify the positions from it, bring the state
+    store in line, and wire everything up.
 
     `watch(quotes, symbols)` asks the feed to quote more contracts; `clock` is the market clock.
     """
     ledger = TradeLedger.open(ledger_path(storage))
-    positions = replay(ledger.read())
+    store = await StateStore.open(storage / STATE_FILE)
+    resumed = await resume(ledger.read(), store, now=clock(), zone=settings.zone)
+    if resumed.summary():
+        log.warning("start-up: %s", resumed.summary())
+    positions = resumed.positions
     quotes = QuoteCache(max_age=timedelta(seconds=settings.market.quote_max_age_seconds))
     paper = settings.paper
     executor = PaperExecutor(
@@ -148,7 +161,17 @@ def open_desk(
         clock=clock,
     )
     manager = OptionsOrderManager(executor, ledger, clock=clock, positions=positions.values())
-    notifier = OptionsTradeNotifier(sink, quotes)
+
+    # The state store hears of a fill before Discord does: its outbox then survives a crash.
+    async def remember_fill(event: TradeEvent, position: Position) -> None:
+        await store.record_fill(event, position)
+
+    async def remember_order(order: OrderContext, position: Position) -> None:
+        await store.save_order(order, clock())
+
+    manager.subscribe(remember_fill)
+    manager.subscribe_orders(remember_order)
+    notifier = OptionsTradeNotifier(sink, quotes, delivered=store.delivered)
     manager.subscribe(notifier.on_fill)
     manager.subscribe_orders(notifier.on_order)
     strategies = build_strategies(settings)
@@ -164,4 +187,4 @@ def open_desk(
         clock=throttle_clock,
     )
     watch(quotes, [p.contract.symbol for p in manager.open_positions()])
-    return Desk(ledger, quotes, manager, notifier, watcher, StrategyRunner(strategies, quotes))
+    return Desk(ledger, store, resumed, quotes, manager, notifier, watcher, StrategyRunner(strategies, quotes))

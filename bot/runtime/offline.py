@@ -76,7 +76,9 @@ async def run_offline(
     def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
         feed.subscribe(symbols)  # the simulated feed quotes new contracts into the cache it runs on
 
-    desk = open_desk(settings, storage, sink=ConsoleSink(), clock=clock, watch=watch, throttle_clock=time.monotonic)
+    desk = await open_desk(
+        settings, storage, sink=ConsoleSink(), clock=clock, watch=watch, throttle_clock=time.monotonic
+    )
     if replay is not None:
         desk.quotes.subscribe(replay_clock.saw)
     log.info(
@@ -94,5 +96,5 @@ async def run_offline(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await desk.notifier.flush()
-        desk.close()
+        await desk.close()
         log.info("stopped cleanly; %d positions open", len(desk.manager.open_positions()))

@@ -59,8 +59,10 @@ class OptionsTradeNotifier:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_backoff: float = 60.0,
+        delivered: Callable[[str, str | None], Awaitable[None]] | None = None,
     ) -> None:
         self._sink = sink
+        self._delivered = delivered
         self._quotes = quotes
         self._sleep = sleep
         self._max_backoff = max_backoff
@@ -76,6 +78,8 @@ class OptionsTradeNotifier:
 
     async def on_order(self, order: OrderContext, position: Position) -> None:
         """Order listener: an order in flight shows as pending; a reject or cancel shows why."""
+        if not position.actions:
+            return  # an opening order has no position to show yet
         last_event = self._pending_event_id(position.position_id)
         self._pending.put(position.position_id, self._view(position, last_event, order_note(order)))
 
@@ -102,6 +106,9 @@ class OptionsTradeNotifier:
                 failed += 1
                 self._pending.put_back(position_id, view)
                 log.warning("could not show the message of position %s (%r); will retry", position_id, error)
+                continue
+            if self._delivered is not None:
+                await self._delivered(position_id, view.event_id)
         return failed
 
     async def run(self) -> None:

@@ -140,6 +140,12 @@ def _fill_row(event: TradeEvent) -> tuple[object, ...]:
     )
 
 
+async def _pragma(db: aiosqlite.Connection, pragma: str) -> sqlite3.Row | None:
+    # Read and closed at once: an open statement would block the next COMMIT.
+    async with db.execute(f"PRAGMA {pragma}") as cursor:
+        return await cursor.fetchone()
+
+
 def _create_owner_only(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
@@ -177,12 +183,11 @@ class StateStore:
         _create_owner_only(path)
         db = await aiosqlite.connect(path)
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
+            await _pragma(db, "journal_mode=WAL")
             # WAL with synchronous=NORMAL: a crash never corrupts the file; the last commits may be lost, and
             # the ledger puts them back at the next start.
-            await db.execute("PRAGMA synchronous=NORMAL")
-            async with db.execute("PRAGMA quick_check") as cursor:
-                row = await cursor.fetchone()
+            await _pragma(db, "synchronous=NORMAL")
+            row = await _pragma(db, "quick_check")
             if row is None or row[0] != "ok":
                 raise sqlite3.DatabaseError(f"quick_check says {row[0] if row else 'nothing'}")
             await cls._migrate(db)
@@ -193,8 +198,7 @@ class StateStore:
 
     @staticmethod
     async def _migrate(db: aiosqlite.Connection) -> None:
-        async with db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
+        row = await _pragma(db, "user_version")
         version = int(row[0]) if row else 0
         if version > len(MIGRATIONS):
             raise sqlite3.DatabaseError(f"schema version {version} is newer than this bot ({len(MIGRATIONS)})")
@@ -206,8 +210,7 @@ class StateStore:
         await self._db.close()
 
     async def schema_version(self) -> int:
-        async with self._db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
+        row = await _pragma(self._db, "user_version")
         return int(row[0]) if row else 0
 
     # Positions and fills -------------------------------------------------------------------------

@@ -102,4 +102,6 @@ def test_run_trades_on_recorded_quotes(tmp_path):
     assert code == 0, err
     [opened] = read_ledger(ledger_path(storage)).events[:1]
     assert (opened.kind, opened.symbol, opened.price, opened.strategy) == ("open", call, Decimal("2.10"), "spy-orb")
-    assert opened.ts == datetime.fromisoformat("2026-11-25T09:50:00-05:00")
+    # Stamped with the market clock when the order filled: the breakout's quote or the next one.
+    assert datetime.fromisoformat("2026-11-25T09:50:00-05:00") <= opened.ts
+    assert opened.ts <= datetime.fromisoformat("2026-11-25T09:51:00-05:00")
