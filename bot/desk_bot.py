@@ -29,12 +29,11 @@ from bot.options.trade_ledger import read_ledger
 from bot.paths import ledger_path
 from bot.rights import NotAllowed
 from bot.runtime.demo import sim_market
-from bot.runtime.desk import Desk, open_desk
-from bot.runtime.discord_sink import DiscordSink, out_of_date
+from bot.runtime.desk import MESSAGE_FILE, Desk, open_desk
+from bot.runtime.discord_sink import DiscordBoard
 from bot.runtime.eod import latest_reset_time, reset_messages, reset_was_missed, schedule_eod
 from bot.runtime.message_map import MessageMap
 from bot.runtime.position_embed import NO_MENTIONS
-from bot.runtime.position_view import PositionView
 from bot.runtime.supervisor import supervise
 from bot.settings import Settings, check_discord_settings
 
@@ -96,7 +95,7 @@ class OptionDeskBot(commands.Bot):
         self.settings = settings
         self.storage = storage
         self.background = background
-        self.message_map = MessageMap(storage / "message_ids.json")
+        self.message_map = MessageMap(storage / MESSAGE_FILE)
         self.buttons_for: Callable[[Position], discord.ui.View | None] = lambda position: None
         self.started_at = time.monotonic()
         self._clock = clock
@@ -120,13 +119,15 @@ class OptionDeskBot(commands.Bot):
         def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
             feed.subscribe(symbols)
 
-        sink = DiscordSink(
-            self, lambda: self.settings.discord, self.message_map, lambda position: self.buttons_for(position)
+        board = DiscordBoard(
+            self, lambda: self.settings.discord.trade_channel_id or 0, lambda position: self.buttons_for(position)
         )
         self._desk = await open_desk(
             settings,
             self.storage,
-            sink=sink,
+            board=board,
+            messages=self.message_map,
+            notify=lambda: self.settings.discord.notify,
             clock=self._clock or (lambda: market.now),
             watch=watch,
             throttle_clock=time.monotonic,
@@ -146,30 +147,15 @@ class OptionDeskBot(commands.Bot):
         now = discord.utils.utcnow()
         if reset_was_missed(self.message_map, settings, now):
             # The messages of the day that ended while the bot was down first get their last updates.
-            self.resume_messages(self.message_map.reset_at, posted_only=True)
+            self.desk.resume_messages(self.message_map.reset_at, posted_only=True)
             await self.desk.notifier.flush()
             reset_messages(self.message_map, now, "missed while the bot was down")
-        self.resume_messages(latest_reset_time(settings, now))
+        self.desk.resume_messages(latest_reset_time(settings, now))
         if self.background:
             self._tasks = [
                 asyncio.create_task(supervise(name, start), name=name)
                 for name, start in self.desk.workers(feed).items()
             ]
-
-    def resume_messages(self, since: datetime | None, *, posted_only: bool = False) -> None:
-        """Queue every position whose message misses events after `since` (a restart delivers what was
-        pending; earlier days' positions wait for their next update); `posted_only`: only edits."""
-        pending = out_of_date(self.desk.ledger.read(), self.message_map, since)
-        if posted_only:
-            pending = {pid: event for pid, event in pending.items() if pid in self.message_map.messages}
-        if pending:
-            log.info("%d position messages are out of date; updating them", len(pending))
-        views = []
-        for position_id, last_event in pending.items():
-            position = self.desk.manager.get(position_id)
-            quote = self.desk.quotes.get(position.contract.symbol)
-            views.append(PositionView(position, quote.mark if quote else None, None, last_event))
-        self.desk.notifier.resume(views)
 
     async def end_of_day(self) -> int:
         """The EOD job (and /reset-messages): forget the position→message map. Runs on trading days."""

@@ -28,8 +28,9 @@ from bot.options.sim_market import SimulatedMarket, UnderlyingSpec
 from bot.options.trade_ledger import TradeEvent, read_ledger
 from bot.paths import ledger_path
 from bot.render import money
-from bot.runtime.desk import open_desk
-from bot.runtime.options_trade_notifier import ConsoleSink
+from bot.runtime.desk import MESSAGE_FILE, open_desk
+from bot.runtime.message_board import ConsoleBoard
+from bot.runtime.message_map import MessageMap
 from bot.settings import Settings, SettingsError
 
 
@@ -105,7 +106,9 @@ async def run_demo_day(
     desk = await open_desk(
         settings,
         storage,
-        sink=ConsoleSink(out),
+        board=ConsoleBoard(out),
+        messages=MessageMap(storage / MESSAGE_FILE),
+        notify=lambda: settings.discord.notify,
         clock=lambda: market.now,
         watch=watch_in(market),
         throttle_clock=lambda: market.now.timestamp(),

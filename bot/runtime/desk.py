@@ -18,15 +18,18 @@ from bot.options.market_hours import session_close
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.orders import OrderContext
 from bot.options.position_watcher import PositionWatcher
-from bot.options.positions import Position
+from bot.options.positions import ActionKind, Position
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.trade_ledger import TradeEvent, TradeLedger
 from bot.paths import ledger_path
-from bot.runtime.options_trade_notifier import MessageSink, OptionsTradeNotifier
+from bot.runtime.message_board import Board, BoardSink, out_of_date
+from bot.runtime.message_map import MessageMap
+from bot.runtime.options_trade_notifier import OptionsTradeNotifier
+from bot.runtime.position_view import PositionView
 from bot.runtime.resume import ResumeReport, resume
 from bot.runtime.state_store import StateStore
 from bot.runtime.strategy_runner import StrategyRunner
-from bot.settings import Settings
+from bot.settings import Notify, Settings
 from bot.strategies.base import Strategy, StrategyDesk
 from bot.strategies.options.exit_rules import expiry_settlement_price, is_expired
 from bot.strategies.options.mean_reversion import MeanReversion
@@ -35,6 +38,7 @@ from bot.strategies.options.opening_range import OpeningRangeBreakout
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.sqlite3"
+MESSAGE_FILE = "message_ids.json"
 
 
 STRATEGY_KINDS: dict[str, Callable[..., Strategy]] = {
@@ -52,6 +56,7 @@ class Desk:
     ledger: TradeLedger
     store: StateStore
     resumed: ResumeReport
+    messages: MessageMap
     quotes: QuoteCache
     manager: OptionsOrderManager
     notifier: OptionsTradeNotifier
@@ -104,6 +109,21 @@ class Desk:
             if not (self.runner.pending() or self.watcher.pending() or len(self._expiring)):
                 return
 
+    def resume_messages(self, since: datetime | None, *, posted_only: bool = False) -> None:
+        """Queue every position whose message misses events after `since` (a restart delivers what was
+        pending; earlier days' positions wait for their next update); `posted_only`: only edits."""
+        pending = out_of_date(self.ledger.read(), self.messages, since)
+        if posted_only:
+            pending = {pid: event for pid, event in pending.items() if pid in self.messages.messages}
+        if pending:
+            log.info("%d position messages are out of date; updating them", len(pending))
+        views = []
+        for position_id, last_event in pending.items():
+            position = self.manager.get(position_id)
+            quote = self.quotes.get(position.contract.symbol)
+            views.append(PositionView(position, quote.mark if quote else None, None, last_event))
+        self.notifier.resume(views)
+
     def workers(self, feed: QuoteFeed) -> dict[str, Callable[[], Awaitable[None]]]:
         """The background tasks of a live desk, by name: the feed, the notifier, expiry, and for each
         strategy its entry worker and its watcher worker."""
@@ -132,7 +152,9 @@ async def open_desk(
     settings: Settings,
     storage: Path,
     *,
-    sink: MessageSink,
+    board: Board,
+    messages: MessageMap,
+    notify: Callable[[], dict[ActionKind, Notify]],
     clock: Callable[[], datetime],
     watch: Callable[[QuoteCache, Iterable[str]], None],
     throttle_clock: Callable[[], float],
@@ -171,7 +193,7 @@ async def open_desk(
 
     manager.subscribe(remember_fill)
     manager.subscribe_orders(remember_order)
-    notifier = OptionsTradeNotifier(sink, quotes, delivered=store.delivered)
+    notifier = OptionsTradeNotifier(BoardSink(board, messages, notify), quotes, delivered=store.delivered)
     manager.subscribe(notifier.on_fill)
     manager.subscribe_orders(notifier.on_order)
     strategies = build_strategies(settings)
@@ -187,4 +209,6 @@ async def open_desk(
         clock=throttle_clock,
     )
     watch(quotes, [p.contract.symbol for p in manager.open_positions()])
-    return Desk(ledger, store, resumed, quotes, manager, notifier, watcher, StrategyRunner(strategies, quotes))
+    return Desk(
+        ledger, store, resumed, messages, quotes, manager, notifier, watcher, StrategyRunner(strategies, quotes)
+    )

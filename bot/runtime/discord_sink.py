@@ -1,104 +1,65 @@
-"""The Discord message sink: one message per position per day, posted on its first event, then edited.
+"""The trade channel as a message board: positions' messages posted and edited through Discord's API.
 
-It finds a position's message through the message map (so a restart edits instead of posting again),
-posts anew if the message was deleted, never pings anyone, and follows the per-kind noise setting:
-notify, silent (no push notification) or off (no update for that kind of event).
+Messages never ping anyone. After an interrupted post the message is found again in the channel's recent
+history by the position id in its footer, so a restart never posts it twice.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime
-from typing import TYPE_CHECKING
 
 import discord
 
-from bot.options.trade_ledger import TradeEvent
-from bot.runtime.message_map import MessageMap, PostedMessage
+from bot.options.positions import Position
+from bot.runtime.message_board import MessageGone
 from bot.runtime.position_embed import NO_MENTIONS, position_embed
 from bot.runtime.position_view import PositionView
-from bot.settings import DiscordSettings
 
-if TYPE_CHECKING:
-    from bot.options.positions import Position
-
-log = logging.getLogger(__name__)
-
-ButtonsFor = Callable[["Position"], discord.ui.View | None]
+ButtonsFor = Callable[[Position], discord.ui.View | None]
+FIND_IN_LAST = 100  # messages searched for an interrupted post
 
 
-class DiscordSink:
-    """Settings are read at each delivery, so a changed trade channel or noise setting counts at once."""
+class DiscordBoard:
+    """Reads the trade channel from the settings at each call, so a changed channel counts at once."""
 
-    def __init__(
-        self,
-        client: discord.Client,
-        settings: Callable[[], DiscordSettings],
-        message_map: MessageMap,
-        buttons_for: ButtonsFor,
-    ) -> None:
+    def __init__(self, client: discord.Client, channel_id: Callable[[], int], buttons_for: ButtonsFor) -> None:
         self._client = client
-        self._settings = settings
-        self._map = message_map
+        self._channel_id = channel_id
         self._buttons_for = buttons_for
 
-    async def show(self, view: PositionView) -> None:
-        settings = self._settings()
-        channel_id = settings.trade_channel_id
-        assert channel_id is not None, "checked at start-up"
-        position = view.position
-        posted = self._map.get(position.position_id)
-        if posted is not None and posted.event_id == view.event_id and not view.status_note:
-            return  # already shows this state (a restart found it delivered after all)
-        last = view.last_action
-        mode = settings.notify.get(last.kind, "notify") if last else "notify"
-        now = discord.utils.utcnow().isoformat()
-        if mode == "off" and not view.status_note:
-            # Nothing to show for this kind of event; remember it as handled so a restart does not post it.
-            handled = replace(posted, event_id=view.event_id) if posted else None
-            self._map.set(position.position_id, handled or PostedMessage(channel_id, None, view.event_id, now))
-            return
-        # An order note comes without an event when the message already shows the position's last one.
-        shown_event = view.event_id or (posted.event_id if posted else None)
-        channel = self._client.get_partial_messageable(posted.channel_id if posted else channel_id)
-        embed = position_embed(view)
-        buttons = self._buttons_for(position)
-        if posted is not None and posted.message_id is not None:
-            try:
-                await channel.get_partial_message(posted.message_id).edit(
-                    embed=embed, view=buttons, allowed_mentions=NO_MENTIONS
-                )
-            except discord.NotFound:
-                log.info("the message of position %s was deleted; posting a new one", position.position_id)
-            else:
-                self._map.set(position.position_id, replace(posted, event_id=shown_event))
-                return
-        message = await channel.send(
-            embed=embed,
+    @property
+    def channel_id(self) -> int:
+        return self._channel_id()
+
+    def _channel(self) -> discord.PartialMessageable:
+        return self._client.get_partial_messageable(self.channel_id)
+
+    async def post(self, view: PositionView, *, silent: bool) -> int:
+        buttons = self._buttons_for(view.position)
+        message = await self._channel().send(
+            embed=position_embed(view),
             view=buttons or discord.utils.MISSING,
             allowed_mentions=NO_MENTIONS,
-            silent=mode == "silent",
+            silent=silent,
         )
-        self._map.set(position.position_id, PostedMessage(channel.id, message.id, shown_event, now))
+        return message.id
 
+    async def edit(self, message_id: int, view: PositionView) -> None:
+        try:
+            await (
+                self._channel()
+                .get_partial_message(message_id)
+                .edit(embed=position_embed(view), view=self._buttons_for(view.position), allowed_mentions=NO_MENTIONS)
+            )
+        except discord.NotFound:
+            raise MessageGone from None
 
-def out_of_date(events: list[TradeEvent], message_map: MessageMap, since: datetime | None = None) -> dict[str, str]:
-    """Positions whose message does not show their last event, with that event: a restart's backlog.
-
-    Only events after the last reset count, and after `since` (the latest end-of-day reset time): an
-    earlier day's positions get no message now, even when the map was never reset (a first start on a
-    ledger with history, or a lost map).
-    """
-    floors = [t for t in (message_map.reset_at, since) if t is not None]
-    floor = max(floors) if floors else None
-    last_event: dict[str, str] = {}
-    for event in events:
-        if floor is None or event.ts > floor:
-            last_event[event.position_id] = event.event_id
-    return {
-        position_id: event_id
-        for position_id, event_id in last_event.items()
-        if (posted := message_map.get(position_id)) is None or posted.event_id != event_id
-    }
+    async def find(self, position_id: str) -> int | None:
+        me = self._client.user
+        async for message in self._channel().history(limit=FIND_IN_LAST):
+            if me is not None and message.author.id != me.id:
+                continue
+            footer = message.embeds[0].footer.text if message.embeds else None
+            if footer and footer.startswith(position_id):
+                return message.id
+        return None

@@ -24,6 +24,7 @@ class PostedMessage:
     message_id: int | None  # None: the position's events so far were not to be shown (notify "off")
     event_id: str | None  # the last ledger event the message shows
     posted_at: str  # UTC ISO time of the first post: tells a restart whether an end-of-day reset was missed
+    posting: bool = False  # a post was started and its id not yet recorded: it may exist (a crash came between)
 
     @property
     def posted(self) -> datetime:

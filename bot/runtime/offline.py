@@ -25,8 +25,9 @@ from bot.options.sim_market import SimulatedFeed
 from bot.options.trade_ledger import read_ledger
 from bot.paths import ledger_path
 from bot.runtime.demo import sim_market
-from bot.runtime.desk import open_desk
-from bot.runtime.options_trade_notifier import ConsoleSink
+from bot.runtime.desk import MESSAGE_FILE, open_desk
+from bot.runtime.message_board import ConsoleBoard
+from bot.runtime.message_map import MessageMap
 from bot.runtime.supervisor import supervise
 from bot.settings import Settings
 
@@ -77,7 +78,14 @@ async def run_offline(
         feed.subscribe(symbols)  # the simulated feed quotes new contracts into the cache it runs on
 
     desk = await open_desk(
-        settings, storage, sink=ConsoleSink(), clock=clock, watch=watch, throttle_clock=time.monotonic
+        settings,
+        storage,
+        board=ConsoleBoard(),
+        messages=MessageMap(storage / MESSAGE_FILE),
+        notify=lambda: settings.discord.notify,
+        clock=clock,
+        watch=watch,
+        throttle_clock=time.monotonic,
     )
     if replay is not None:
         desk.quotes.subscribe(replay_clock.saw)

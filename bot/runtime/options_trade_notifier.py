@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from bot.options.inbox import LatestByKey
 from bot.options.orders import OrderContext, OrderStatus
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
 from bot.options.trade_ledger import TradeEvent
-from bot.runtime.position_view import PositionView, render_text
+from bot.runtime.position_view import PositionView
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +27,6 @@ class MessageSink(Protocol):
     async def show(self, view: PositionView) -> None:
         """Post or edit the position's one message so that it shows `view`; raise if that failed."""
         ...
-
-
-class ConsoleSink:
-    """Renders position messages in the terminal, with the content the Discord embed holds."""
-
-    def __init__(self, out: TextIO | None = None) -> None:
-        self._out = out
-
-    async def show(self, view: PositionView) -> None:
-        out = self._out or sys.stdout
-        print(render_text(view), file=out, flush=True)
 
 
 def order_note(order: OrderContext) -> str | None:

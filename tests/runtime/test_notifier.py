@@ -6,8 +6,11 @@ from decimal import Decimal
 import pytest
 
 from bot.options.errors import TradeError
-from bot.runtime.options_trade_notifier import ConsoleSink, OptionsTradeNotifier, order_note
+from bot.runtime.message_board import BoardSink, ConsoleBoard
+from bot.runtime.message_map import MessageMap
+from bot.runtime.options_trade_notifier import OptionsTradeNotifier, order_note
 from bot.runtime.position_view import PositionView, render_text
+from bot.settings import DiscordSettings
 from tests.core.factories import quote
 
 
@@ -131,9 +134,10 @@ async def test_an_order_in_flight_shows_as_pending_and_a_reject_says_why(manager
     assert sink.shown[-1][0].position.qty == 4
 
 
-async def test_the_console_message_holds_what_the_embed_will(manager, quotes, spy):
+async def test_the_console_message_holds_what_the_embed_will(manager, quotes, spy, tmp_path):
     out = io.StringIO()
-    notifier = OptionsTradeNotifier(ConsoleSink(out), quotes)
+    sink = BoardSink(ConsoleBoard(out), MessageMap(tmp_path / "message_ids.json"), lambda: DiscordSettings().notify)
+    notifier = OptionsTradeNotifier(sink, quotes)
     manager.subscribe(notifier.on_fill)
     quotes.update(spy.symbol, quote("1.10", "1.20"))
     position = await manager.open_position(spy, 10, strategy="orb")

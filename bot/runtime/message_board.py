@@ -1,0 +1,141 @@
+"""One message per position per day, on a message board: a Discord channel, or the terminal offline.
+
+The sink finds a position's message through the message map (so a restart edits instead of posting
+again), posts anew if the message was deleted, and follows the per-kind noise setting: notify, silent
+(no push notification) or off (no update for that kind of event). Before a post it records the intent,
+so that a crash between the post and the map write is found again after a restart, never posted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol, TextIO
+
+import discord
+
+from bot import crash
+from bot.options.positions import ActionKind
+from bot.options.trade_ledger import TradeEvent
+from bot.runtime.message_map import MessageMap, PostedMessage
+from bot.runtime.position_view import PositionView, render_text
+from bot.settings import Notify
+
+log = logging.getLogger(__name__)
+
+
+class MessageGone(Exception):
+    """The position's message no longer exists (a moderator deleted it)."""
+
+
+class Board(Protocol):
+    @property
+    def channel_id(self) -> int: ...
+
+    async def post(self, view: PositionView, *, silent: bool) -> int:
+        """Post a new message showing `view`; return its id."""
+        ...
+
+    async def edit(self, message_id: int, view: PositionView) -> None:
+        """Make the message show `view`; raise MessageGone if it was deleted."""
+        ...
+
+    async def find(self, position_id: str) -> int | None:
+        """The id of a message already posted for the position, if any (after an interrupted post)."""
+        ...
+
+
+class BoardSink:
+    """The message sink over a board. Noise settings are read at each delivery, so a change counts at once."""
+
+    def __init__(self, board: Board, message_map: MessageMap, notify: Callable[[], dict[ActionKind, Notify]]) -> None:
+        self._board = board
+        self._map = message_map
+        self._notify = notify
+
+    async def show(self, view: PositionView) -> None:
+        position_id = view.position.position_id
+        posted = self._map.get(position_id)
+        if posted is not None and posted.event_id == view.event_id and not view.status_note and not posted.posting:
+            return  # already shows this state (a restart found it delivered after all)
+        last = view.last_action
+        mode = self._notify().get(last.kind, "notify") if last else "notify"
+        now = discord.utils.utcnow().isoformat()  # virtual under a simulator
+        # An order note comes without an event when the message already shows the position's last one.
+        shown = view.event_id or (posted.event_id if posted else None)
+        if mode == "off" and not view.status_note:
+            # Nothing to show for this kind of event; remember it as handled so a restart does not post it.
+            handled = replace(posted, event_id=shown) if posted else None
+            self._map.set(position_id, handled or PostedMessage(self._board.channel_id, None, shown, now))
+            return
+        message_id = posted.message_id if posted else None
+        if posted is not None and posted.posting:
+            message_id = await self._board.find(position_id)
+        crash.crash_point("before-message")
+        if message_id is not None:
+            try:
+                await self._board.edit(message_id, view)
+            except MessageGone:
+                log.info("the message of position %s was deleted; posting a new one", position_id)
+            else:
+                assert posted is not None
+                self._map.set(position_id, replace(posted, message_id=message_id, event_id=shown, posting=False))
+                return
+        self._map.set(position_id, PostedMessage(self._board.channel_id, None, shown, now, posting=True))
+        message_id = await self._board.post(view, silent=mode == "silent")
+        crash.crash_point("after-post")
+        self._map.set(position_id, PostedMessage(self._board.channel_id, message_id, shown, now))
+
+
+def out_of_date(events: list[TradeEvent], message_map: MessageMap, since: datetime | None = None) -> dict[str, str]:
+    """Positions whose message does not show their last event, with that event: a restart's backlog.
+
+    Only events after the last reset count, and after `since` (the latest end-of-day reset time): an
+    earlier day's positions get no message now, even when the map was never reset (a first start on a
+    ledger with history, or a lost map).
+    """
+    floors = [t for t in (message_map.reset_at, since) if t is not None]
+    floor = max(floors) if floors else None
+    last_event: dict[str, str] = {}
+    for event in events:
+        if floor is None or event.ts > floor:
+            last_event[event.position_id] = event.event_id
+    return {
+        position_id: event_id
+        for position_id, event_id in last_event.items()
+        if (posted := message_map.get(position_id)) is None or posted.event_id != event_id or posted.posting
+    }
+
+
+class ConsoleBoard:
+    """The terminal as a message board: each post or edit prints the message with what the embed holds.
+
+    A position's message id is derived from its id, so an interrupted post is found again by itself.
+    """
+
+    channel_id = 0
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._out = out
+
+    @staticmethod
+    def message_id(position_id: str) -> int:
+        return int(hashlib.sha256(position_id.encode()).hexdigest()[:12], 16)
+
+    async def post(self, view: PositionView, *, silent: bool) -> int:
+        message_id = self.message_id(view.position.position_id)
+        self._print(f"[message {message_id} posted]", view)
+        return message_id
+
+    async def edit(self, message_id: int, view: PositionView) -> None:
+        self._print(f"[message {message_id} edited]", view)
+
+    async def find(self, position_id: str) -> int | None:
+        return self.message_id(position_id)
+
+    def _print(self, head: str, view: PositionView) -> None:
+        print(head, render_text(view), sep="\n", file=self._out or sys.stdout, flush=True)
