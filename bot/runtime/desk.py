@@ -21,12 +21,11 @@ from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import ActionKind, Position
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.trade_ledger import TradeEvent, TradeLedger
-from bot.paths import ledger_path
 from bot.runtime.message_board import Board, BoardSink, out_of_date
 from bot.runtime.message_map import MessageMap
 from bot.runtime.options_trade_notifier import OptionsTradeNotifier
 from bot.runtime.position_view import PositionView
-from bot.runtime.resume import ResumeReport, resume
+from bot.runtime.resume import ResumeReport, start_up
 from bot.runtime.state_store import StateStore
 from bot.runtime.strategy_runner import StrategyRunner
 from bot.settings import Notify, Settings
@@ -37,7 +36,6 @@ from bot.strategies.options.opening_range import OpeningRangeBreakout
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "state.sqlite3"
 MESSAGE_FILE = "message_ids.json"
 
 
@@ -164,11 +162,7 @@ async def open_desk(
 
     `watch(quotes, symbols)` asks the feed to quote more contracts; `clock` is the market clock.
     """
-    ledger = TradeLedger.open(ledger_path(storage))
-    store = await StateStore.open(storage / STATE_FILE)
-    resumed = await resume(ledger.read(), store, now=clock(), zone=settings.zone)
-    if resumed.summary():
-        log.warning("start-up: %s", resumed.summary())
+    ledger, store, resumed = await start_up(storage, now=clock(), zone=settings.zone)
     positions = resumed.positions
     quotes = QuoteCache(max_age=timedelta(seconds=settings.market.quote_max_age_seconds))
     paper = settings.paper

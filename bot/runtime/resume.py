@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from pathlib import Path
 
 from bot.options.ledger_verify import verify_events
 from bot.options.orders import OrderStatus
 from bot.options.positions import Position
-from bot.options.trade_ledger import TradeEvent
+from bot.options.trade_ledger import TradeEvent, TradeLedger
+from bot.paths import ledger_path
 from bot.runtime.state_store import StateStore, StoredPosition
 
 log = logging.getLogger(__name__)
@@ -79,3 +81,22 @@ async def resume(events: list[TradeEvent], store: StateStore, *, now: datetime, 
         report.resolved_orders.append(order.order_id)
         log.warning("order %s was %s at the restart: %s", order.order_id, status, UNANSWERED)
     return report
+
+
+STATE_FILE = "state.sqlite3"
+
+
+async def start_up(storage: Path, *, now: datetime, zone: tzinfo) -> tuple[TradeLedger, StateStore, ResumeReport]:
+    """The bot's start-up: open the ledger (cutting away a torn tail), rebuild and verify the positions from
+    it, and bring the state store in line."""
+    ledger = TradeLedger.open(ledger_path(storage))
+    store = await StateStore.open(storage / STATE_FILE)
+    try:
+        report = await resume(ledger.read(), store, now=now, zone=zone)
+    except BaseException:
+        await store.close()
+        ledger.close()
+        raise
+    if report.summary():
+        log.warning("start-up: %s", report.summary())
+    return ledger, store, report
