@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -27,6 +27,11 @@ class OptionContract:
     right: Right
     strike: Decimal
     multiplier: int = 100
+    # The standard OCC symbol (root padded to 6 characters), worked out once: it keys quotes and lookups.
+    symbol: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "symbol", f"{self.underlying:<6}{self.compact[len(self.underlying) :]}")
 
     @classmethod
     def parse(cls, symbol: str, multiplier: int = 100) -> OptionContract:
@@ -44,11 +49,6 @@ class OptionContract:
         if strike <= 0:
             raise TradeError(f"{symbol!r} has a zero strike.")
         return cls(match["root"], expiry, Right(match["right"]), strike, multiplier)
-
-    @property
-    def symbol(self) -> str:
-        """The standard OCC symbol: root padded to 6 characters."""
-        return f"{self.underlying:<6}{self.compact[len(self.underlying) :]}"
 
     @property
     def compact(self) -> str:

@@ -42,11 +42,12 @@ def verify_events(events: Iterable[TradeEvent]) -> LedgerReport:
     report = LedgerReport()
     event_ids: set[str] = set()
     fill_ids: set[str] = set()
+    symbols: dict[tuple[object, ...], list[str]] = {}  # each distinct contract is checked once
     for line, event in enumerate(events, start=1):
         report.events += 1
         report.first_ts = report.first_ts or event.ts
         report.last_ts = event.ts
-        problems = _check_identity(event, event_ids, fill_ids, report.positions.get(event.position_id))
+        problems = _check_identity(event, event_ids, fill_ids, report.positions.get(event.position_id), symbols)
         try:
             after, action = apply_event(report.positions, event)
         except TradeError as error:
@@ -59,20 +60,37 @@ def verify_events(events: Iterable[TradeEvent]) -> LedgerReport:
     return report
 
 
-def _check_identity(event: TradeEvent, event_ids: set[str], fill_ids: set[str], position: Position | None) -> list[str]:
+def _check_identity(
+    event: TradeEvent,
+    event_ids: set[str],
+    fill_ids: set[str],
+    position: Position | None,
+    symbols: dict[tuple[object, ...], list[str]],
+) -> list[str]:
     problems = []
     if event.event_id in event_ids:
         problems.append("event_id appears twice")
     if event.fill_id in fill_ids:
         problems.append(f"fill {event.fill_id} is recorded twice")
-    try:
-        if OptionContract.parse(event.symbol, event.multiplier) != event.contract:
-            problems.append(f"symbol {event.symbol!r} disagrees with underlying/expiry/right/strike")
-    except TradeError as error:
-        problems.append(str(error))
-    if position is not None and position.contract != event.contract:
+    fields = (event.symbol, event.underlying, event.expiry, event.right, event.strike, event.multiplier)
+    known = symbols.get(fields)
+    if known is None:
+        known = symbols[fields] = _check_symbol(event)
+    problems += known
+    if position is not None and (
+        position.contract.symbol != event.symbol or position.contract.multiplier != event.multiplier
+    ):
         problems.append(f"contract {event.symbol!r} differs from the position's {position.contract.symbol!r}")
     return problems
+
+
+def _check_symbol(event: TradeEvent) -> list[str]:
+    try:
+        if OptionContract.parse(event.symbol, event.multiplier) != event.contract:
+            return [f"symbol {event.symbol!r} disagrees with underlying/expiry/right/strike"]
+    except TradeError as error:
+        return [str(error)]
+    return []
 
 
 def _check_effect(event: TradeEvent, after: Position, kind: str, realized: Decimal) -> list[str]:

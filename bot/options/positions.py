@@ -6,7 +6,7 @@ every position exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -123,15 +123,18 @@ class Position:
             new_qty = self.qty - qty
         action = PositionAction(kind, side, qty, price, fees, realized, ts, fill_id, order_id, source, actor)
         closed = kind is ActionKind.CLOSE
-        position = replace(
-            self,
-            qty=new_qty,
-            avg_entry=avg_entry,
-            realized_pnl=self.realized_pnl + realized,
-            fees=self.fees + fees,
-            status=PositionStatus.CLOSED if closed else PositionStatus.OPEN,
-            opened_at=self.opened_at or ts,
-            closed_at=ts if closed else None,
-            actions=(*self.actions, action),
+        # Built directly, not with dataclasses.replace: replaying a long ledger runs this once per line.
+        position = Position(
+            self.position_id,
+            self.contract,
+            self.strategy,
+            new_qty,
+            avg_entry,
+            self.realized_pnl + realized,
+            self.fees + fees,
+            PositionStatus.CLOSED if closed else PositionStatus.OPEN,
+            self.opened_at or ts,
+            ts if closed else None,
+            (*self.actions, action),
         )
         return position, action
