@@ -11,12 +11,12 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from bot import crash
 from bot.options.contracts import OptionContract, Right
@@ -67,19 +67,13 @@ class TradeEvent(BaseModel):
     realized_pnl: Money
     realized_pnl_total: Money
 
-    @field_validator("ts")
-    @classmethod
-    def _utc(cls, ts: datetime) -> datetime:
-        # Stored in UTC, so that the line says `Z` and readers need no time zone.
-        return ts.astimezone(UTC)
-
     @classmethod
     def record(cls, event_id: str, position: Position, action: PositionAction) -> TradeEvent:
         """The event for `action`, given the position right after it."""
         contract = position.contract
         return cls(
             event_id=event_id,
-            ts=action.ts,
+            ts=action.ts.astimezone(UTC),  # stored in UTC, so that the line says `Z`
             kind=action.kind,
             position_id=position.position_id,
             order_id=action.order_id,
@@ -174,22 +168,36 @@ def repair_torn_tail(path: Path) -> Path | None:
     if not path.exists():
         return None
     with path.open("rb+") as file:
-        data = file.read()
-        keep = data.rfind(b"\n") + 1
-        if keep == len(data):
+        keep, size = _last_newline_end(file), file.seek(0, os.SEEK_END)
+        if keep == size:
             return None
-        side = path.with_name(f"{path.name}.torn-{os.getpid()}-{len(data)}")
-        _write_durably(side, data[keep:])
+        file.seek(keep)
+        tail = file.read()
+        side = path.with_name(f"{path.name}.torn-{os.getpid()}-{size}")
+        _write_durably(side, tail)
         file.truncate(keep)
         file.flush()
         os.fsync(file.fileno())
     log.warning(
         "ledger %s: cut away a torn last line of %d bytes (a write interrupted by a crash); kept in %s",
         path,
-        len(data) - keep,
+        len(tail),
         side,
     )
     return side
+
+
+def _last_newline_end(file: BinaryIO, chunk: int = 1 << 16) -> int:
+    """The offset just past the file's last newline (0 if none), read from the end: the ledger is long."""
+    end = file.seek(0, os.SEEK_END)
+    while end > 0:
+        start = max(0, end - chunk)
+        file.seek(start)
+        found = file.read(end - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        end = start
+    return 0
 
 
 def _write_durably(path: Path, data: bytes) -> None:
