@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from bot.options.ledger_verify import verify_events
 from bot.options.positions import Position
 from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger, replay
-from bot.paths import default_storage, ledger_path
+from bot.paths import DEFAULT_STORAGE, ledger_path
 from bot.render import ledger_summary, position_row
 from bot.settings import Settings, SettingsError, discord_token, load_settings
 
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage",
         type=_storage,
         default=argparse.SUPPRESS,
-        help="storage directory (default: storage/ at the project root or $OPTIONDESK_STORAGE_DIR)",
+        help="storage directory (default: $OPTIONDESK_STORAGE_DIR, storage_dir in the settings, or storage/)",
     )
     seed = argparse.ArgumentParser(add_help=False)
     seed.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="seed of the simulated market")
@@ -78,13 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    storage: Path = getattr(args, "storage", None) or _storage(str(default_storage()))
     try:
+        settings = load_settings()
+        storage: Path = getattr(args, "storage", None) or _storage(str(settings.storage_dir or DEFAULT_STORAGE))
         if args.command == "ledger":
             return verify_ledger(storage)
         if args.command == "positions":
             return list_positions(storage, as_json=args.json)
-        settings = load_settings()
         token = discord_token()
         if token is not None and args.command in (None, "run"):
             return run_discord(settings, storage, token)

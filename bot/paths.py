@@ -1,13 +1,11 @@
 """Where the bot keeps its files: one storage directory, `storage/` at the project root by default."""
 
-import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def default_storage() -> Path:
-    return Path(os.environ.get("OPTIONDESK_STORAGE_DIR") or PROJECT_ROOT / "storage")
+DEFAULT_STORAGE = PROJECT_ROOT / "storage"
 
 
 def ledger_path(storage: Path) -> Path:
