@@ -26,6 +26,7 @@ from bot.options.trade_ledger import read_ledger
 from bot.paths import ledger_path
 from bot.runtime.demo import sim_market
 from bot.runtime.desk import MESSAGE_FILE, open_desk
+from bot.runtime.eod import latest_reset_time
 from bot.runtime.message_board import ConsoleBoard
 from bot.runtime.message_map import MessageMap
 from bot.runtime.supervisor import supervise
@@ -89,6 +90,9 @@ async def run_offline(
     )
     if replay is not None:
         desk.quotes.subscribe(replay_clock.saw)
+    # Messages a crash left out of date (a fill durable in the ledger but never shown, a post whose id was
+    # not recorded) are delivered now, by the notifier's worker, not at the position's next fill.
+    desk.resume_messages(latest_reset_time(settings, clock()))
     log.info(
         "offline on %s from %s at %sx speed; %d open positions",
         source,

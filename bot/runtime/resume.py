@@ -29,10 +29,13 @@ class ResumeReport:
     positions: dict[str, Position]
     problems: list[str] = field(default_factory=list)  # ledger invariants that do not hold
     repaired: list[str] = field(default_factory=list)  # positions whose stored state the ledger corrected
+    rebuilt: list[str] = field(default_factory=list)  # positions missing from the store (a lost or new file)
     resolved_orders: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = []
+        if self.rebuilt:
+            lines.append(f"rebuilt {len(self.rebuilt)} position(s) missing from the state store, from the ledger")
         if self.repaired:
             lines.append(f"repaired {len(self.repaired)} position(s) from the ledger: {', '.join(self.repaired[:10])}")
         if self.resolved_orders:
@@ -67,6 +70,7 @@ async def resume(events: list[TradeEvent], store: StateStore, *, now: datetime, 
     stored = await store.positions()
     repaired = [pid for pid in kept if stored.get(pid) != StoredPosition.of(verified.positions[pid], last_event[pid])]
     report.repaired = [pid for pid in repaired if pid in stored]  # a missing row is a rebuild, not a repair
+    report.rebuilt = [pid for pid in repaired if pid not in stored]
     known_fills = await store.fill_ids()
     missing_fills = [event for event in fills if event.fill_id not in known_fills]
     if repaired or missing_fills or set(stored) - kept:

@@ -126,6 +126,13 @@ def _position_row(position: Position, last_event_id: str) -> tuple[object, ...]:
 
 _UPSERT_POSITION = "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _INSERT_FILL = "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?)"
+# An open order's filled quantity and status, from its recorded fills (so a fill counts once).
+_FILLED = "(SELECT SUM(qty) FROM fills WHERE fills.order_id = orders.order_id)"
+_FILL_ORDER = (
+    f"UPDATE orders SET filled_qty = {_FILLED}, status = CASE WHEN {_FILLED} >= requested_qty "
+    f"THEN '{OrderStatus.FILLED.value}' ELSE '{OrderStatus.PARTIALLY_FILLED.value}' END, updated_at = ? "
+    f"WHERE order_id = ? AND status IN ('{OrderStatus.NEW.value}', '{OrderStatus.PARTIALLY_FILLED.value}')"
+)
 
 
 def _fill_row(event: TradeEvent) -> tuple[object, ...]:
@@ -228,8 +235,10 @@ class StateStore:
             return {row[0] for row in await cursor.fetchall()}
 
     async def record_fill(self, event: TradeEvent, position: Position) -> None:
-        """One fill after its ledger line: the fill, the position as it now is, and its message to deliver."""
+        """One fill after its ledger line: the fill, its order, the position as it now is, and its message to
+        deliver."""
         await self._db.execute(_INSERT_FILL, _fill_row(event))
+        await self._db.execute(_FILL_ORDER, (event.ts.isoformat(), event.order_id))
         await self._db.execute(_UPSERT_POSITION, _position_row(position, event.event_id))
         crash.crash_point("state-mid-write")
         await self._db.execute("INSERT OR REPLACE INTO outbox VALUES (?, ?)", (event.position_id, event.event_id))
