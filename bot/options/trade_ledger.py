@@ -285,7 +285,7 @@ class TradeLedger:
             view = memoryview(data)
             if crash.armed("ledger-mid-write"):
                 os.write(self._fd, view[: len(view) // 2])
-                crash.crash_point("ledger-mid-write")
+            crash.crash_point("ledger-mid-write")
             while view:
                 view = view[os.write(self._fd, view) :]
             os.fsync(self._fd)

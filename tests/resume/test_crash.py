@@ -233,12 +233,6 @@ asyncio.run(copy())
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/options/trade_ledger.py TradeLedger._write calls crash.crash_point('ledger-mid-write') only when "
-    "crash.armed() is true, so the hit counter never counts down: OPTIONDESK_CRASH_AT=ledger-mid-write:<n> with "
-    "n > 1 never crashes",
-)
 def test_a_later_hit_of_ledger_mid_write_crashes_there(runs, tmp_path):
     source = ledger_path(outcome("traded", runs.traded).storage)
     target = tmp_path / "trade_events.jsonl"
