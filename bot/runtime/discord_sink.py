@@ -1,12 +1,14 @@
 """The trade channel as a message board: positions' messages posted and edited through Discord's API.
 
 Messages never ping anyone. After an interrupted post the message is found again in the channel's recent
-history by the position id in its footer, so a restart never posts it twice.
+history by the position id in its footer (among the messages no older than the post), so a restart never posts
+it twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import discord
 
@@ -54,9 +56,11 @@ class DiscordBoard:
         except discord.NotFound:
             raise MessageGone from None
 
-    async def find(self, position_id: str) -> int | None:
+    async def find(self, position_id: str, since: datetime) -> int | None:
         me = self._client.user
-        async for message in self._channel().history(limit=FIND_IN_LAST):
+        async for message in self._channel().history(limit=FIND_IN_LAST):  # newest first
+            if message.created_at < since:
+                break  # older than the interrupted post: e.g. the position's message of an earlier day
             if me is not None and message.author.id != me.id:
                 continue
             footer = message.embeds[0].footer.text if message.embeds else None

@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, TextIO
 
 import discord
@@ -26,6 +26,9 @@ from bot.runtime.position_view import PositionView, render_text
 from bot.settings import Notify
 
 log = logging.getLogger(__name__)
+
+# How much earlier than the recorded intent Discord may date the post (clocks differ a little).
+CLOCK_SKEW = timedelta(minutes=1)
 
 
 class MessageGone(Exception):
@@ -44,8 +47,8 @@ class Board(Protocol):
         """Make the message show `view`; raise MessageGone if it was deleted."""
         ...
 
-    async def find(self, position_id: str) -> int | None:
-        """The id of a message already posted for the position, if any (after an interrupted post)."""
+    async def find(self, position_id: str, since: datetime) -> int | None:
+        """The id of a message posted for the position at or after `since`, if any (after an interrupted post)."""
         ...
 
 
@@ -74,7 +77,7 @@ class BoardSink:
             return
         message_id = posted.message_id if posted else None
         if posted is not None and posted.posting:
-            message_id = await self._board.find(position_id)
+            message_id = await self._board.find(position_id, self._posted_since(posted))
         crash.crash_point("before-message")
         if message_id is not None:
             try:
@@ -89,6 +92,13 @@ class BoardSink:
         message_id = await self._board.post(view, silent=mode == "silent")
         crash.crash_point("after-post")
         self._map.set(position_id, PostedMessage(self._board.channel_id, message_id, shown, now))
+
+    def _posted_since(self, posting: PostedMessage) -> datetime:
+        """Since when the interrupted post's message may exist: an earlier day's message of the same position
+        (from before the last reset) must not be taken for it, or the position gets no fresh message that day."""
+        since = posting.posted - CLOCK_SKEW
+        reset_at = self._map.reset_at
+        return max(since, reset_at) if reset_at is not None else since
 
 
 def out_of_date(events: list[TradeEvent], message_map: MessageMap, since: datetime | None = None) -> dict[str, str]:
@@ -134,7 +144,7 @@ class ConsoleBoard:
     async def edit(self, message_id: int, view: PositionView) -> None:
         self._print(f"[message {message_id} edited]", view)
 
-    async def find(self, position_id: str) -> int | None:
+    async def find(self, position_id: str, since: datetime) -> int | None:
         return self.message_id(position_id)
 
     def _print(self, head: str, view: PositionView) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 
 from bot.options.ledger_verify import verify_events
@@ -67,6 +67,12 @@ async def resume(events: list[TradeEvent], store: StateStore, *, now: datetime, 
             fills.append(event)
         filled_by_order[event.order_id] = filled_by_order.get(event.order_id, 0) + event.qty
 
+    for order in await store.open_orders():
+        filled = filled_by_order.get(order.order_id, 0)
+        status = OrderStatus.FILLED if filled >= order.requested_qty else OrderStatus.CANCELLED
+        await store.resolve_order(order.order_id, status, filled, UNANSWERED, now)
+        report.resolved_orders.append(order.order_id)
+        log.warning("order %s was %s at the restart: %s", order.order_id, status, UNANSWERED)
     stored = await store.positions()
     repaired = [pid for pid in kept if stored.get(pid) != StoredPosition.of(verified.positions[pid], last_event[pid])]
     report.repaired = [pid for pid in repaired if pid in stored]  # a missing row is a rebuild, not a repair
@@ -74,16 +80,13 @@ async def resume(events: list[TradeEvent], store: StateStore, *, now: datetime, 
     known_fills = await store.fill_ids()
     missing_fills = [event for event in fills if event.fill_id not in known_fills]
     if repaired or missing_fills or set(stored) - kept:
-        await store.rewrite(((verified.positions[pid], last_event[pid]) for pid in repaired), missing_fills, kept)
+        start_of_day = datetime.combine(today, time.min, tzinfo=zone)
+        await store.rewrite(
+            ((verified.positions[pid], last_event[pid]) for pid in repaired), missing_fills, kept, start_of_day
+        )
     for pid in report.repaired:
         log.warning("position %s in the state store differed from the ledger; repaired from the ledger", pid)
 
-    for order in await store.open_orders():
-        filled = filled_by_order.get(order.order_id, 0)
-        status = OrderStatus.FILLED if filled >= order.requested_qty else OrderStatus.CANCELLED
-        await store.resolve_order(order.order_id, status, filled, UNANSWERED, now)
-        report.resolved_orders.append(order.order_id)
-        log.warning("order %s was %s at the restart: %s", order.order_id, status, UNANSWERED)
     return report
 
 

@@ -249,16 +249,20 @@ class StateStore:
         positions: Iterable[tuple[Position, str]],
         fills: Iterable[TradeEvent],
         keep: Iterable[str],
+        orders_before: datetime,
     ) -> None:
-        """Bring positions and fills in line with the ledger: upsert these, drop rows of positions not kept."""
+        """Bring positions and fills in line with the ledger: upsert these, drop rows of positions not kept
+        (their orders only when older than `orders_before`: today's refused opening orders have no position)."""
         await self._db.executemany(_UPSERT_POSITION, [_position_row(p, e) for p, e in positions])
         await self._db.executemany(_INSERT_FILL, [_fill_row(event) for event in fills])
         kept = list(keep)
         await self._db.execute("CREATE TEMP TABLE IF NOT EXISTS kept (position_id TEXT PRIMARY KEY)")
         await self._db.execute("DELETE FROM kept")
         await self._db.executemany("INSERT OR IGNORE INTO kept VALUES (?)", [(pid,) for pid in kept])
-        for table in ("positions", "fills", "orders", "exit_levels"):
-            await self._db.execute(f"DELETE FROM {table} WHERE position_id NOT IN (SELECT position_id FROM kept)")
+        not_kept = "position_id NOT IN (SELECT position_id FROM kept)"
+        for table in ("positions", "fills", "exit_levels"):
+            await self._db.execute(f"DELETE FROM {table} WHERE {not_kept}")
+        await self._db.execute(f"DELETE FROM orders WHERE {not_kept} AND updated_at < ?", (orders_before.isoformat(),))
         await self._db.commit()
 
     # Orders ------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ async def test_the_ledger_wins_over_a_store_that_differs(store, manager, quotes,
     events = read_ledger(ledger_file).events
     await resume(events, store, now=T0, zone=ZONE)
     wrong = position.__class__(position.position_id, position.contract, position.strategy, qty=99)
-    await store.rewrite([(wrong, "evt-wrong")], [], [position.position_id])
+    await store.rewrite([(wrong, "evt-wrong")], [], [position.position_id], T0)
 
     report = await resume(events, store, now=T0, zone=ZONE)
 
@@ -120,3 +120,20 @@ async def test_outbox_and_exit_levels_survive_a_reopen(tmp_path, manager, quotes
         assert (await store.positions())[position.position_id].avg_entry == Decimal("1.20")
     finally:
         await store.close()
+
+
+async def test_an_unanswered_opening_order_is_resolved_though_its_position_never_existed(
+    store, manager, quotes, spy, ledger_file
+):
+    position = await trade(manager, quotes, spy)
+    await manager.close(position.position_id)
+    events = read_ledger(ledger_file).events
+    opening = next(iter(manager.orders.values()))
+    # An opening order sent just before a crash: its position never existed in the ledger.
+    unanswered = opening.__class__("ord-open", "pos-never", opening.side, 2)
+    await store.save_order(unanswered, T0)
+
+    report = await resume(events, store, now=datetime(2026, 11, 27, 15, tzinfo=UTC), zone=ZONE)
+
+    assert report.resolved_orders == ["ord-open"]
+    assert await store.open_orders() == []
