@@ -193,8 +193,13 @@ async def open_desk(
     strategies = build_strategies(settings)
     for strategy in strategies:
         strategy.bind(
-            StrategyDesk(strategy.name, manager, quotes, clock=clock, watch=lambda symbols: watch(quotes, symbols))
+            StrategyDesk(
+                strategy.name, manager, quotes, clock=clock, watch=lambda symbols: watch(quotes, symbols), memory=store
+            )
         )
+    highs = await store.highs()
+    for strategy in strategies:
+        strategy.resume(highs)
     watcher = PositionWatcher(
         manager,
         quotes,

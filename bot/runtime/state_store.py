@@ -72,6 +72,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (position_id, rule, level)
     );
     """,
+    # 2: the trailing stop's high-water mark per position, which no ledger line holds.
+    """
+    CREATE TABLE exit_highs (
+        position_id TEXT PRIMARY KEY,
+        high TEXT NOT NULL
+    );
+    """,
 )
 
 OPEN_ORDER_STATES = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
@@ -260,7 +267,7 @@ class StateStore:
         await self._db.execute("DELETE FROM kept")
         await self._db.executemany("INSERT OR IGNORE INTO kept VALUES (?)", [(pid,) for pid in kept])
         not_kept = "position_id NOT IN (SELECT position_id FROM kept)"
-        for table in ("positions", "fills", "exit_levels"):
+        for table in ("positions", "fills", "exit_levels", "exit_highs"):
             await self._db.execute(f"DELETE FROM {table} WHERE {not_kept}")
         await self._db.execute(f"DELETE FROM orders WHERE {not_kept} AND updated_at < ?", (orders_before.isoformat(),))
         await self._db.commit()
@@ -321,6 +328,14 @@ class StateStore:
     async def fire_level(self, position_id: str, rule: str, level: int) -> None:
         await self._db.execute("INSERT OR IGNORE INTO exit_levels VALUES (?, ?, ?)", (position_id, rule, level))
         await self._db.commit()
+
+    async def save_high(self, position_id: str, high: Decimal) -> None:
+        await self._db.execute("INSERT OR REPLACE INTO exit_highs VALUES (?, ?)", (position_id, str(high)))
+        await self._db.commit()
+
+    async def highs(self) -> dict[str, Decimal]:
+        async with self._db.execute("SELECT position_id, high FROM exit_highs") as cursor:
+            return {row[0]: Decimal(row[1]) for row in await cursor.fetchall()}
 
     async def fired(self) -> dict[str, set[tuple[str, int]]]:
         async with self._db.execute("SELECT position_id, rule, level FROM exit_levels") as cursor:

@@ -6,9 +6,10 @@ Strategies never talk to Discord or the ledger; they ask the order manager, as `
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
@@ -17,9 +18,29 @@ from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import Position, Source
 from bot.options.quotes import Quote, QuoteCache
 from bot.settings import ExitRuleSettings, StrategyBase
-from bot.strategies.options.exit_rules import ExitAction, ExitRules, ProfitLevel, decide_exit, high_water_mark
+from bot.strategies.options.exit_rules import (
+    ExitAction,
+    ExitDecision,
+    ExitRules,
+    ProfitLevel,
+    decide_exit,
+    high_water_mark,
+)
 
 log = logging.getLogger(__name__)
+
+
+class ExitMemory(Protocol):
+    """Where exit-rule state that no ledger line holds survives a restart (the state store)."""
+
+    async def save_high(self, position_id: str, high: Decimal) -> None: ...
+
+    async def fire_level(self, position_id: str, rule: str, level: int) -> None: ...
+
+
+# A new high is saved when it beats the saved one by 1%: often enough for the trailing stop, rarely enough
+# to stay off the hot path.
+HIGH_SAVE_STEP = Decimal("1.01")
 
 
 class StrategyDesk:
@@ -33,12 +54,14 @@ class StrategyDesk:
         *,
         clock: Callable[[], datetime],
         watch: Callable[[Iterable[str]], None],
+        memory: ExitMemory | None = None,
     ) -> None:
         self._strategy = strategy
         self._manager = manager
         self._quotes = quotes
         self._clock = clock
         self._watch = watch
+        self._memory = memory
 
     def now(self) -> datetime:
         return self._clock()
@@ -84,6 +107,14 @@ class StrategyDesk:
     async def close(self, position: Position) -> Position | None:
         return await self._attempt(f"close {position.position_id}", self._manager.close(position.position_id))
 
+    async def remember_high(self, position: Position, high: Decimal) -> None:
+        if self._memory is not None:
+            await self._memory.save_high(position.position_id, high)
+
+    async def remember_exit(self, position: Position, decision: ExitDecision) -> None:
+        if self._memory is not None:
+            await self._memory.fire_level(position.position_id, decision.rule, decision.level)
+
     async def _attempt(self, what: str, action: Awaitable[Position]) -> Position | None:
         try:
             return await action
@@ -124,6 +155,7 @@ class Strategy:
         self.exits = exits
         self.no_entry_before_close = no_entry_before_close
         self._highs: dict[str, Decimal] = {}
+        self._saved_highs: dict[str, Decimal] = {}
         self._desk: StrategyDesk | None = None
 
     @property
@@ -146,10 +178,19 @@ class Strategy:
     async def on_quote(self, symbol: str, quote: Quote) -> None:
         """The entry hook: may ask the desk to open (or add to) a position."""
 
+    def resume(self, highs: Mapping[str, Decimal]) -> None:
+        """Take back the high-water marks saved before a restart."""
+        self._highs.update(highs)
+        self._saved_highs.update(highs)
+
     async def on_position_update(self, position: Position, mark: Decimal) -> None:
         """Apply the shared exit rules to a new mark of one of this strategy's positions."""
         high = high_water_mark(position, self._highs.get(position.position_id), mark)
         self._highs[position.position_id] = high
+        saved = self._saved_highs.get(position.position_id)
+        if saved is None or high >= saved * HIGH_SAVE_STEP:
+            self._saved_highs[position.position_id] = high
+            await self.desk.remember_high(position, high)
         now = self.desk.now()
         decision = decide_exit(
             self.exits, position, mark, now=now, session_close=self.desk.session_close(now), high_water=high
@@ -158,10 +199,13 @@ class Strategy:
             return
         log.info("strategy %s, position %s: %s", self.name, position.position_id, decision.reason)
         if decision.action is ExitAction.TRIM:
-            await self.desk.trim(position, decision.qty)
+            done = await self.desk.trim(position, decision.qty)
         else:
-            await self.desk.close(position)
+            done = await self.desk.close(position)
             self._highs.pop(position.position_id, None)
+            self._saved_highs.pop(position.position_id, None)
+        if done is not None:
+            await self.desk.remember_exit(position, decision)
 
 
 class UnderlyingStrategy(Strategy):

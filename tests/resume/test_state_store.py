@@ -1,10 +1,12 @@
+import io
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
 from bot.options.trade_ledger import read_ledger
+from bot.runtime.demo import run_demo_day
 from bot.runtime.resume import resume
 from bot.runtime.state_store import MIGRATIONS, StateStore, StoredPosition
 from bot.settings import Settings
@@ -137,3 +139,22 @@ async def test_an_unanswered_opening_order_is_resolved_though_its_position_never
 
     assert report.resolved_orders == ["ord-open"]
     assert await store.open_orders() == []
+
+
+async def test_fired_exit_levels_and_trailing_highs_are_recorded_in_the_store(tmp_path):
+    storage = tmp_path / "storage"
+    settings = Settings()
+    day = date(2026, 11, 25)
+    # A demo day leaves fired exit levels and saved highs in the store; a fresh desk takes the highs back.
+    await run_demo_day(settings, storage, seed=3, day=day, out=io.StringIO())
+    store = await StateStore.open(storage / "state.sqlite3")
+    try:
+        highs, fired = await store.highs(), await store.fired()
+    finally:
+        await store.close()
+    ladder_trims = [e for e in read_ledger(storage / "options" / "trade_events.jsonl").events if e.kind == "trim"]
+
+    assert {rule for levels in fired.values() for rule, _ in levels} >= {"profit"}
+    assert sum(1 for levels in fired.values() for rule, _ in levels if rule == "profit") >= len(ladder_trims)
+    assert highs
+    assert all(isinstance(high, Decimal) and high > 0 for high in highs.values())

@@ -186,3 +186,19 @@ async def test_supervise_forgets_old_crashes_after_a_healthy_run():
 def test_a_strategy_time_is_market_time():
     assert MarketTime()().tzinfo is UTC
     assert MarketTime()() == datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
+
+
+async def test_a_high_saved_before_a_restart_arms_the_trailing_stop_after_it(manager, quotes, clock):
+    strategy = orb(manager, quotes, clock)
+    await tick(strategy, clock, "600.00", minutes=0)
+    await tick(strategy, clock, "601.00", minutes=16)
+    [position] = manager.open_positions()  # bought 4 at 2.00
+    quotes.update(position.contract.symbol, option_quote("2.40"))
+    restarted = orb(manager, quotes, clock)
+
+    await restarted.on_position_update(position, Decimal("2.40"))  # +20 %: no rule fires without a memory
+    assert manager.get(position.position_id).is_open
+    restarted.resume({position.position_id: Decimal("3.00")})  # the high seen before the restart
+    await restarted.on_position_update(position, Decimal("2.40"))  # 20 % below 3.00: the trailing stop
+
+    assert not manager.get(position.position_id).is_open

@@ -5,7 +5,7 @@ Pure functions of a position, a mark and the clock; the ladder's progress is rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -49,6 +49,9 @@ class ExitDecision:
     action: ExitAction
     qty: int = 0
     reason: str = ""
+    # Which rule and level fired ("profit" level 1, "stop", "trailing", "time"): recorded in the state store.
+    rule: str = field(default="", compare=False)
+    level: int = field(default=0, compare=False)
 
 
 NO_EXIT = ExitDecision(ExitAction.NONE)
@@ -207,7 +210,7 @@ def _time_stop(rules: ExitRules, position: Position, now: datetime, session_clos
         return None
     when = "on expiry day" if rules.time_stop_expiry_only else ""
     reason = f"time stop: {minutes} minute{'s' if minutes != 1 else ''} before the close {when}".rstrip()
-    return _close(position, reason)
+    return _close(position, reason, "time")
 
 
 def _stop_loss(rules: ExitRules, position: Position, mark: Decimal) -> ExitDecision | None:
@@ -217,7 +220,9 @@ def _stop_loss(rules: ExitRules, position: Position, mark: Decimal) -> ExitDecis
     # Compare cross-multiplied so the threshold is exact (no rounding from a division).
     if (entry - mark) * HUNDRED < rules.stop_loss_pct * entry:
         return None
-    return _close(position, f"stop loss -{_pct(rules.stop_loss_pct)}% hit (mark {_price(mark)}, entry {_price(entry)})")
+    return _close(
+        position, f"stop loss -{_pct(rules.stop_loss_pct)}% hit (mark {_price(mark)}, entry {_price(entry)})", "stop"
+    )
 
 
 def _trailing_stop(
@@ -232,7 +237,9 @@ def _trailing_stop(
     if (high - mark) * HUNDRED < rules.trailing_stop_pct * high:
         return None
     drop = (high - mark) * HUNDRED / high
-    return _close(position, f"trailing stop: mark {_price(mark)} is {_pct(drop)}% below the high {_price(high)}")
+    return _close(
+        position, f"trailing stop: mark {_price(mark)} is {_pct(drop)}% below the high {_price(high)}", "trailing"
+    )
 
 
 def _profit_ladder(rules: ExitRules, position: Position, mark: Decimal) -> ExitDecision | None:
@@ -247,12 +254,13 @@ def _profit_ladder(rules: ExitRules, position: Position, mark: Decimal) -> ExitD
     reached = f"profit target +{_pct(level.gain_pct)}% reached (mark {_price(mark)}, entry {_price(entry)})"
     qty = max(1, int((position.qty * level.sell_pct / HUNDRED).to_integral_value(rounding=ROUND_FLOOR)))
     if level.sell_pct == HUNDRED or qty >= position.qty:
-        return _close(position, f"{reached}: close ({_contracts(position.qty)})")
-    return ExitDecision(ExitAction.TRIM, qty, f"{reached}: trim {_pct(level.sell_pct)}% ({_contracts(qty)})")
+        return _close(position, f"{reached}: close ({_contracts(position.qty)})", "profit", fired + 1)
+    reason = f"{reached}: trim {_pct(level.sell_pct)}% ({_contracts(qty)})"
+    return ExitDecision(ExitAction.TRIM, qty, reason, "profit", fired + 1)
 
 
-def _close(position: Position, reason: str) -> ExitDecision:
-    return ExitDecision(ExitAction.CLOSE, position.qty, reason)
+def _close(position: Position, reason: str, rule: str, level: int = 0) -> ExitDecision:
+    return ExitDecision(ExitAction.CLOSE, position.qty, reason, rule, level)
 
 
 def _require_aware(moment: datetime, name: str) -> None:
