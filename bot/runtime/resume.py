@@ -7,6 +7,7 @@ executor an order with no recorded fill was never filled); rows of positions clo
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
@@ -98,12 +99,19 @@ async def start_up(storage: Path, *, now: datetime, zone: tzinfo) -> tuple[Trade
     it, and bring the state store in line."""
     ledger = TradeLedger.open(ledger_path(storage))
     store = await StateStore.open(storage / STATE_FILE)
+    # Reading a long ledger allocates an object per line and keeps them all: the cyclic garbage collector
+    # would rescan them again and again for nothing (none of them form cycles), so it waits meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         report = await resume(ledger.read(), store, now=now, zone=zone)
     except BaseException:
         await store.close()
         ledger.close()
         raise
+    finally:
+        if collecting:
+            gc.enable()
     if report.summary():
         log.warning("start-up: %s", report.summary())
     return ledger, store, report
