@@ -132,6 +132,7 @@ class OptionDeskBot(commands.Bot):
             watch=watch,
             throttle_clock=time.monotonic,
         )
+        await self.tell_admins_about_the_start()
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -156,6 +157,19 @@ class OptionDeskBot(commands.Bot):
                 asyncio.create_task(supervise(name, start), name=name)
                 for name, start in self.desk.workers(feed).items()
             ]
+
+    async def tell_admins_about_the_start(self) -> None:
+        """What start-up repaired from the ledger, in a short notice to the admin channel (if one is set)."""
+        summary = self.desk.resumed.summary()
+        channel_id = self.settings.discord.admin_channel_id
+        if not summary or channel_id is None:
+            return
+        try:
+            await self.get_partial_messageable(channel_id).send(
+                f"optiondesk restarted: {summary}."[:2000], allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as error:
+            log.warning("could not tell the admin channel about the start (%s)", error)
 
     async def end_of_day(self) -> int:
         """The EOD job (and /reset-messages): forget the position→message map. Runs on trading days."""

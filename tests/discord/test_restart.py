@@ -171,3 +171,18 @@ async def test_an_order_note_does_not_make_the_message_look_out_of_date(desk: De
     assert desk.posted(position.position_id).event_id == desk.ledger_lines()[-1]["event_id"]
     assert len(desk.edits(message)) == 1
     assert "No usable quote" in fields_of(desk.message_of(position.position_id).embeds[0])["Order"]
+
+
+async def test_what_start_up_repaired_is_told_to_the_admin_channel(desk: Desk) -> None:
+    admins = desk.guild.create_text_channel("desk-admins")
+    position = await desk.open()
+    desk.use_settings(admin_channel_id=admins.id)
+    for suffix in ("", "-wal", "-shm"):  # the state store is lost while the bot is down
+        (desk.storage / f"state.sqlite3{suffix}").unlink(missing_ok=True)
+
+    await desk.restart()
+    await desk.env.settle()
+
+    [notice] = [m for m in admins.history() if m.author.id == desk.bot.user.id]
+    assert notice.content.startswith("optiondesk restarted: rebuilt 1 position(s) missing from the state store")
+    assert desk.manager.get(position.position_id).qty == position.qty
