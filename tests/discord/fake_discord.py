@@ -7,6 +7,7 @@ What it covers (enough for a guild-scoped bot with slash commands, buttons and o
   per name so a re-sync keeps them.
 - Messages: create (JSON or multipart with ``payload_json`` + ``files[n]``), edit, get, delete, history;
   attachments keep metadata and their bytes (served under ``/attachments/...`` so ``Attachment.read()`` works).
+  ``add_message`` puts an older message (say, of an earlier day) into a channel's history.
   A deleted or unknown message answers 404 ``{"message": "Unknown Message", "code": 10008}``.
 - Interactions: ``send_slash`` / ``click`` dispatch INTERACTION_CREATE; callbacks (``?with_response=1`` answer),
   ``@original`` get/edit/delete, follow-ups and their edits. Everything lands in ``fake.messages``.
@@ -428,10 +429,31 @@ class FakeDiscord:
             )
         return data
 
+    def add_message(
+        self,
+        channel_id: int,
+        *,
+        created_at: datetime,
+        content: str = "",
+        embeds: list[Json] | None = None,
+        author_id: int | None = None,
+    ) -> FakeMessage:
+        """A message posted before the test (by the bot unless ``author_id`` says who), its id dated ``created_at``:
+        e.g. a position's message of an earlier day, for the channel history."""
+        message_id = (int(created_at.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22
+        while message_id in self.messages:
+            message_id += 1
+        found = self._channel(channel_id)
+        author = self.bot_user if author_id is None else self.users[author_id]
+        message = FakeMessage(message_id, channel_id, found[0] if found else None, author, content, embeds or [])
+        self.messages[message_id] = message
+        return message
+
     # ------------------------------------------------------------------ reading state
     def channel_messages(self, channel_id: int, *, include_deleted: bool = False) -> list[FakeMessage]:
         """Messages of a channel, oldest first (ephemeral ones included: filter on ``.ephemeral``)."""
-        return [m for m in self.messages.values() if m.channel_id == channel_id and (include_deleted or not m.deleted)]
+        found = [m for m in self.messages.values() if m.channel_id == channel_id and (include_deleted or not m.deleted)]
+        return sorted(found, key=lambda m: m.id)  # messages added with an earlier date sit among the older ones
 
     def requests_of(self, kind: str, *, status: int | None = None) -> list[FakeRequest]:
         return [r for r in self.requests if r.kind == kind and (status is None or r.status == status)]
