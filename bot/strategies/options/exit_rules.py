@@ -5,7 +5,8 @@ Pure functions of a position, a mark and the clock; the ladder's progress is rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -42,16 +43,40 @@ class ExitAction(StrEnum):
     CLOSE = "close"
 
 
-@dataclass(frozen=True, slots=True)
 class ExitDecision:
-    """What the exit rules ask for: nothing, a trim of `qty` contracts, or a close of all `qty` open."""
+    """What the exit rules ask for: nothing, a trim of `qty` contracts, or a close of all `qty` open.
 
-    action: ExitAction
-    qty: int = 0
-    reason: str = ""
-    # Which rule and level fired ("profit" level 1, "stop", "trailing", "time"): recorded in the state store.
-    rule: str = field(default="", compare=False)
-    level: int = field(default=0, compare=False)
+    The reason is a sentence for the log, written only when someone reads it: the rules run on every tick.
+    `rule` and `level` say which rule fired ("profit" level 1, "stop", "trailing", "time"), for the state store.
+    """
+
+    __slots__ = ("_reason", "action", "level", "qty", "rule")
+
+    def __init__(
+        self, action: ExitAction, qty: int = 0, reason: str | Callable[[], str] = "", rule: str = "", level: int = 0
+    ) -> None:
+        self.action = action
+        self.qty = qty
+        self._reason = reason
+        self.rule = rule
+        self.level = level
+
+    @property
+    def reason(self) -> str:
+        if not isinstance(self._reason, str):
+            self._reason = self._reason()
+        return self._reason
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExitDecision):
+            return NotImplemented
+        return (self.action, self.qty, self.reason) == (other.action, other.qty, other.reason)
+
+    def __hash__(self) -> int:
+        return hash((self.action, self.qty, self.reason))
+
+    def __repr__(self) -> str:
+        return f"ExitDecision({self.action.value}, {self.qty}, {self.reason!r})"
 
 
 NO_EXIT = ExitDecision(ExitAction.NONE)
@@ -172,6 +197,8 @@ def decide_exit(
         raise ValueError(f"A mark must be a price of 0 or more, not {mark}.")
     if not position.is_open or position.qty <= 0:
         return NO_EXIT
+    if _clearly_nothing(rules, position, mark, now, session_close, high_water):
+        return NO_EXIT
     decision = (
         _time_stop(rules, position, now, session_close)
         or _stop_loss(rules, position, mark)
@@ -179,6 +206,74 @@ def decide_exit(
         or _profit_ladder(rules, position, mark)
     )
     return decision or NO_EXIT
+
+
+# Most ticks are far from every threshold. Per position state (positions are immutable, so a state is an
+# object) the trigger prices are worked out once; a mark clearly between them needs no rule at all. "Clearly"
+# keeps a margin, so that a mark at a threshold always gets the exact evaluation below.
+_MARGIN = Decimal("1e-9")
+
+
+@dataclass(frozen=True, slots=True)
+class _Triggers:
+    rules: ExitRules
+    position: Position
+    stop_below: Decimal | None  # a mark above this cannot hit the stop loss
+    ladder_above: Decimal | None  # a mark below this cannot reach the next profit level
+    arm_at: Decimal | None  # the trailing stop is armed from this high on
+    trail_factor: Decimal  # ... and fires at the high times this
+    history_high: Decimal  # the average entry and every sell price
+
+
+_TRIGGERS: dict[tuple[int, int], _Triggers] = {}
+
+
+def _triggers(rules: ExitRules, position: Position) -> _Triggers:
+    key = (id(rules), id(position))
+    found = _TRIGGERS.get(key)
+    if found is not None and found.position is position and found.rules is rules:
+        return found
+    if len(_TRIGGERS) > 50_000:
+        _TRIGGERS.clear()
+    entry = position.avg_entry
+    stop = rules.stop_loss_pct
+    fired = fired_levels(position)
+    ladder = rules.profit_ladder[fired].gain_pct if fired < len(rules.profit_ladder) else None
+    trail = rules.trailing_stop_pct
+    found = _TRIGGERS[key] = _Triggers(
+        rules,
+        position,
+        None if stop is None else entry - stop * entry / HUNDRED + _MARGIN,
+        None if ladder is None else entry + ladder * entry / HUNDRED - _MARGIN,
+        None if trail is None else entry + rules.trailing_activation_pct * entry / HUNDRED - _MARGIN,
+        ZERO if trail is None else (HUNDRED - trail) / HUNDRED + _MARGIN,
+        high_water_mark(position, None, entry),
+    )
+    return found
+
+
+def _clearly_nothing(
+    rules: ExitRules,
+    position: Position,
+    mark: Decimal,
+    now: datetime,
+    session_close: datetime,
+    high_water: Decimal | None,
+) -> bool:
+    if position.avg_entry <= 0:
+        return False
+    if rules.time_stop_minutes is not None and now >= _time_stop_at(session_close, rules.time_stop_minutes):
+        return False
+    triggers = _triggers(rules, position)
+    if triggers.stop_below is not None and mark <= triggers.stop_below:
+        return False
+    if triggers.ladder_above is not None and mark >= triggers.ladder_above:
+        return False
+    if triggers.arm_at is not None:
+        high = max(triggers.history_high, mark, high_water or ZERO)
+        if high >= triggers.arm_at and mark <= high * triggers.trail_factor:
+            return False
+    return True
 
 
 def expiry_settlement_price(contract: OptionContract, underlying_price: Decimal) -> Decimal:
@@ -209,8 +304,11 @@ def _time_stop(rules: ExitRules, position: Position, now: datetime, session_clos
     if rules.time_stop_expiry_only and session_close.astimezone(NEW_YORK).date() < position.contract.expiry:
         return None
     when = "on expiry day" if rules.time_stop_expiry_only else ""
-    reason = f"time stop: {minutes} minute{'s' if minutes != 1 else ''} before the close {when}".rstrip()
-    return _close(position, reason, "time")
+    return _close(
+        position,
+        lambda: f"time stop: {minutes} minute{'s' if minutes != 1 else ''} before the close {when}".rstrip(),
+        "time",
+    )
 
 
 def _stop_loss(rules: ExitRules, position: Position, mark: Decimal) -> ExitDecision | None:
@@ -220,8 +318,9 @@ def _stop_loss(rules: ExitRules, position: Position, mark: Decimal) -> ExitDecis
     # Compare cross-multiplied so the threshold is exact (no rounding from a division).
     if (entry - mark) * HUNDRED < rules.stop_loss_pct * entry:
         return None
+    stop = rules.stop_loss_pct
     return _close(
-        position, f"stop loss -{_pct(rules.stop_loss_pct)}% hit (mark {_price(mark)}, entry {_price(entry)})", "stop"
+        position, lambda: f"stop loss -{_pct(stop)}% hit (mark {_price(mark)}, entry {_price(entry)})", "stop"
     )
 
 
@@ -238,7 +337,9 @@ def _trailing_stop(
         return None
     drop = (high - mark) * HUNDRED / high
     return _close(
-        position, f"trailing stop: mark {_price(mark)} is {_pct(drop)}% below the high {_price(high)}", "trailing"
+        position,
+        lambda: f"trailing stop: mark {_price(mark)} is {_pct(drop)}% below the high {_price(high)}",
+        "trailing",
     )
 
 
@@ -251,15 +352,24 @@ def _profit_ladder(rules: ExitRules, position: Position, mark: Decimal) -> ExitD
     level = rules.profit_ladder[fired]
     if (mark - entry) * HUNDRED < level.gain_pct * entry:
         return None
-    reached = f"profit target +{_pct(level.gain_pct)}% reached (mark {_price(mark)}, entry {_price(entry)})"
+
+    def reached() -> str:
+        return f"profit target +{_pct(level.gain_pct)}% reached (mark {_price(mark)}, entry {_price(entry)})"
+
     qty = max(1, int((position.qty * level.sell_pct / HUNDRED).to_integral_value(rounding=ROUND_FLOOR)))
     if level.sell_pct == HUNDRED or qty >= position.qty:
-        return _close(position, f"{reached}: close ({_contracts(position.qty)})", "profit", fired + 1)
-    reason = f"{reached}: trim {_pct(level.sell_pct)}% ({_contracts(qty)})"
-    return ExitDecision(ExitAction.TRIM, qty, reason, "profit", fired + 1)
+        open_qty = position.qty
+        return _close(position, lambda: f"{reached()}: close ({_contracts(open_qty)})", "profit", fired + 1)
+    return ExitDecision(
+        ExitAction.TRIM,
+        qty,
+        lambda: f"{reached()}: trim {_pct(level.sell_pct)}% ({_contracts(qty)})",
+        "profit",
+        fired + 1,
+    )
 
 
-def _close(position: Position, reason: str, rule: str, level: int = 0) -> ExitDecision:
+def _close(position: Position, reason: Callable[[], str], rule: str, level: int = 0) -> ExitDecision:
     return ExitDecision(ExitAction.CLOSE, position.qty, reason, rule, level)
 
 
