@@ -197,13 +197,14 @@ def decide_exit(
         raise ValueError(f"A mark must be a price of 0 or more, not {mark}.")
     if not position.is_open or position.qty <= 0:
         return NO_EXIT
-    if _clearly_nothing(rules, position, mark, now, session_close, high_water):
+    triggers = _triggers(rules, position)
+    if _clearly_nothing(triggers, mark, now, session_close, high_water):
         return NO_EXIT
     decision = (
         _time_stop(rules, position, now, session_close)
         or _stop_loss(rules, position, mark)
-        or _trailing_stop(rules, position, mark, high_water)
-        or _profit_ladder(rules, position, mark)
+        or _trailing_stop(rules, position, mark, max(triggers.history_high, high_water or ZERO))
+        or _profit_ladder(rules, position, mark, triggers.fired)
     )
     return decision or NO_EXIT
 
@@ -223,6 +224,7 @@ class _Triggers:
     arm_at: Decimal | None  # the trailing stop is armed from this high on
     trail_factor: Decimal  # ... and fires at the high times this
     history_high: Decimal  # the average entry and every sell price
+    fired: int  # ladder levels fired so far
 
 
 _TRIGGERS: dict[tuple[int, int], _Triggers] = {}
@@ -248,23 +250,19 @@ def _triggers(rules: ExitRules, position: Position) -> _Triggers:
         None if trail is None else entry + rules.trailing_activation_pct * entry / HUNDRED - _MARGIN,
         ZERO if trail is None else (HUNDRED - trail) / HUNDRED + _MARGIN,
         high_water_mark(position, None, entry),
+        fired,
     )
     return found
 
 
 def _clearly_nothing(
-    rules: ExitRules,
-    position: Position,
-    mark: Decimal,
-    now: datetime,
-    session_close: datetime,
-    high_water: Decimal | None,
+    triggers: _Triggers, mark: Decimal, now: datetime, session_close: datetime, high_water: Decimal | None
 ) -> bool:
-    if position.avg_entry <= 0:
+    rules = triggers.rules
+    if triggers.position.avg_entry <= 0:
         return False
     if rules.time_stop_minutes is not None and now >= _time_stop_at(session_close, rules.time_stop_minutes):
         return False
-    triggers = _triggers(rules, position)
     if triggers.stop_below is not None and mark <= triggers.stop_below:
         return False
     if triggers.ladder_above is not None and mark >= triggers.ladder_above:
@@ -324,13 +322,12 @@ def _stop_loss(rules: ExitRules, position: Position, mark: Decimal) -> ExitDecis
     )
 
 
-def _trailing_stop(
-    rules: ExitRules, position: Position, mark: Decimal, high_water: Decimal | None
-) -> ExitDecision | None:
+def _trailing_stop(rules: ExitRules, position: Position, mark: Decimal, known_high: Decimal) -> ExitDecision | None:
+    """`known_high`: the highest of the average entry, the sells in the history and the high seen so far."""
     entry = position.avg_entry
     if rules.trailing_stop_pct is None or entry <= 0:
         return None
-    high = high_water_mark(position, high_water, mark)
+    high = max(known_high, mark)
     if (high - entry) * HUNDRED < rules.trailing_activation_pct * entry:
         return None
     if (high - mark) * HUNDRED < rules.trailing_stop_pct * high:
@@ -343,9 +340,8 @@ def _trailing_stop(
     )
 
 
-def _profit_ladder(rules: ExitRules, position: Position, mark: Decimal) -> ExitDecision | None:
+def _profit_ladder(rules: ExitRules, position: Position, mark: Decimal, fired: int) -> ExitDecision | None:
     entry = position.avg_entry
-    fired = fired_levels(position)
     if entry <= 0 or fired >= len(rules.profit_ladder):
         return None
     # Only the next unfired level: when the mark passed several, the following ticks fire the rest.
