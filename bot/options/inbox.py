@@ -26,6 +26,16 @@ class LatestByKey(Generic[K, V]):
     def peek(self, key: K) -> V | None:
         return self._items.get(key)
 
+    def keys(self) -> list[K]:
+        return list(self._items)
+
+    def take(self, key: K) -> V | None:
+        """Take the latest value for `key` (None if it was taken already)."""
+        value = self._items.pop(key, None)
+        if not self._items:
+            self._ready.clear()
+        return value
+
     def take_all(self) -> dict[K, V]:
         items, self._items = self._items, {}
         self._ready.clear()

@@ -87,7 +87,12 @@ class OptionsTradeNotifier:
     async def flush(self) -> int:
         """Deliver every queued message now; returns how many failed (they stay queued for a retry)."""
         failed = 0
-        for position_id, view in self._pending.take_all().items():
+        # Each view is taken only when its turn comes: one that waited behind a slow delivery (a rate-limit
+        # pause) is replaced by any newer state queued meanwhile, never shown stale.
+        for position_id in self._pending.keys():
+            view = self._pending.take(position_id)
+            if view is None:
+                continue
             try:
                 await self._sink.show(view)
             except Exception as error:

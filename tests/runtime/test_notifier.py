@@ -167,3 +167,27 @@ async def test_a_closed_position_shows_no_unrealized(manager, quotes, spy):
     assert view.unrealized_pnl is None
     assert "CLOSED" in render_text(view)
     assert "unrealized" not in render_text(view)
+
+
+async def test_an_update_waiting_behind_a_slow_delivery_is_shown_at_its_newest(manager, quotes, spy, ledger_file):
+    qqq = spy.__class__.parse("QQQ   261127P00510000")
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    quotes.update(qqq.symbol, quote("1.10", "1.20"))
+
+    class SlowSink(RecordingSink):
+        async def show(self, view):
+            if view.position.contract == spy and not self.shown:
+                # While this delivery waits (a rate-limit pause), the other position trades again.
+                await manager.trim(put.position_id, qty=1)
+            await super().show(view)
+
+    sink = SlowSink(ledger_file)
+    notifier = OptionsTradeNotifier(sink, quotes)
+    manager.subscribe(notifier.on_fill)
+    await manager.open_position(spy, 2, strategy="orb")
+    put = await manager.open_position(qqq, 4, strategy="orb")
+
+    await notifier.flush()
+
+    shown = [(view.position.contract.underlying, view.position.qty) for view, _ in sink.shown]
+    assert shown == [("SPY", 2), ("QQQ", 3)]
