@@ -54,7 +54,10 @@ class OptionContract:
     def compact(self) -> str:
         """The OCC symbol without padding, as brokers such as Alpaca write it."""
         strike = int(self.strike * _STRIKE_SCALE)
-        return f"{self.underlying}{self.expiry:%y%m%d}{self.right.value}{strike:08d}"
+        expiry = self.expiry  # formatted by hand: strftime is slow, and every contract builds its symbol
+        return (
+            f"{self.underlying}{expiry.year % 100:02d}{expiry.month:02d}{expiry.day:02d}{self.right.value}{strike:08d}"
+        )
 
     def __str__(self) -> str:
         return self.symbol
