@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import ROUND_FLOOR, Decimal
+from types import MappingProxyType
 
 from bot import crash
 from bot.options.amounts import trim_percent, whole_contracts
@@ -45,6 +46,7 @@ class OptionsOrderManager:
         self._ledger = ledger
         self._clock = clock
         self._positions: dict[str, Position] = {p.position_id: p for p in positions}
+        self._view = MappingProxyType(self._positions)
         # Every fill id ever applied, so that a fill reported again (after a restart) is applied once.
         self._fill_ids = {action.fill_id for p in self._positions.values() for action in p.actions}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -67,6 +69,11 @@ class OptionsOrderManager:
                 await listener(order, position)
             except Exception:
                 log.exception("an order listener failed on order %s", order.order_id)
+
+    @property
+    def positions_by_id(self) -> Mapping[str, Position]:
+        """Every position by id, as it is now (a read-only view)."""
+        return self._view
 
     def get(self, position_id: str) -> Position:
         position = self._positions.get(position_id)

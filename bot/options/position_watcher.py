@@ -82,7 +82,8 @@ class PositionWatcher:
     async def deliver_due(self, strategy: str) -> float | None:
         """Hand the strategy every mark that is due; return the seconds until the next one is due, if any."""
         inbox = self._inboxes[strategy]
-        handler = self._strategies[strategy]
+        update = self._strategies[strategy].on_position_update
+        positions = self._manager.positions_by_id
         throttled = self._interval > 0
         now = self._clock() if throttled else 0.0
         next_due = math.inf
@@ -94,12 +95,12 @@ class PositionWatcher:
                     next_due = min(next_due, due - now)
                     continue
                 self._last_sent[position_id] = now
-            position = self._manager.get(position_id)
+            position = positions[position_id]
             if not position.is_open:
                 continue
             self.delivered += 1
             try:
-                await handler.on_position_update(position, mark)
+                await update(position, mark)
             except Exception:
                 log.exception("strategy %s failed on an update of position %s", strategy, position_id)
         return None if next_due == math.inf else next_due

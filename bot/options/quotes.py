@@ -37,7 +37,12 @@ class Quote:
     @property
     def mark(self) -> Decimal | None:
         """The price a position is valued at: the mid when both sides exist, else the last trade."""
-        return self.mid or _usable(self.last)
+        # Inlined (not self.mid): the watcher asks this for every quote of every watched contract.
+        bid, ask = self.bid, self.ask
+        if bid is not None and ask is not None and bid > 0 and ask > 0:
+            return (bid + ask) / _TWO
+        last = self.last
+        return last if last is not None and last > 0 else None
 
     @property
     def crossed(self) -> bool:
