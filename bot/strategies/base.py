@@ -62,13 +62,17 @@ class StrategyDesk:
         self._clock = clock
         self._watch = watch
         self._memory = memory
+        self._close_for: tuple[datetime | None, datetime] = (None, datetime.min.replace(tzinfo=MARKET_TZ))
 
     def now(self) -> datetime:
         return self._clock()
 
     def session_close(self, now: datetime | None = None) -> datetime:
         """The close of the session `now` (default: the market clock's now) falls in."""
-        return session_close((now or self.now()).astimezone(MARKET_TZ).date())
+        moment = now or self.now()
+        if moment != self._close_for[0]:  # asked on every tick, mostly for the same moment
+            self._close_for = (moment, session_close(moment.astimezone(MARKET_TZ).date()))
+        return self._close_for[1]
 
     def quote(self, symbol: str) -> Quote | None:
         return self._quotes.get(symbol)

@@ -172,12 +172,29 @@ def fired_levels(position: Position) -> int:
 
 def high_water_mark(position: Position, previous: Decimal | None, mark: Decimal) -> Decimal:
     """The highest price seen: the in-memory high, the mark, the average entry and every sell in the history."""
-    high = mark if mark > position.avg_entry else position.avg_entry
+    high = _history_high(position)
+    if mark > high:
+        high = mark
     if previous is not None and previous > high:
         high = previous
-    for action in position.actions:  # a plain loop: this runs on every tick of every position
+    return high
+
+
+_HISTORY_HIGHS: dict[int, tuple[Position, Decimal]] = {}
+
+
+def _history_high(position: Position) -> Decimal:
+    """The average entry and every sell price, worked out once per position state (it runs on every tick)."""
+    found = _HISTORY_HIGHS.get(id(position))
+    if found is not None and found[0] is position:
+        return found[1]
+    if len(_HISTORY_HIGHS) > 50_000:
+        _HISTORY_HIGHS.clear()
+    high = position.avg_entry
+    for action in position.actions:
         if action.side is Side.SELL and action.price > high:
             high = action.price
+    _HISTORY_HIGHS[id(position)] = (position, high)
     return high
 
 
@@ -249,7 +266,7 @@ def _triggers(rules: ExitRules, position: Position) -> _Triggers:
         None if ladder is None else entry + ladder * entry / HUNDRED - _MARGIN,
         None if trail is None else entry + rules.trailing_activation_pct * entry / HUNDRED - _MARGIN,
         ZERO if trail is None else (HUNDRED - trail) / HUNDRED + _MARGIN,
-        high_water_mark(position, None, entry),
+        _history_high(position),
         fired,
     )
     return found
