@@ -38,16 +38,29 @@ class LedgerReport:
         return sum((p.realized_pnl for p in self.positions.values()), Decimal(0))
 
 
-def verify_events(events: Iterable[TradeEvent]) -> LedgerReport:
+@dataclass(frozen=True, slots=True)
+class EarlierLines:
+    """What an already verified part of the ledger, not replayed now, holds: the ids it uses and the
+    positions it closed (an event for one of those now would come after its close)."""
+
+    event_ids: set[str]
+    fill_ids: set[str]
+    closed_positions: set[str]
+
+
+def verify_events(events: Iterable[TradeEvent], earlier: EarlierLines | None = None) -> LedgerReport:
     report = LedgerReport()
-    event_ids: set[str] = set()
-    fill_ids: set[str] = set()
+    event_ids: set[str] = set(earlier.event_ids) if earlier else set()
+    fill_ids: set[str] = set(earlier.fill_ids) if earlier else set()
+    closed_earlier = earlier.closed_positions if earlier else set()
     symbols: dict[tuple[object, ...], list[str]] = {}  # each distinct contract is checked once
     for line, event in enumerate(events, start=1):
         report.events += 1
         report.first_ts = report.first_ts or event.ts
         report.last_ts = event.ts
         problems = _check_identity(event, event_ids, fill_ids, report.positions.get(event.position_id), symbols)
+        if event.position_id in closed_earlier:
+            problems.append(f"position {event.position_id} was closed earlier in the ledger")
         try:
             after, action = apply_event(report.positions, event)
         except TradeError as error:

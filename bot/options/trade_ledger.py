@@ -152,12 +152,17 @@ def read_ledger(path: Path) -> LedgerContents:
 
 def _parse_lines(path: Path, lines: list[bytes]) -> Iterator[TradeEvent]:
     for number, line in enumerate(lines, start=1):
-        try:
-            yield TradeEvent.model_validate_json(line)
-        except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"]) or "line"
-            raise LedgerError(f"{path}: line {number} is not a valid trade event ({where}: {problem['msg']})") from None
+        yield parse_line(path, number, line)
+
+
+def parse_line(path: Path, number: int, line: bytes) -> TradeEvent:
+    """One ledger line as an event; a malformed one raises LedgerError naming the file and line number."""
+    try:
+        return TradeEvent.model_validate_json(line)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "line"
+        raise LedgerError(f"{path}: line {number} is not a valid trade event ({where}: {problem['msg']})") from None
 
 
 def repair_torn_tail(path: Path) -> Path | None:

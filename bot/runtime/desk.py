@@ -110,7 +110,8 @@ class Desk:
     def resume_messages(self, since: datetime | None, *, posted_only: bool = False) -> None:
         """Queue every position whose message misses events after `since` (a restart delivers what was
         pending; earlier days' positions wait for their next update); `posted_only`: only edits."""
-        pending = out_of_date(self.ledger.read(), self.messages, since)
+        # The lines replayed at start-up hold every position that can still need a message.
+        pending = out_of_date(self.resumed.events, self.messages, since)
         if posted_only:
             pending = {pid: event for pid, event in pending.items() if pid in self.messages.messages}
         if pending:

@@ -8,17 +8,20 @@ executor an order with no recorded fill was never filled); rows of positions clo
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
+from typing import Any
 
-from bot.options.ledger_verify import verify_events
+from bot.options.ledger_verify import EarlierLines, verify_events
 from bot.options.orders import OrderStatus
 from bot.options.positions import Position
-from bot.options.trade_ledger import TradeEvent, TradeLedger
+from bot.options.trade_ledger import TradeEvent, TradeLedger, parse_line
 from bot.paths import ledger_path
-from bot.runtime.state_store import StateStore, StoredPosition
+from bot.runtime.state_store import Checkpoint, StateStore, StoredPosition
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ class ResumeReport:
     repaired: list[str] = field(default_factory=list)  # positions whose stored state the ledger corrected
     rebuilt: list[str] = field(default_factory=list)  # positions missing from the store (a lost or new file)
     resolved_orders: list[str] = field(default_factory=list)
+    events: list[TradeEvent] = field(default_factory=list)  # the lines replayed (all, or since a checkpoint)
+    kept: frozenset[str] = frozenset()  # open positions and those closed today
 
     def summary(self) -> str:
         lines = []
@@ -51,14 +56,23 @@ def _kept(position: Position, today: date, zone: tzinfo) -> bool:
     return position.is_open or (position.closed_at is not None and position.closed_at.astimezone(zone).date() == today)
 
 
-async def resume(events: list[TradeEvent], store: StateStore, *, now: datetime, zone: tzinfo) -> ResumeReport:
+async def resume(
+    events: list[TradeEvent],
+    store: StateStore,
+    *,
+    now: datetime,
+    zone: tzinfo,
+    earlier: EarlierLines | None = None,
+) -> ResumeReport:
+    """`events`: the ledger, or (with `earlier`) the lines of the positions a checkpoint kept and all after it."""
     today = now.astimezone(zone).date()
-    verified = verify_events(events)
-    report = ResumeReport(verified.positions, problems=verified.problems)
+    verified = verify_events(events, earlier)
+    report = ResumeReport(verified.positions, problems=verified.problems, events=events)
     for problem in verified.problems[:20]:
         log.error("ledger: %s", problem)
 
     kept = {pid for pid, position in verified.positions.items() if _kept(position, today, zone)}
+    report.kept = frozenset(kept)
     last_event: dict[str, str] = {}
     fills: list[TradeEvent] = []
     filled_by_order: dict[str, int] = {}
@@ -96,7 +110,12 @@ STATE_FILE = "state.sqlite3"
 
 async def start_up(storage: Path, *, now: datetime, zone: tzinfo) -> tuple[TradeLedger, StateStore, ResumeReport]:
     """The bot's start-up: open the ledger (cutting away a torn tail), rebuild and verify the positions from
-    it, and bring the state store in line."""
+    it, and bring the state store in line.
+
+    The part of the ledger verified at the last start-up is trusted if its digest still holds (the state
+    store keeps it as a checkpoint): only the positions then kept and the lines written since are replayed
+    and verified. Anything else (no checkpoint, a changed ledger) verifies the whole ledger.
+    """
     ledger = TradeLedger.open(ledger_path(storage))
     store = await StateStore.open(storage / STATE_FILE)
     # Reading a long ledger allocates an object per line and keeps them all: the cyclic garbage collector
@@ -104,7 +123,11 @@ async def start_up(storage: Path, *, now: datetime, zone: tzinfo) -> tuple[Trade
     collecting = gc.isenabled()
     gc.disable()
     try:
-        report = await resume(ledger.read(), store, now=now, zone=zone)
+        data = ledger.path.read_bytes()
+        digest, events, earlier = _lines_to_replay(ledger.path, data, await store.checkpoint())
+        report = await resume(events, store, now=now, zone=zone, earlier=earlier)
+        if not report.problems:
+            await store.save_checkpoint(Checkpoint(len(data), digest.hexdigest(), report.kept))
     except BaseException:
         await store.close()
         ledger.close()
@@ -115,3 +138,54 @@ async def start_up(storage: Path, *, now: datetime, zone: tzinfo) -> tuple[Trade
     if report.summary():
         log.warning("start-up: %s", report.summary())
     return ledger, store, report
+
+
+def _lines_to_replay(
+    path: Path, data: bytes, checkpoint: Checkpoint | None
+) -> tuple[Any, list[TradeEvent], EarlierLines | None]:
+    """The digest of the whole ledger, the events to replay, and what the trusted part holds besides."""
+    digest = hashlib.blake2b(digest_size=32)
+    trusted = 0
+    if checkpoint is not None and checkpoint.ledger_bytes <= len(data):
+        digest.update(memoryview(data)[: checkpoint.ledger_bytes])
+        if digest.hexdigest() == checkpoint.digest:
+            trusted = checkpoint.ledger_bytes
+        else:
+            log.warning("the ledger changed since the last start-up; verifying all of it")
+            digest = hashlib.blake2b(memoryview(data)[: checkpoint.ledger_bytes], digest_size=32)
+    digest.update(memoryview(data)[trusted:])
+    lines = data.split(b"\n")[:-1]  # the torn tail, if any, was cut away when the ledger opened
+    if not trusted:
+        return digest, [parse_line(path, n, line) for n, line in enumerate(lines, start=1)], None
+    assert checkpoint is not None
+    events: list[TradeEvent] = []
+    earlier = EarlierLines(set(), set(), set())
+    offset = 0
+    for number, line in enumerate(lines, start=1):
+        if offset >= trusted:
+            events.append(parse_line(path, number, line))
+        else:
+            position_id, event_id, fill_id = _ids(line)
+            if position_id in checkpoint.kept:
+                events.append(parse_line(path, number, line))
+            else:
+                earlier.event_ids.add(event_id)
+                earlier.fill_ids.add(fill_id)
+                earlier.closed_positions.add(position_id)
+        offset += len(line) + 1
+    return digest, events, earlier
+
+
+_ID_KEYS = (b'"position_id":"', b'"event_id":"', b'"fill_id":"')
+
+
+def _ids(line: bytes) -> tuple[str, str, str]:
+    """The position, event and fill ids of a verified line, read without parsing all of it."""
+    if b"\\" in line:  # an escaped character: let the JSON parser read it
+        raw = json.loads(line)
+        return raw["position_id"], raw["event_id"], raw["fill_id"]
+    found = []
+    for key in _ID_KEYS:
+        start = line.index(key) + len(key)
+        found.append(line[start : line.index(b'"', start)].decode())
+    return found[0], found[1], found[2]

@@ -7,6 +7,7 @@ at start-up the store is checked against it and repaired where they differ (see 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -79,6 +80,15 @@ MIGRATIONS: tuple[str, ...] = (
         high TEXT NOT NULL
     );
     """,
+    # 3: the ledger as verified at the last start-up: a restart trusts that much of it if its digest holds.
+    """
+    CREATE TABLE checkpoint (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        ledger_bytes INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        kept TEXT NOT NULL
+    );
+    """,
 )
 
 OPEN_ORDER_STATES = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
@@ -103,6 +113,16 @@ class StoredPosition:
             position.realized_pnl,
             last_event_id,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The first `ledger_bytes` of the ledger, verified, with their digest, and the positions then kept
+    (open, or closed that day): the only ones a restart must replay from that part of the ledger."""
+
+    ledger_bytes: int
+    digest: str
+    kept: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +347,18 @@ class StateStore:
 
     async def fire_level(self, position_id: str, rule: str, level: int) -> None:
         await self._db.execute("INSERT OR IGNORE INTO exit_levels VALUES (?, ?, ?)", (position_id, rule, level))
+        await self._db.commit()
+
+    async def checkpoint(self) -> Checkpoint | None:
+        async with self._db.execute("SELECT ledger_bytes, digest, kept FROM checkpoint WHERE id = 1") as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else Checkpoint(row[0], row[1], frozenset(json.loads(row[2])))
+
+    async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)",
+            (checkpoint.ledger_bytes, checkpoint.digest, json.dumps(sorted(checkpoint.kept))),
+        )
         await self._db.commit()
 
     async def save_high(self, position_id: str, high: Decimal) -> None:

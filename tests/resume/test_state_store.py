@@ -1,4 +1,5 @@
 import io
+import json
 import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -7,7 +8,7 @@ import pytest
 
 from bot.options.trade_ledger import read_ledger
 from bot.runtime.demo import run_demo_day
-from bot.runtime.resume import resume
+from bot.runtime.resume import resume, start_up
 from bot.runtime.state_store import MIGRATIONS, StateStore, StoredPosition
 from bot.settings import Settings
 from tests.core.factories import T0, quote
@@ -158,3 +159,70 @@ async def test_fired_exit_levels_and_trailing_highs_are_recorded_in_the_store(tm
     assert sum(1 for levels in fired.values() for rule, _ in levels if rule == "profit") >= len(ladder_trims)
     assert highs
     assert all(isinstance(high, Decimal) and high > 0 for high in highs.values())
+
+
+async def start_twice(storage, now):
+    for _ in range(2):
+        ledger, store, report = await start_up(storage, now=now, zone=ZONE)
+        await store.close()
+        ledger.close()
+    return report
+
+
+async def two_days_of_trading(manager, quotes, spy, ledger_file):
+    """Yesterday's position closed, today's still open."""
+    yesterday = await trade(manager, quotes, spy)
+    await manager.close(yesterday.position_id)
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    today = await manager.open_position(spy, 3, strategy="orb")
+    lines = ledger_file.read_text().splitlines()
+    # The open of today's position happened a day later than the rest.
+    moved = [line.replace("2026-11-25T15:00:00Z", "2026-11-26T15:00:00Z") if i == len(lines) - 1 else line
+             for i, line in enumerate(lines)]  # fmt: skip
+    ledger_file.write_text("\n".join(moved) + "\n")
+    return yesterday, today
+
+
+NEXT_DAY = datetime(2026, 11, 26, 16, tzinfo=UTC)
+
+
+async def test_a_restart_replays_only_what_the_checkpoint_kept_and_the_lines_since(manager, quotes, spy, ledger_file):
+    _, today = await two_days_of_trading(manager, quotes, spy, ledger_file)
+
+    report = await start_twice(ledger_file.parent.parent, NEXT_DAY)
+
+    assert report.problems == []
+    assert set(report.positions) == {today.position_id}  # yesterday's closed position is trusted, not replayed
+    assert [e.position_id for e in report.events] == [today.position_id]
+
+
+async def test_a_ledger_changed_behind_the_checkpoint_is_verified_in_full(manager, quotes, spy, ledger_file):
+    yesterday, _ = await two_days_of_trading(manager, quotes, spy, ledger_file)
+    await start_twice(ledger_file.parent.parent, NEXT_DAY)
+    first = json.loads(ledger_file.read_text().splitlines()[0])
+    tampered = ledger_file.read_text().replace(f'"qty":{first["qty"]}', '"qty":7', 1)
+    ledger_file.write_text(tampered)
+
+    ledger, store, report = await start_up(ledger_file.parent.parent, now=NEXT_DAY, zone=ZONE)
+    await store.close()
+    ledger.close()
+
+    assert yesterday.position_id in report.positions  # replayed again, in full
+    assert any("line 1 " in problem for problem in report.problems)
+
+
+async def test_a_new_line_for_a_position_closed_before_the_checkpoint_is_a_problem(manager, quotes, spy, ledger_file):
+    yesterday, today = await two_days_of_trading(manager, quotes, spy, ledger_file)
+    await start_twice(ledger_file.parent.parent, NEXT_DAY)
+    old = json.loads(ledger_file.read_text().splitlines()[0])
+    late = {**old, "event_id": "evt-late", "fill_id": "fill-late", "kind": "add", "ts": "2026-11-26T15:30:00Z"}
+    again = {**old, "ts": "2026-11-26T15:31:00Z", "position_id": today.position_id, "fill_id": "fill-new"}
+    with ledger_file.open("a") as file:
+        file.write(json.dumps(late) + "\n" + json.dumps(again) + "\n")
+
+    ledger, store, report = await start_up(ledger_file.parent.parent, now=NEXT_DAY, zone=ZONE)
+    await store.close()
+    ledger.close()
+
+    assert any(f"position {yesterday.position_id} was closed earlier" in p for p in report.problems)
+    assert any("event_id appears twice" in p for p in report.problems)
