@@ -215,14 +215,17 @@ def decide_exit(
     if not position.is_open or position.qty <= 0:
         return NO_EXIT
     triggers = _triggers(rules, position)
-    if _clearly_nothing(triggers, mark, now, session_close, high_water):
-        return NO_EXIT
-    decision = (
-        _time_stop(rules, position, now, session_close)
-        or _stop_loss(rules, position, mark)
-        or _trailing_stop(rules, position, mark, max(triggers.history_high, high_water or ZERO))
-        or _profit_ladder(rules, position, mark, triggers.fired)
-    )
+    time_stop, stop_loss, trailing_stop, ladder = _may_fire(triggers, mark, now, session_close, high_water)
+    # Only a rule that may fire is evaluated (exactly), in the order of precedence.
+    decision = None
+    if time_stop:
+        decision = _time_stop(rules, position, now, session_close)
+    if decision is None and stop_loss:
+        decision = _stop_loss(rules, position, mark)
+    if decision is None and trailing_stop:
+        decision = _trailing_stop(rules, position, mark, max(triggers.history_high, high_water or ZERO))
+    if decision is None and ladder:
+        decision = _profit_ladder(rules, position, mark, triggers.fired)
     return decision or NO_EXIT
 
 
@@ -272,23 +275,21 @@ def _triggers(rules: ExitRules, position: Position) -> _Triggers:
     return found
 
 
-def _clearly_nothing(
+def _may_fire(
     triggers: _Triggers, mark: Decimal, now: datetime, session_close: datetime, high_water: Decimal | None
-) -> bool:
+) -> tuple[bool, bool, bool, bool]:
+    """Which of time stop, stop loss, trailing stop and profit ladder this mark may fire (False: surely not)."""
     rules = triggers.rules
     if triggers.position.avg_entry <= 0:
-        return False
-    if rules.time_stop_minutes is not None and now >= _time_stop_at(session_close, rules.time_stop_minutes):
-        return False
-    if triggers.stop_below is not None and mark <= triggers.stop_below:
-        return False
-    if triggers.ladder_above is not None and mark >= triggers.ladder_above:
-        return False
+        return True, True, True, True
+    time_stop = rules.time_stop_minutes is not None and now >= _time_stop_at(session_close, rules.time_stop_minutes)
+    stop_loss = triggers.stop_below is not None and mark <= triggers.stop_below
+    ladder = triggers.ladder_above is not None and mark >= triggers.ladder_above
+    trailing_stop = False
     if triggers.arm_at is not None:
         high = max(triggers.history_high, mark, high_water or ZERO)
-        if high >= triggers.arm_at and mark <= high * triggers.trail_factor:
-            return False
-    return True
+        trailing_stop = high >= triggers.arm_at and mark <= high * triggers.trail_factor
+    return time_stop, stop_loss, trailing_stop, ladder
 
 
 def expiry_settlement_price(contract: OptionContract, underlying_price: Decimal) -> Decimal:
