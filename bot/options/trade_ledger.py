@@ -250,9 +250,17 @@ class TradeLedger:
         """Return once the event's line is on disk; raise LedgerError if it could not be written."""
         if self._fd is None:
             raise LedgerError(f"ledger {self.path} is not open")
+        line = event.to_line()
         loop = asyncio.get_running_loop()
+        if not self._leading and not self._pending and not getattr(loop, "_ready", True):
+            # Alone, and nothing else ready to run that could join: write at once, no batch to lead.
+            try:
+                self._write(line)
+            except OSError as error:
+                raise self._failure(error) from error
+            return
         future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((event.to_line(), future))
+        self._pending.append((line, future))
         if self._leading:
             await future
             return
@@ -273,8 +281,7 @@ class TradeLedger:
         try:
             self._write(b"".join(line for line, _ in batch))
         except OSError as error:
-            failure = LedgerError(f"could not write the trade ledger {self.path}: {error.strerror or error}")
-            log.error("%s (%d events not recorded)", failure, len(batch))
+            failure = self._failure(error, len(batch))
         for _, future in batch:
             if future.cancelled():
                 continue
@@ -282,6 +289,11 @@ class TradeLedger:
                 future.set_result(None)
             else:
                 future.set_exception(failure)
+
+    def _failure(self, error: OSError, lines: int = 1) -> LedgerError:
+        failure = LedgerError(f"could not write the trade ledger {self.path}: {error.strerror or error}")
+        log.error("%s (%d events not recorded)", failure, lines)
+        return failure
 
     def _write(self, data: bytes) -> None:
         if self._fd is None:
