@@ -66,12 +66,12 @@ class Desk:
     def __post_init__(self) -> None:
         self.quotes.subscribe(self._on_quote)
         self.manager.subscribe(self._on_fill)
-        self._on_fill_sync()
+        self._find_next_expiry()
 
     async def _on_fill(self, event: TradeEvent, position: Position) -> None:
-        self._on_fill_sync()
+        self._find_next_expiry()
 
-    def _on_fill_sync(self) -> None:
+    def _find_next_expiry(self) -> None:
         closes = [session_close(p.contract.expiry) for p in self.manager.open_positions()]
         self._next_expiry = min(closes, default=None)
 
@@ -179,27 +179,23 @@ async def open_desk(
     )
     manager = OptionsOrderManager(executor, ledger, clock=clock, positions=positions.values())
 
-    # The state store hears of a fill before Discord does: its outbox then survives a crash.
-    async def remember_fill(event: TradeEvent, position: Position) -> None:
-        await store.record_fill(event, position)
-
     async def remember_order(order: OrderContext, position: Position) -> None:
         await store.save_order(order, clock())
 
-    manager.subscribe(remember_fill)
+    # The state store hears of a fill before Discord does: its outbox then survives a crash.
+    manager.subscribe(store.record_fill)
     manager.subscribe_orders(remember_order)
     notifier = OptionsTradeNotifier(BoardSink(board, messages, notify), quotes, delivered=store.delivered)
     manager.subscribe(notifier.on_fill)
     manager.subscribe_orders(notifier.on_order)
     strategies = build_strategies(settings)
+    highs = await store.highs()
     for strategy in strategies:
         strategy.bind(
             StrategyDesk(
                 strategy.name, manager, quotes, clock=clock, watch=lambda symbols: watch(quotes, symbols), memory=store
             )
         )
-    highs = await store.highs()
-    for strategy in strategies:
         strategy.resume(highs)
     watcher = PositionWatcher(
         manager,
