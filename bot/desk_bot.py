@@ -25,7 +25,7 @@ from bot.options.market_hours import is_trading_day
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
 from bot.options.sim_market import SimulatedFeed
-from bot.options.trade_ledger import read_ledger
+from bot.options.trade_ledger import last_event
 from bot.paths import ledger_path
 from bot.rights import NotAllowed
 from bot.runtime.demo import sim_market
@@ -112,8 +112,8 @@ class OptionDeskBot(commands.Bot):
     async def setup_hook(self) -> None:
         settings = self.settings
         market = sim_market(settings, None)
-        events = read_ledger(ledger_path(self.storage)).events
-        market.start(max([utc_now(), *(e.ts for e in events[-1:])]))
+        last = last_event(ledger_path(self.storage))
+        market.start(max(utc_now(), last.ts) if last else utc_now())
         feed = SimulatedFeed(market, speed=1.0)
 
         def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:

@@ -192,9 +192,10 @@ def repair_torn_tail(path: Path) -> Path | None:
     return side
 
 
-def _last_newline_end(file: BinaryIO, chunk: int = 1 << 16) -> int:
-    """The offset just past the file's last newline (0 if none), read from the end: the ledger is long."""
-    end = file.seek(0, os.SEEK_END)
+def _last_newline_end(file: BinaryIO, before: int | None = None, chunk: int = 1 << 16) -> int:
+    """The offset just past the file's last newline before offset `before` (default: the end), or 0 if
+    there is none; read from the end, since the ledger is long."""
+    end = file.seek(0, os.SEEK_END) if before is None else before
     while end > 0:
         start = max(0, end - chunk)
         file.seek(start)
@@ -203,6 +204,20 @@ def _last_newline_end(file: BinaryIO, chunk: int = 1 << 16) -> int:
             return start + found + 1
         end = start
     return 0
+
+
+def last_event(path: Path) -> TradeEvent | None:
+    """The ledger's last complete event, read from the end of the file alone."""
+    if not path.exists():
+        return None
+    with path.open("rb") as file:
+        end = _last_newline_end(file)
+        if end == 0:
+            return None
+        start = _last_newline_end(file, before=end - 1)
+        file.seek(start)
+        line = file.read(end - 1 - start)
+    return parse_line(path, 0, line)
 
 
 def _write_durably(path: Path, data: bytes) -> None:

@@ -25,7 +25,7 @@ from bot.options.market_hours import (
 )
 from bot.options.quotes import QuoteCache
 from bot.options.sim_market import SimulatedMarket, UnderlyingSpec
-from bot.options.trade_ledger import TradeEvent, read_ledger
+from bot.options.trade_ledger import TradeEvent, last_event
 from bot.paths import ledger_path
 from bot.render import money
 from bot.runtime.desk import MESSAGE_FILE, open_desk
@@ -64,10 +64,10 @@ class DaySummary:
         )
 
 
-def demo_day_for(events: list[TradeEvent]) -> date:
+def demo_day_for(last: TradeEvent | None) -> date:
     """The latest trading day, or the trading day after the ledger's last event, so days never overlap."""
-    if events:
-        return next_trading_day(events[-1].ts.astimezone(MARKET_TZ).date())
+    if last is not None:
+        return next_trading_day(last.ts.astimezone(MARKET_TZ).date())
     return latest_trading_day(utc_now())
 
 
@@ -95,11 +95,11 @@ async def run_demo_day(
     day: date | None = None,
     out: TextIO | None = None,
 ) -> DaySummary:
-    events = read_ledger(ledger_path(storage)).events
-    day = day or demo_day_for(events)
+    last = last_event(ledger_path(storage))
+    day = day or demo_day_for(last)
     if not is_trading_day(day):
         raise SettingsError(f"{day} is not a trading day")
-    if events and events[-1].ts >= session_open(day):
+    if last is not None and last.ts >= session_open(day):
         raise SettingsError(f"the ledger already has trades after {day} 09:30; pick a later day or another storage")
     market = sim_market(settings, seed)
     market.start(session_open(day))
@@ -113,8 +113,13 @@ async def run_demo_day(
         watch=watch_in(market),
         throttle_clock=lambda: market.now.timestamp(),
     )
+    fills: list[TradeEvent] = []
+
+    async def count(event: TradeEvent, position: object) -> None:
+        fills.append(event)
+
+    desk.manager.subscribe(count)
     try:
-        before = len(desk.ledger.read())
         ticks = market.snapshot()
         while market.now < session_close(day):
             for symbol, quote in ticks:
@@ -124,7 +129,6 @@ async def run_demo_day(
         # The market jumped to the next session: what expires today settles on today's last prices.
         desk.queue_expired(session_close(day))
         await desk.step()
-        fills = desk.ledger.read()[before:]
     finally:
         await desk.close()
     closed_today = {

@@ -22,7 +22,7 @@ from bot.options.market_hours import latest_trading_day, session_open
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.replay_feed import ReplayFeed
 from bot.options.sim_market import SimulatedFeed
-from bot.options.trade_ledger import read_ledger
+from bot.options.trade_ledger import last_event
 from bot.paths import ledger_path
 from bot.runtime.demo import sim_market
 from bot.runtime.desk import MESSAGE_FILE, open_desk
@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 
 
 def market_start(storage: Path) -> datetime:
-    events = read_ledger(ledger_path(storage)).events
-    if events:
-        return max(event.ts for event in events) + timedelta(seconds=1)
+    last = last_event(ledger_path(storage))
+    if last is not None:
+        return last.ts + timedelta(seconds=1)
     return session_open(latest_trading_day(utc_now()))
 
 

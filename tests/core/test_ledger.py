@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from bot.options.ledger_verify import verify_events
-from bot.options.trade_ledger import LedgerError, TradeEvent, TradeLedger, read_ledger, replay
+from bot.options.trade_ledger import LedgerError, TradeEvent, TradeLedger, last_event, read_ledger, replay
 from tests.core.factories import quote
 
 FIELDS = {
@@ -215,3 +215,14 @@ async def test_verify_finds_events_after_a_close_and_oversells(manager, quotes, 
     ]
     with pytest.raises(LedgerError, match="event 5 \\(evt-late\\) cannot be replayed"):
         replay([*events, after_close])
+
+
+async def test_the_last_event_is_read_from_the_end_of_the_file(manager, quotes, spy, ledger_file):
+    assert last_event(ledger_file) is None
+    await trade_a_little(manager, quotes, spy)
+    events = read_ledger(ledger_file).events
+
+    assert last_event(ledger_file) == events[-1]
+    with ledger_file.open("ab") as file:
+        file.write(b'{"v": 1, "event_id": "torn')  # a crash mid-write: the last complete line still counts
+    assert last_event(ledger_file) == events[-1]
