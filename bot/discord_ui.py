@@ -11,7 +11,9 @@ from discord import app_commands
 
 from bot.options.positions import Position
 from bot.render import money
+from bot.rights import is_trader
 from bot.runtime.position_embed import NO_MENTIONS
+from bot.settings import Settings
 
 MAX_CHOICES = 25  # Discord's limit for autocomplete answers
 _TICK = Decimal("0.0001")
@@ -38,8 +40,15 @@ def position_title(position: Position) -> str:
     )
 
 
-def position_choices(positions: Iterable[Position], typed: str) -> list[app_commands.Choice[str]]:
-    """Autocomplete: positions whose contract, strategy or id contains what was typed, newest first."""
+def position_choices(
+    interaction: discord.Interaction, settings: Settings, positions: Iterable[Position], typed: str
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete: positions whose contract, strategy or id contains what was typed, newest first.
+
+    Discord runs no command check for autocomplete, so rights are checked here: nothing for non-traders.
+    """
+    if not is_trader(interaction, settings):
+        return []
     needle = typed.strip().lower()
     matching = [
         p

@@ -9,9 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_ui import is_today, position_choices, positions_list_embed, reply
-from bot.rights import is_trader, traders_only
+from bot.rights import traders_only
 from bot.runtime.position_embed import position_embed
-from bot.runtime.position_view import PositionView
 
 if TYPE_CHECKING:
     from bot.desk_bot import OptionDeskBot
@@ -51,15 +50,12 @@ class Positions(commands.Cog):
     @traders_only()
     async def position(self, interaction: discord.Interaction, position: str) -> None:
         found = self.bot.desk.manager.get(position.strip())
-        quote = self.bot.desk.quotes.get(found.contract.symbol)
-        view = PositionView(found, quote.mark if quote else None)
+        view = self.bot.desk.notifier.view(found)
         await reply(interaction, f"Position `{found.position_id}`", embed=position_embed(view))
 
     @position.autocomplete("position")
     async def _any_position(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        if not is_trader(interaction, self.bot.settings):
-            return []  # checks do not run for autocomplete: never show positions to who may not see them
-        return position_choices(self.bot.desk.manager.all_positions(), current)
+        return position_choices(interaction, self.bot.settings, self.bot.desk.manager.all_positions(), current)
 
 
 async def setup(bot: OptionDeskBot) -> None:

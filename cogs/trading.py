@@ -20,7 +20,7 @@ from bot.discord_ui import actor_of, position_choices, reply, trade_result
 from bot.options.amounts import MAX_CONTRACTS
 from bot.options.errors import TradeError
 from bot.options.positions import Position, Source
-from bot.rights import is_trader, require_trader, traders_only
+from bot.rights import require_trader, traders_only
 
 if TYPE_CHECKING:
     from bot.desk_bot import OptionDeskBot
@@ -171,9 +171,7 @@ class Trading(commands.Cog):
     @trim.autocomplete("position")
     @close.autocomplete("position")
     async def _open_position(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        if not is_trader(interaction, self.bot.settings):
-            return []  # checks do not run for autocomplete: never show positions to who may not see them
-        return position_choices(self.bot.desk.manager.open_positions(), current)
+        return position_choices(interaction, self.bot.settings, self.bot.desk.manager.open_positions(), current)
 
 
 async def setup(bot: OptionDeskBot) -> None:

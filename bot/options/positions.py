@@ -76,10 +76,6 @@ class Position:
     def is_open(self) -> bool:
         return self.status is PositionStatus.OPEN
 
-    @property
-    def fill_ids(self) -> frozenset[str]:
-        return frozenset(action.fill_id for action in self.actions)
-
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         return (mark - self.avg_entry) * self.qty * self.contract.multiplier
 

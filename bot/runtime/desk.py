@@ -24,7 +24,6 @@ from bot.options.trade_ledger import TradeEvent, TradeLedger
 from bot.runtime.message_board import Board, BoardSink, out_of_date
 from bot.runtime.message_map import MessageMap
 from bot.runtime.options_trade_notifier import OptionsTradeNotifier
-from bot.runtime.position_view import PositionView
 from bot.runtime.resume import ResumeReport, start_up
 from bot.runtime.state_store import StateStore
 from bot.runtime.strategy_runner import StrategyRunner
@@ -116,12 +115,7 @@ class Desk:
             pending = {pid: event for pid, event in pending.items() if pid in self.messages.messages}
         if pending:
             log.info("%d position messages are out of date; updating them", len(pending))
-        views = []
-        for position_id, last_event in pending.items():
-            position = self.manager.get(position_id)
-            quote = self.quotes.get(position.contract.symbol)
-            views.append(PositionView(position, quote.mark if quote else None, None, last_event))
-        self.notifier.resume(views)
+        self.notifier.resume(self.notifier.view(self.manager.get(pid), event) for pid, event in pending.items())
 
     def workers(self, feed: QuoteFeed) -> dict[str, Callable[[], Awaitable[None]]]:
         """The background tasks of a live desk, by name: the feed, the notifier, expiry, and for each

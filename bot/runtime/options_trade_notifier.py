@@ -56,20 +56,21 @@ class OptionsTradeNotifier:
         self._max_backoff = max_backoff
         self._pending: LatestByKey[str, PositionView] = LatestByKey()
 
-    def _view(self, position: Position, event_id: str | None, note: str | None = None) -> PositionView:
+    def view(self, position: Position, event_id: str | None = None, note: str | None = None) -> PositionView:
+        """What the position's message shows now, at the contract's latest mark."""
         quote = self._quotes.get(position.contract.symbol)
         return PositionView(position, quote.mark if quote else None, note, event_id)
 
     async def on_fill(self, event: TradeEvent, position: Position) -> None:
         """Order-manager listener, called once the fill is durable: queue the position's new message."""
-        self._pending.put(position.position_id, self._view(position, event.event_id))
+        self._pending.put(position.position_id, self.view(position, event.event_id))
 
     async def on_order(self, order: OrderContext, position: Position) -> None:
         """Order listener: an order in flight shows as pending; a reject or cancel shows why."""
         if not position.actions:
             return  # an opening order has no position to show yet
         last_event = self._pending_event_id(position.position_id)
-        self._pending.put(position.position_id, self._view(position, last_event, order_note(order)))
+        self._pending.put(position.position_id, self.view(position, last_event, order_note(order)))
 
     def _pending_event_id(self, position_id: str) -> str | None:
         view = self._pending.peek(position_id)

@@ -339,10 +339,6 @@ class StateStore:
         await self._db.execute("DELETE FROM outbox WHERE position_id = ? AND event_id IS ?", (position_id, event_id))
         await self._db.commit()
 
-    async def queue_updates(self, updates: Iterable[tuple[str, str]]) -> None:
-        await self._db.executemany("INSERT OR REPLACE INTO outbox VALUES (?, ?)", list(updates))
-        await self._db.commit()
-
     # Exit levels ---------------------------------------------------------------------------------
 
     async def fire_level(self, position_id: str, rule: str, level: int) -> None:
