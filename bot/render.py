@@ -1,4 +1,4 @@
-"""Plain-text renderings for the terminal: ledger lines and ledger summaries."""
+"""Plain-text renderings for the terminal: money, position rows and ledger summaries."""
 
 from __future__ import annotations
 
@@ -6,21 +6,12 @@ from decimal import Decimal
 
 from bot.options.ledger_verify import LedgerReport
 from bot.options.positions import Position
-from bot.options.trade_ledger import TradeEvent
 
 CENT = Decimal("0.01")
 
 
 def money(amount: Decimal) -> str:
     return f"{amount.quantize(CENT):+,.2f}"
-
-
-def event_line(event: TradeEvent) -> str:
-    return (
-        f"{event.ts:%H:%M:%S} {event.kind.value:<5} {event.contract.label:<22} {event.side.value:<4} "
-        f"{event.qty:>3} @ {event.price:<6} -> open {event.position_qty:>3} "
-        f"avg {event.avg_entry.quantize(Decimal('0.0001'))}  realized {money(event.realized_pnl)}"
-    )
 
 
 def ledger_summary(report: LedgerReport, torn_tail: int = 0) -> str:
