@@ -9,6 +9,7 @@ builds the Figure (tests inspect its artists) and a `*_png` function that render
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -19,14 +20,28 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bot.options.market_hours import MARKET_TZ
+from bot.options.positions import ActionKind, Position
 
 SIZE_INCHES = (8.0, 3.6)
 DPI = 100  # 800 x 360 pixels: as wide as a Discord embed's image shows at full size
 
 Point = tuple[datetime, Decimal]
-SINGLE_POINT_SPAN = 1 / 24  # an hour (in matplotlib's days) either side of a lone point, not days
+Mark = tuple[datetime, float]  # a sampled mark price: plotting needs floats, not exact money
+# Either side of a lone point, in matplotlib's days (it would show days around it).
+LONE_DAY_SPAN = 1 / 24  # an equity curve's hour
+LONE_FILL_SPAN = 10 / 1440  # a fresh position's ten minutes
+
+# matplotlib does not promise thread safety: the worker threads that draw charts take turns.
+_DRAWING = threading.Lock()
 
 UP, DOWN, NEUTRAL = "#2e7d32", "#c62828", "#1f4e9c"
+# Each kind of fill has its own marker and colour, so a trader tells an add from an open at a glance.
+FILL_STYLE: dict[ActionKind, tuple[str, str]] = {
+    ActionKind.OPEN: ("^", UP),
+    ActionKind.ADD: ("P", NEUTRAL),
+    ActionKind.TRIM: ("v", "#ef6c00"),
+    ActionKind.CLOSE: ("X", DOWN),
+}
 
 
 def _figure() -> tuple[Figure, Axes]:
@@ -57,7 +72,8 @@ def _empty(axes: Axes, text: str) -> None:
 
 def render_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer)
+    with _DRAWING:
+        FigureCanvasAgg(figure).print_png(buffer)
     return buffer.getvalue()
 
 
@@ -85,7 +101,7 @@ def equity_curve_figure(points: Sequence[Point], title: str) -> Figure:
         f"{last:+,.2f}", (times[-1], last), textcoords="offset points", xytext=(6, 0), va="center", fontsize=9
     )
     if times[0] == times[-1]:
-        axes.set_xlim(times[0] - SINGLE_POINT_SPAN, times[0] + SINGLE_POINT_SPAN)
+        axes.set_xlim(times[0] - LONE_DAY_SPAN, times[0] + LONE_DAY_SPAN)
     _time_axis(axes)
     return figure
 
@@ -93,3 +109,55 @@ def equity_curve_figure(points: Sequence[Point], title: str) -> Figure:
 def equity_curve_png(points: Sequence[Point], title: str) -> bytes:
     """The equity curve as a PNG image (see `equity_curve_figure`)."""
     return render_png(equity_curve_figure(points, title))
+
+
+def position_chart_figure(position: Position, marks: Sequence[Mark]) -> Figure:
+    """The contract's mark over the position's life, with a marker at each fill's price and time (one style
+    per kind: open, add, trim, close, named in the legend) and, while it is open, the average entry.
+
+    Marks outside the position's life are left out; with no marks the chart shows the fills alone.
+    """
+    figure, axes = _figure()
+    contract = position.contract
+    axes.set_title(f"{contract.label} · {position.status.value} · {position.strategy}", loc="left", fontsize=11)
+    axes.set_ylabel("price")
+    start, end = position.opened_at, position.closed_at
+    shown = [(ts, mark) for ts, mark in marks if (start is None or ts >= start) and (end is None or ts <= end)]
+    times: list[float] = []
+    if shown:
+        mark_times = mdates.date2num([ts for ts, _ in shown])
+        axes.plot(mark_times, [mark for _, mark in shown], color="#555555", linewidth=1.2, label="mark")
+        times += [mark_times[0], mark_times[-1]]
+    if position.is_open and position.actions:
+        axes.axhline(float(position.avg_entry), color=NEUTRAL, linestyle="--", linewidth=0.9, label="avg entry")
+    for kind, (marker, colour) in FILL_STYLE.items():
+        fills = [action for action in position.actions if action.kind is kind]
+        if not fills:
+            continue
+        fill_times = mdates.date2num([action.ts for action in fills])
+        axes.scatter(
+            fill_times,
+            [float(action.price) for action in fills],
+            marker=marker,
+            s=70,
+            color=colour,
+            edgecolors="white",
+            linewidths=0.6,
+            zorder=3,
+            label=kind.value,
+        )
+        times += [min(fill_times), max(fill_times)]
+    if not times:
+        _empty(axes, "no fills yet")
+        return figure
+    if min(times) == max(times):
+        axes.set_xlim(times[0] - LONE_FILL_SPAN, times[0] + LONE_FILL_SPAN)
+    # A fixed corner: matplotlib's "best" placement costs more than drawing the chart.
+    axes.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    _time_axis(axes)
+    return figure
+
+
+def position_chart_png(position: Position, marks: Sequence[Mark]) -> bytes:
+    """The position chart as a PNG image (see `position_chart_figure`)."""
+    return render_png(position_chart_figure(position, marks))

@@ -125,6 +125,7 @@ class DiscordSettings(Section):
         ActionKind.TRIM: "notify",
         ActionKind.CLOSE: "notify",
     }
+    charts: bool = True  # a chart image on each position's message; off spares a slow machine the drawing
 
 
 def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSettings]:
