@@ -44,7 +44,7 @@ FILL_STYLE: dict[ActionKind, tuple[str, str]] = {
 }
 
 
-def _figure() -> tuple[Figure, Axes]:
+def blank_chart() -> tuple[Figure, Axes]:
     # Fixed margins: a constrained layout would cost more than the drawing itself.
     figure = Figure(figsize=SIZE_INCHES, dpi=DPI)
     figure.subplots_adjust(left=0.09, right=0.9, top=0.9, bottom=0.14)
@@ -84,7 +84,7 @@ def equity_curve_figure(points: Sequence[Point], title: str) -> Figure:
     fill (or per closed position), as the analytics pipeline sums them. No points gives an empty chart
     saying so; one point shows as a single step from zero.
     """
-    figure, axes = _figure()
+    figure, axes = blank_chart()
     axes.set_title(title, loc="left", fontsize=11)
     axes.set_ylabel("realized P&L ($)")
     axes.axhline(0, color="#888888", linewidth=0.9)
@@ -117,7 +117,7 @@ def position_chart_figure(position: Position, marks: Sequence[Mark]) -> Figure:
 
     Marks outside the position's life are left out; with no marks the chart shows the fills alone.
     """
-    figure, axes = _figure()
+    figure, axes = blank_chart()
     contract = position.contract
     axes.set_title(f"{contract.label} · {position.status.value} · {position.strategy}", loc="left", fontsize=11)
     axes.set_ylabel("price")

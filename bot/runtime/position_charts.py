@@ -16,7 +16,7 @@ import logging
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.charts import Mark, position_chart_png
 from bot.options.order_manager import OptionsOrderManager
@@ -28,6 +28,7 @@ from bot.runtime.position_view import PositionView
 log = logging.getLogger(__name__)
 
 CAPACITY = 240  # samples per position: finer than the 800-pixel chart needs once the line is drawn
+MIN_SPACING = timedelta(seconds=5)  # a feed may quote many times a second; a chart needs no more than this
 KEEP_CLOSED = 200
 
 Render = Callable[[Position, Sequence[Mark]], bytes]
@@ -36,35 +37,43 @@ Render = Callable[[Position, Sequence[Mark]], bytes]
 class MarkSeries:
     """One position's mark samples: parallel arrays of POSIX seconds and prices (16 bytes a sample)."""
 
-    __slots__ = ("latest", "marks", "spacing", "times")
+    __slots__ = ("due", "latest", "marks", "newest", "spacing", "times")
 
     def __init__(self) -> None:
         self.times = array("d")
         self.marks = array("d")
-        self.spacing = 0.0  # the least time between two kept samples; doubles at each thinning
-        self.latest: tuple[float, float] | None = None  # the newest mark, when too close to be kept as a sample
+        self.spacing = MIN_SPACING  # the least time between two kept samples; doubles at each thinning
+        self.due: datetime | None = None  # no sample is kept before this time
+        self.newest: datetime | None = None
+        # The newest quote when too close to the last sample to be kept as one; its mark is worked out only
+        # if a chart is drawn: most quotes of a busy contract cost a comparison and nothing more.
+        self.latest: Quote | None = None
 
-    def add(self, ts: float, mark: float, capacity: int = CAPACITY) -> None:
-        times = self.times
-        newest = self.latest[0] if self.latest else (times[-1] if times else -1.0)
-        if ts < newest:
+    def add(self, ts: datetime, quote: Quote, capacity: int = CAPACITY) -> None:
+        if self.newest is not None and ts < self.newest:
             return  # an older quote arriving late: the line never goes back in time
-        if times and ts < times[-1] + self.spacing:
-            self.latest = (ts, mark)
+        if self.due is not None and ts < self.due:
+            self.newest, self.latest = ts, quote
             return
-        times.append(ts)
-        self.marks.append(mark)
-        self.latest = None
+        mark = quote.mark
+        if mark is None:
+            return
+        times = self.times
+        times.append(ts.timestamp())
+        self.marks.append(float(mark))
+        self.newest, self.latest = ts, None
         if len(times) >= capacity:
             del times[1::2]
             del self.marks[1::2]
-            self.spacing = (times[-1] - times[0]) / (len(times) - 1)
+            self.spacing = max(MIN_SPACING, timedelta(seconds=(times[-1] - times[0]) / (len(times) - 1)))
+        self.due = ts + self.spacing
 
     def samples(self) -> list[Mark]:
-        points = list(zip(self.times, self.marks, strict=True))
-        if self.latest is not None:
-            points.append(self.latest)
-        return [(datetime.fromtimestamp(ts, UTC), mark) for ts, mark in points]
+        points = [(datetime.fromtimestamp(ts, UTC), mark) for ts, mark in zip(self.times, self.marks, strict=True)]
+        latest = self.latest
+        if latest is not None and latest.mark is not None and self.newest is not None:
+            points.append((self.newest, float(latest.mark)))
+        return points
 
 
 class PositionCharts:
@@ -107,8 +116,8 @@ class PositionCharts:
             # The line starts at the open with the mark the market showed then.
             quote = self._quotes.get(position.contract.symbol)
             series = self._watch(position)
-            if quote is not None and quote.mark is not None:
-                series.add(event.ts.timestamp(), float(quote.mark), self._capacity)
+            if quote is not None:
+                series.add(event.ts, quote, self._capacity)
         if position.is_open:
             return
         watching = self._by_symbol.get(position.contract.symbol, set())
@@ -122,14 +131,11 @@ class PositionCharts:
 
     def _on_quote(self, symbol: str, quote: Quote) -> None:
         watching = self._by_symbol.get(symbol)
-        if not watching or quote.ts is None:
+        ts = quote.ts
+        if not watching or ts is None:
             return  # not a contract held; a quote without a time has no place on the chart
-        mark = quote.mark
-        if mark is None:
-            return
-        ts, price = quote.ts.timestamp(), float(mark)
         for position_id in watching:
-            self._series[position_id].add(ts, price, self._capacity)
+            self._series[position_id].add(ts, quote, self._capacity)
 
     @property
     def samples_held(self) -> int:

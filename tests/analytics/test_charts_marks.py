@@ -3,7 +3,7 @@ position however long it lives, and bounded overall for hundreds of open positio
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
@@ -60,22 +60,27 @@ def test_a_long_lived_series_stays_bounded_and_spread_over_the_whole_life() -> N
     series = MarkSeries()
 
     for second in range(100_000):  # four trading days and more of one quote a second
-        series.add(float(second), second / 1000, capacity=240)
+        series.add(T0 + timedelta(seconds=second), quote_at(second, "1.00", "1.10"), capacity=240)
 
     samples = series.samples()
     assert len(samples) <= 240
-    times = [ts.timestamp() for ts, _ in samples]
-    assert times[0] == 0 and samples[-1] == (datetime.fromtimestamp(99_999, UTC), 99.999)  # ends at the newest
+    times = [ts for ts, _ in samples]
+    assert times[0] == T0 and samples[-1] == (T0 + timedelta(seconds=99_999), 1.05)  # ends at the newest mark
     gaps = [b - a for a, b in pairwise(times[:-1])]  # the newest mark comes after the last kept sample
     assert max(gaps) <= 2 * min(gaps)  # evenly thinned, not just the last few hours
 
 
-def test_a_late_quote_never_takes_the_line_back_in_time() -> None:
+def test_a_busy_feed_is_sampled_at_most_every_few_seconds_and_a_late_quote_is_ignored() -> None:
     series = MarkSeries()
-    series.add(100.0, 1.0)
-    series.add(50.0, 9.0)
+    for tenth in range(100):  # ten seconds of ten quotes a second
+        series.add(T0 + timedelta(seconds=tenth / 10), quote_at(tenth / 10, "1.00", f"{1.10 + tenth / 100:.2f}"))
+    series.add(T0, quote_at(0, "5.00", "5.10"))
 
-    assert [mark for _, mark in series.samples()] == [1.0]
+    assert series.samples() == [
+        (T0, 1.05),
+        (T0 + timedelta(seconds=5), 1.30),
+        (T0 + timedelta(seconds=9.9), 1.545),  # the newest, where the line ends
+    ]
 
 
 def test_memory_stays_bounded_for_hundreds_of_open_positions_over_a_day(tmp_path) -> None:
