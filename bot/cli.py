@@ -19,6 +19,7 @@ from bot.options.positions import Position
 from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger, replay
 from bot.paths import DEFAULT_STORAGE, ledger_path
 from bot.render import ledger_summary, position_row
+from bot.report_command import add_report_parser, report_daily
 from bot.settings import Settings, SettingsError, discord_token, load_settings
 
 log = logging.getLogger("bot")
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger = commands.add_parser("ledger", help="inspect the trade ledger")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", metavar="command", required=True)
     ledger_commands.add_parser("verify", parents=[storage], help="replay the ledger and check every invariant")
+    add_report_parser(commands, storage)
     return parser
 
 
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         storage: Path = getattr(args, "storage", None) or _storage(str(settings.storage_dir or DEFAULT_STORAGE))
         if args.command == "ledger":
             return verify_ledger(storage)
+        if args.command == "report":
+            return report_daily(settings, storage, args)
         if args.command == "positions":
             return list_positions(storage, as_json=args.json)
         token = discord_token()
