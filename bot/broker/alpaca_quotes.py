@@ -89,8 +89,8 @@ class AlpacaQuoteFeed:
         if added or dropped:
             log.info("option quotes: %d contracts (+%d, -%d)", len(wanted), len(added), len(dropped))
 
-    async def _on_quote(self, quote: AlpacaQuote) -> None:
-        if self._cache is None:
+    async def _on_quote(self, quote: AlpacaQuote | dict[str, object]) -> None:
+        if self._cache is None or not isinstance(quote, AlpacaQuote):  # a dict only with raw_data=True
             return
         self._cache.update(
             ledger_symbol(quote.symbol),
