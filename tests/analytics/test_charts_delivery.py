@@ -26,6 +26,11 @@ desk, simcord_bot, storage, clock = (
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(autouse=True)
+def charts_on(desk: Desk) -> None:
+    desk.use_settings(charts=True)  # the Discord tests' desk draws no charts unless asked
+
+
 def charts_of(desk: Desk) -> PositionCharts:
     assert desk.bot.charts is not None
     return desk.bot.charts
