@@ -21,6 +21,7 @@ from discord.ext import commands
 from bot.discord_ui import reply
 from bot.options.clock import utc_now
 from bot.options.errors import TradeError
+from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import is_trading_day
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
@@ -114,7 +115,12 @@ class OptionDeskBot(commands.Bot):
         market = sim_market(settings, None)
         last = last_event(ledger_path(self.storage))
         market.start(max(utc_now(), last.ts) if last else utc_now())
-        feed = SimulatedFeed(market, speed=1.0)
+        broker = None
+        if settings.executor != "paper":
+            from bot.broker.link import BrokerLink
+
+            broker = BrokerLink(settings, self.storage)
+        feed: QuoteFeed = broker.feed if broker else SimulatedFeed(market, speed=1.0)
 
         def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
             feed.subscribe(symbols)
@@ -128,9 +134,10 @@ class OptionDeskBot(commands.Bot):
             board=board,
             messages=self.message_map,
             notify=lambda: self.settings.discord.notify,
-            clock=self._clock or (lambda: market.now),
+            clock=self._clock or (utc_now if broker else lambda: market.now),
             watch=watch,
             throttle_clock=time.monotonic,
+            broker=broker,
         )
         await self.tell_admins_about_the_start()
         for extension in EXTENSIONS:
