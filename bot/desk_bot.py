@@ -21,6 +21,7 @@ from discord.ext import commands
 from bot.discord_ui import reply
 from bot.options.clock import utc_now
 from bot.options.errors import TradeError
+from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import is_trading_day
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
@@ -40,7 +41,7 @@ from bot.settings import Settings, check_discord_settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin")
+EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.broker")
 GENERIC_FAILURE = "Something went wrong on the desk; it is logged. Check /position before trying again."
 
 
@@ -116,7 +117,12 @@ class OptionDeskBot(commands.Bot):
         market = sim_market(settings, None)
         last = last_event(ledger_path(self.storage))
         market.start(max(utc_now(), last.ts) if last else utc_now())
-        feed = SimulatedFeed(market, speed=1.0)
+        broker = None
+        if settings.executor != "paper":
+            from bot.broker.link import BrokerLink
+
+            broker = BrokerLink(settings, self.storage)
+        feed: QuoteFeed = broker.feed if broker else SimulatedFeed(market, speed=1.0)
 
         def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
             feed.subscribe(symbols)
@@ -130,9 +136,10 @@ class OptionDeskBot(commands.Bot):
             board=board,
             messages=self.message_map,
             notify=lambda: self.settings.discord.notify,
-            clock=self._clock or (lambda: market.now),
+            clock=self._clock or (utc_now if broker else lambda: market.now),
             watch=watch,
             throttle_clock=time.monotonic,
+            broker=broker,
         )
         self.charts = PositionCharts(self.desk.quotes, self.desk.manager, enabled=lambda: self.settings.discord.charts)
         board.charts = self.charts

@@ -31,6 +31,7 @@ async def streaming(fake: FakeAlpaca, executor: object) -> FakeAlpaca:
 async def test_partial_fills_each_become_a_ledger_line_with_the_broker_execution_id(
     streaming: FakeAlpaca, manager: OptionsOrderManager, ledger: TradeLedger, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     fake = streaming
     fake.plans.append([("fill", 2, "1.10"), ("fill", 3, "1.20")])
 
@@ -48,6 +49,7 @@ async def test_partial_fills_each_become_a_ledger_line_with_the_broker_execution
     assert manager.orders[order.client_order_id].status is OrderStatus.FILLED
     assert fake.posts[order.client_order_id] == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "test-secret-never-shown" not in caplog.text + ledger.path.read_text()
 
 
 async def test_a_sell_to_close_limit_order(streaming: FakeAlpaca, manager: OptionsOrderManager) -> None:
