@@ -13,7 +13,7 @@ import logging
 import mmap
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +109,19 @@ def _most_places(fills: pl.DataFrame) -> int:
             (pl.col(c).str.len_bytes() - pl.col(c).str.find(".", literal=True) - 1).max() for c in _AMOUNTS
         )
     ).item()
-    with_exponent = fills.select(
-        pl.concat_list(
-            pl.col(c).filter(pl.col(c).str.contains("E", literal=True) | pl.col(c).str.contains("e", literal=True))
-            for c in _AMOUNTS
-        )
-    )
-    places = [-int(Decimal(text).as_tuple().exponent) for text in with_exponent.to_series().explode().drop_nulls()]
+    places = [
+        _places(text)
+        for c in _AMOUNTS
+        for text in fills.get_column(c).filter(fills.get_column(c).str.contains("[eE]")).drop_nulls()
+    ]
     return max([plain or 0, *places])
+
+
+def _places(text: str) -> int:
+    try:
+        return -int(Decimal(text).as_tuple().exponent)
+    except (InvalidOperation, ValueError):  # not a number: the conversion names the line
+        return 0
 
 
 def _reports(fills: pl.DataFrame, first: date | None, last: date | None) -> list[DayReport]:
