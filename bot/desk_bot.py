@@ -33,6 +33,7 @@ from bot.runtime.desk import MESSAGE_FILE, Desk, open_desk
 from bot.runtime.discord_sink import DiscordBoard
 from bot.runtime.eod import latest_reset_time, reset_messages, reset_was_missed, schedule_eod
 from bot.runtime.message_map import MessageMap
+from bot.runtime.position_charts import PositionCharts
 from bot.runtime.position_embed import NO_MENTIONS
 from bot.runtime.supervisor import supervise
 from bot.settings import Settings, check_discord_settings
@@ -101,6 +102,7 @@ class OptionDeskBot(commands.Bot):
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self._desk: Desk | None = None
+        self.charts: PositionCharts | None = None  # the charts on positions' messages, once the desk is open
         self.scheduler: AsyncIOScheduler | None = None
 
     @property
@@ -132,6 +134,8 @@ class OptionDeskBot(commands.Bot):
             watch=watch,
             throttle_clock=time.monotonic,
         )
+        self.charts = PositionCharts(self.desk.quotes, self.desk.manager, enabled=lambda: self.settings.discord.charts)
+        board.charts = self.charts
         await self.tell_admins_about_the_start()
         for extension in EXTENSIONS:
             try:

@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +29,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.broker.config import BrokerSettings
 from bot.options.positions import ActionKind
 from bot.paths import PROJECT_ROOT
 
@@ -125,6 +135,7 @@ class DiscordSettings(Section):
         ActionKind.TRIM: "notify",
         ActionKind.CLOSE: "notify",
     }
+    charts: bool = True  # a chart image on each position's message; off spares a slow machine the drawing
 
 
 def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSettings]:
@@ -145,7 +156,8 @@ class Settings(BaseSettings):
 
     storage_dir: Path | None = None
     timezone: str = "America/New_York"
-    executor: Literal["paper"] = "paper"
+    executor: Literal["paper", "alpaca-paper", "alpaca-live"] = "paper"
+    broker: BrokerSettings = Field(default=BrokerSettings(), validate_default=True)
     discord: DiscordSettings = DiscordSettings()
     market: MarketSettings = MarketSettings()
     paper: PaperSettings = PaperSettings()
@@ -159,6 +171,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _live_confirmed(cls, value: BrokerSettings, info: ValidationInfo) -> BrokerSettings:
+        if info.data.get("executor") == "alpaca-live" and not value.confirm_live:
+            raise ValueError(
+                "executor alpaca-live trades real money; confirm with OPTIONDESK_BROKER__CONFIRM_LIVE=true "
+                "(or [broker] confirm_live = true)"
+            )
         return value
 
     @property

@@ -172,7 +172,7 @@ async def test_readers_accept_added_fields_and_refuse_bad_values(manager, quotes
     await manager.open_position(spy, 1, strategy="orb")
     line = json.loads(ledger_file.read_text())
     ledger_file.write_text(
-        json.dumps({**line, "broker_ts": "later"}) + "\n" + json.dumps({**line, "price": "NaN"}) + "\n"
+        json.dumps({**line, "venue": "later"}) + "\n" + json.dumps({**line, "price": "NaN"}) + "\n"
     )
 
     with pytest.raises(LedgerError, match=r"line 2 .*price"):

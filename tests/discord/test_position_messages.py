@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import discord
@@ -52,6 +53,14 @@ async def test_two_positions_get_two_messages(desk: Desk) -> None:
     assert desk.message_of(spy.position_id).id != desk.message_of(qqq.position_id).id
 
 
+def payload_of(request: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body of a message request: plain, or the `payload_json` part of a multipart one (with a chart)."""
+    if "json" in request:
+        return request["json"]
+    [part] = [part for part in request["form"] if part["name"] == "payload_json"]
+    return json.loads(part["value"])
+
+
 async def test_the_ledger_line_is_on_disk_before_the_discord_call(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
     # Arrange: note what the ledger file holds at the moment of every message request.
     calls: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
@@ -59,7 +68,7 @@ async def test_the_ledger_line_is_on_disk_before_the_discord_call(desk: Desk, mo
 
     async def spy(route: discord.http.Route, **kwargs: Any) -> Any:
         if route.url.split("?")[0].split("/api/v10")[-1].startswith(f"/channels/{desk.channel.id}/messages"):
-            calls.append((route.method, kwargs["json"]["embeds"][0], desk.ledger_lines()))
+            calls.append((route.method, payload_of(kwargs)["embeds"][0], desk.ledger_lines()))
         return await request(route, **kwargs)
 
     monkeypatch.setattr(desk.bot.http, "request", spy)
