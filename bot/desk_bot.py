@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import discord
@@ -34,6 +34,7 @@ from bot.runtime.desk import MESSAGE_FILE, Desk, open_desk
 from bot.runtime.discord_sink import DiscordBoard
 from bot.runtime.eod import latest_reset_time, reset_messages, reset_was_missed, schedule_eod
 from bot.runtime.message_map import MessageMap
+from bot.runtime.pnl_report import post_day_summary
 from bot.runtime.position_charts import PositionCharts
 from bot.runtime.position_embed import NO_MENTIONS
 from bot.runtime.supervisor import supervise
@@ -41,7 +42,7 @@ from bot.settings import Settings, check_discord_settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.broker")
+EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.broker", "cogs.analytics")
 GENERIC_FAILURE = "Something went wrong on the desk; it is logged. Check /position before trying again."
 
 
@@ -161,6 +162,9 @@ class OptionDeskBot(commands.Bot):
             # The messages of the day that ended while the bot was down first get their last updates.
             self.desk.resume_messages(self.message_map.reset_at, posted_only=True)
             await self.desk.notifier.flush()
+            missed = latest_reset_time(settings, now)
+            if missed is not None:
+                await self.post_day_summary(missed.astimezone(settings.zone).date())
             reset_messages(self.message_map, now, "missed while the bot was down")
         self.desk.resume_messages(latest_reset_time(settings, now))
         if self.background:
@@ -183,12 +187,18 @@ class OptionDeskBot(commands.Bot):
             log.warning("could not tell the admin channel about the start (%s)", error)
 
     async def end_of_day(self) -> int:
-        """The EOD job (and /reset-messages): forget the position→message map. Runs on trading days."""
+        """The EOD job: post the day's P&L summary, then forget the position→message map. Trading days only."""
         now = discord.utils.utcnow()
         if not is_trading_day(now.astimezone(self.settings.zone).date()):
             log.info("end of day: not a trading day, nothing reset")
             return 0
+        await self.post_day_summary(now.astimezone(self.settings.zone).date())
         return reset_messages(self.message_map, now, "end of day")
+
+    async def post_day_summary(self, day: date) -> None:
+        """The day's P&L summary to the trade channel, before the reset (see `end_of_day`)."""
+        zone = self.settings.zone
+        await post_day_summary(self, self.settings.discord.trade_channel_id, self.storage, zone, day)
 
     async def close(self) -> None:
         for task in self._tasks:

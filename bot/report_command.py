@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -76,7 +75,7 @@ def report_daily(settings: Settings, storage: Path, args: argparse.Namespace) ->
     except UsageError as error:
         print(f"optiondesk: {error}", file=sys.stderr)
         return EXIT_USAGE
-    scan = scan_ledger(ledger_path(storage), settings.zone, first, last, workers=min(os.cpu_count() or 1, 4))
+    scan = scan_ledger(ledger_path(storage), settings.zone, first, last)
     if scan.torn_tail:
         log.warning("the ledger ends in a torn line (%d bytes), left out of the report", scan.torn_tail)
     if args.json:

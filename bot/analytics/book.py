@@ -1,80 +1,49 @@
-"""The day book: folds fills, in ledger order, into one report per day.
-
-Both ways of reading the ledger feed it: the pure model (`daily.py`, positions replayed from parsed
-events) and the fast scan of the file (`ledger_scan.py`). It runs once per fill over a long ledger, so its
-loop keeps the day being filled in local variables.
-"""
+"""The day book: the pure model's fold of fills, in ledger order, into one report per day, and the pieces
+every reader shares (which days a report shows, a day's report from its tallies)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
-from typing import Generic, Protocol, TypeVar
 
 from bot.analytics.tally import EXACT, ZERO, DayReport, Tally
 from bot.options.market_hours import is_trading_day
 
-Stamp = TypeVar("Stamp")
-Stamp_co = TypeVar("Stamp_co", covariant=True)
 
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """What the reports need of one fill."""
 
-class Fill(Protocol[Stamp_co]):
-    """What the book reads of a fill: the ledger's field names."""
-
-    @property
-    def ts(self) -> Stamp_co: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def strategy(self) -> str: ...
-    @property
-    def underlying(self) -> str: ...
-    @property
-    def fees(self) -> Decimal: ...
-    @property
-    def realized_pnl(self) -> Decimal: ...
-    @property
-    def realized_pnl_total(self) -> Decimal | str: ...  # the position's whole P&L so far (read at a close)
+    ts: datetime
+    kind: str
+    strategy: str
+    underlying: str
+    fees: Decimal
+    realized_pnl: Decimal
+    realized_pnl_total: Decimal  # the position's, after this fill
 
 
 @dataclass(slots=True)
 class _Day:
     groups: dict[tuple[str, str], Tally] = field(default_factory=dict)  # (strategy, underlying) -> tally
     opened: int = 0
-    # The day's running realized P&L (from 0), its highest and lowest points and deepest fall so far:
-    # enough to join two stretches of the same day read apart (the halves of a file scanned in parallel).
-    running: Decimal = ZERO
+    running: Decimal = ZERO  # the day's realized P&L so far, from 0
     high: Decimal = ZERO
-    low: Decimal = ZERO
     drawdown: Decimal = ZERO
 
-    def join(self, later: _Day) -> None:
-        """Append `later`, the same day's fills that come after these in the ledger."""
-        with localcontext(EXACT):
-            self._join(later)
 
-    def _join(self, later: _Day) -> None:
-        for key, tally in later.groups.items():
-            self.groups.setdefault(key, Tally()).merge(tally)
-        self.opened += later.opened
-        self.drawdown = max(self.drawdown, later.drawdown, self.high - (self.running + later.low))
-        self.high = max(self.high, self.running + later.high)
-        self.low = min(self.low, self.running + later.low)
-        self.running += later.running
-
-
-class DailyBook(Generic[Stamp]):
+class DailyBook:
     """Fills of the days from `first` to `last` (inclusive; None: unbounded) grouped per day.
 
-    `day_of` gives a fill's day from its time stamp. With `curve`, it also keeps each counted fill's time
-    stamp and P&L, in ledger order, for the equity curve.
+    `day_of` gives a fill's day. With `curve`, it also keeps each counted fill's time and P&L, in ledger
+    order, for the equity curve.
     """
 
     def __init__(
         self,
-        day_of: Callable[[Stamp], date],
+        day_of: Callable[[datetime], date],
         first: date | None = None,
         last: date | None = None,
         *,
@@ -82,97 +51,75 @@ class DailyBook(Generic[Stamp]):
     ) -> None:
         self.day_of = day_of
         self.first, self.last = first, last
-        self.curve: list[tuple[Stamp, Decimal]] | None = [] if curve else None
+        self.curve: list[tuple[datetime, Decimal]] | None = [] if curve else None
         self._days: dict[date, _Day] = {}
 
-    def add(self, fills: Iterable[Fill[Stamp]]) -> None:
+    def add(self, fills: Iterable[Fill]) -> None:
         with localcontext(EXACT):
-            self._add(fills)
+            for fill in fills:
+                self._add(fill)
 
-    def _add(self, fills: Iterable[Fill[Stamp]]) -> None:
-        days, day_of, first, last, curve = self._days, self.day_of, self.first, self.last, self.curve
-        current: date | None = None
-        book: _Day | None = None
-        running = high = low = drawdown = ZERO
-        for fill in fills:
-            day = day_of(fill.ts)
-            if day != current:
-                if book is not None:
-                    book.running, book.high, book.low, book.drawdown = running, high, low, drawdown
-                current = day
-                if (first is not None and day < first) or (last is not None and day > last):
-                    book = None
-                    continue
-                book = days.get(day)
-                if book is None:
-                    book = days[day] = _Day()
-                running, high, low, drawdown = book.running, book.high, book.low, book.drawdown
-            elif book is None:
-                continue
-            pnl = fill.realized_pnl
-            key = (fill.strategy, fill.underlying)
-            tally = book.groups.get(key)
-            if tally is None:
-                tally = book.groups[key] = Tally()
-            tally.realized_pnl += pnl
-            tally.fees += fill.fees
-            tally.trades += 1
-            running += pnl
-            if running > high:
-                high = running
-            else:
-                if running < low:
-                    low = running
-                if high - running > drawdown:
-                    drawdown = high - running
-            kind = fill.kind
-            if kind == "close":
-                tally.closed(Decimal(fill.realized_pnl_total))
-            elif kind == "open":
-                book.opened += 1
-            if curve is not None:
-                curve.append((fill.ts, pnl))
-        if book is not None:
-            book.running, book.high, book.low, book.drawdown = running, high, low, drawdown
-
-    def join(self, later: DailyBook[Stamp]) -> None:
-        """Append the book of the fills that follow these in the ledger (read apart, e.g. in parallel)."""
-        for day, book in later._days.items():
-            mine = self._days.get(day)
-            if mine is None:
-                self._days[day] = book
-            else:
-                mine.join(book)
+    def _add(self, fill: Fill) -> None:
+        day = self.day_of(fill.ts)
+        if (self.first is not None and day < self.first) or (self.last is not None and day > self.last):
+            return
+        book = self._days.get(day)
+        if book is None:
+            book = self._days[day] = _Day()
+        tally = book.groups.get((fill.strategy, fill.underlying))
+        if tally is None:
+            tally = book.groups[(fill.strategy, fill.underlying)] = Tally()
+        tally.realized_pnl += fill.realized_pnl
+        tally.fees += fill.fees
+        tally.trades += 1
+        if fill.kind == "close":
+            tally.closed(fill.realized_pnl_total)
+        elif fill.kind == "open":
+            book.opened += 1
+        book.running += fill.realized_pnl
+        book.high = max(book.high, book.running)
+        book.drawdown = max(book.drawdown, book.high - book.running)
         if self.curve is not None:
-            self.curve += later.curve or []
+            self.curve.append((fill.ts, fill.realized_pnl))
 
     def reports(self) -> list[DayReport]:
-        """One report per day with fills, and per trading day of a bounded range (a quiet day shows as 0)."""
-        wanted = set(self._days)
-        if self.first is not None and self.last is not None:
-            span = (self.last - self.first).days + 1
-            wanted.update(d for d in (self.first + timedelta(days=n) for n in range(span)) if is_trading_day(d))
-            if self.first == self.last:
-                wanted.add(self.first)  # a day asked for by name is shown, even a quiet holiday
-        return [self._report(day, self._days.get(day) or _Day()) for day in sorted(wanted)]
+        empty = _Day()
+        return [
+            day_report(day, book.groups, book.opened, book.drawdown)
+            for day, book in (
+                (d, self._days.get(d, empty)) for d in report_days(set(self._days), self.first, self.last)
+            )
+        ]
 
-    @staticmethod
-    def _report(day: date, book: _Day) -> DayReport:
-        report = DayReport(day, positions_opened=book.opened)
-        report.max_drawdown = book.drawdown
-        for (strategy, underlying), tally in sorted(book.groups.items()):
-            report.totals.merge(tally)
-            report.by_strategy.setdefault(strategy, Tally()).merge(tally)
-            report.by_underlying.setdefault(underlying, Tally()).merge(tally)
-        report.by_underlying = dict(sorted(report.by_underlying.items()))
-        return report
-
-    def equity_curve(self) -> list[tuple[Stamp, Decimal]]:
+    def equity_curve(self) -> list[tuple[datetime, Decimal]]:
         """Cumulative realized P&L after each counted fill, in ledger order."""
-        points: list[tuple[Stamp, Decimal]] = []
+        points: list[tuple[datetime, Decimal]] = []
         total = ZERO
         with localcontext(EXACT):
             for ts, pnl in self.curve or []:
                 total += pnl
                 points.append((ts, total))
         return points
+
+
+def report_days(with_fills: set[date], first: date | None, last: date | None) -> list[date]:
+    """The days a report shows: each day with fills, and each trading day of a bounded range (a quiet day
+    shows as 0); a single day asked for by name is shown even if it is a quiet holiday."""
+    wanted = set(with_fills)
+    if first is not None and last is not None:
+        span = (last - first).days + 1
+        wanted.update(d for d in (first + timedelta(days=n) for n in range(span)) if is_trading_day(d))
+        if first == last:
+            wanted.add(first)
+    return sorted(wanted)
+
+
+def day_report(day: date, groups: dict[tuple[str, str], Tally], opened: int, drawdown: Decimal) -> DayReport:
+    """A day's report from its tallies per (strategy, underlying)."""
+    report = DayReport(day, positions_opened=opened, max_drawdown=drawdown)
+    for (strategy, underlying), tally in sorted(groups.items()):
+        report.totals.merge(tally)
+        report.by_strategy.setdefault(strategy, Tally()).merge(tally)
+        report.by_underlying.setdefault(underlying, Tally()).merge(tally)
+    report.by_underlying = dict(sorted(report.by_underlying.items()))
+    return report

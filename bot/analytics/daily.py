@@ -2,35 +2,23 @@
 
 Each fill's realized P&L and, at a close, the position's whole realized P&L come from the domain's own
 fold (`Position.with_fill`), not from what the ledger line says, so this is the reference the fast scan
-of the file (`ledger_scan.py`) is held to.
+of the file (`ledger_scan.py`, in polars) is held to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
-from decimal import DefaultContext, Decimal, localcontext
+from decimal import Decimal, DefaultContext, localcontext
 
-from bot.analytics.book import DailyBook
+from bot.analytics.book import DailyBook, Fill
 from bot.analytics.tally import DayReport
 from bot.options.errors import TradeError
 from bot.options.positions import Position
 from bot.options.trade_ledger import LedgerError, TradeEvent, apply_event
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayedFill:
-    ts: datetime
-    kind: str
-    strategy: str
-    underlying: str
-    fees: Decimal
-    realized_pnl: Decimal
-    realized_pnl_total: Decimal  # the position's, after this fill
-
-
-def replayed_fills(events: Iterable[TradeEvent]) -> Iterator[ReplayedFill]:
+def replayed_fills(events: Iterable[TradeEvent]) -> Iterator[Fill]:
     positions: dict[str, Position] = {}
     for number, event in enumerate(events, start=1):
         try:
@@ -39,7 +27,7 @@ def replayed_fills(events: Iterable[TradeEvent]) -> Iterator[ReplayedFill]:
                 position, action = apply_event(positions, event)
         except TradeError as error:
             raise LedgerError(f"event {number} ({event.event_id}) cannot be replayed: {error}") from None
-        yield ReplayedFill(
+        yield Fill(
             action.ts,
             action.kind.value,
             position.strategy,
@@ -52,8 +40,8 @@ def replayed_fills(events: Iterable[TradeEvent]) -> Iterator[ReplayedFill]:
 
 def _book(
     events: Iterable[TradeEvent], zone: tzinfo, first: date | None, last: date | None, *, curve: bool
-) -> DailyBook[datetime]:
-    book: DailyBook[datetime] = DailyBook(lambda ts: ts.astimezone(zone).date(), first, last, curve=curve)
+) -> DailyBook:
+    book = DailyBook(lambda ts: ts.astimezone(zone).date(), first, last, curve=curve)
     book.add(replayed_fills(events))
     return book
 

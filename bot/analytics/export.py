@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
-from bot.analytics.tally import DayReport, Tally
+from bot.analytics.tally import EXACT, DayReport, Tally
 
 RATE = Decimal("0.0001")
 CENT = Decimal("0.01")
@@ -16,13 +16,18 @@ def _rounded(value: Decimal | None, places: Decimal) -> str | None:
 
 
 def _exact(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    """Money exactly, in cents when it is whole cents (however many trailing zeros a reader kept)."""
+    if value is None:
+        return None
+    with localcontext(EXACT):
+        cents = value.quantize(CENT)
+        return str(cents if cents == value else value.normalize())
 
 
 def tally_json(tally: Tally) -> dict[str, Any]:
     return {
-        "realized_pnl": str(tally.realized_pnl),
-        "fees": str(tally.fees),
+        "realized_pnl": _exact(tally.realized_pnl),
+        "fees": _exact(tally.fees),
         "trades": tally.trades,
         "positions_closed": tally.positions_closed,
         "wins": tally.wins,
@@ -41,7 +46,7 @@ def day_json(report: DayReport) -> dict[str, Any]:
         "date": report.day.isoformat(),
         **tally_json(report.totals),
         "positions_opened": report.positions_opened,
-        "max_drawdown": str(report.max_drawdown),
+        "max_drawdown": _exact(report.max_drawdown),
         "by_strategy": {name: tally_json(t) for name, t in report.by_strategy.items()},
         "by_underlying": {name: tally_json(t) for name, t in report.by_underlying.items()},
     }

@@ -1,73 +1,40 @@
-"""The fast read of the ledger for analytics: the file mapped in memory, only the fields the report needs.
+"""The fast read of the ledger for analytics: polars parses the JSON lines (in parallel, only the fields
+the report needs) and adds up each day, strategy and underlying in exact fixed-point decimals.
 
-msgspec decodes blocks of lines straight into small structs (Decimals exact, from the ledger's strings),
-and a fill's day comes from its UTC time stamp through a per-minute memo. A large file is split at line
-ends between worker processes whose day books are joined in file order. The numbers are the pure
-model's (`daily.py`), which the tests hold it to.
+Money is read into 28 decimal places, which holds every amount the desk writes exactly (its unrounded
+P&L has at most 28 significant digits); a ledger with an amount that would not fit is reported on by the
+pure model instead (`daily.py`), which the tests hold this to.
 """
 
 from __future__ import annotations
 
-import itertools
+import io
+import logging
 import mmap
-import multiprocessing
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
-import msgspec
+import polars as pl
 
-from bot.analytics.book import DailyBook
-from bot.analytics.tally import DayReport
-from bot.options.trade_ledger import LedgerError
+from bot.analytics.book import day_report, report_days
+from bot.analytics.daily import daily_reports, equity_curve
+from bot.analytics.tally import DayReport, Tally
+from bot.options.trade_ledger import LedgerError, parse_line, read_ledger
 
-BLOCK = 1 << 22  # big enough that per-block costs vanish, small enough to keep memory flat
-PARALLEL_FROM = 64 << 20  # below this a second process costs more than it saves
+log = logging.getLogger(__name__)
 
-
-class _Line(msgspec.Struct, gc=False):
-    ts: str
-    kind: str
-    strategy: str
-    underlying: str
-    fees: Decimal
-    realized_pnl: Decimal
-    realized_pnl_total: str  # read as a Decimal only at a close: decoding every one costs more
+PLACES = 28
+MONEY = pl.Decimal(38, PLACES)  # 10 digits before the point: up to $9,999,999,999 a day
+_FIELDS = {name: pl.String for name in ("ts", "kind", "strategy", "underlying", "fees", "realized_pnl")}
+_SCHEMA = {**_FIELDS, "realized_pnl_total": pl.String}
+_AMOUNTS = ("fees", "realized_pnl", "realized_pnl_total")
 
 
-_DECODER = msgspec.json.Decoder(_Line)
-_Problem = (msgspec.ValidationError, msgspec.DecodeError)
-
-
-class LocalDays:
-    """The day in `zone` of a ledger time stamp (ISO-8601). Stamps in UTC (`...Z`, as the ledger writes
-    them) are remembered per minute, since every zone's offset is a whole number of minutes."""
-
-    def __init__(self, zone: tzinfo) -> None:
-        self.zone = zone
-        self._by_minute: dict[str, date] = {}
-
-    def __call__(self, ts: str) -> date:
-        if ts[-1:] != "Z":
-            return parse_ts(ts).astimezone(self.zone).date()
-        minute = ts[:16]
-        day = self._by_minute.get(minute)
-        if day is None:
-            day = self._by_minute[minute] = parse_ts(ts).astimezone(self.zone).date()
-        return day
-
-
-def parse_ts(ts: str) -> datetime:
-    try:
-        stamp = datetime.fromisoformat(ts)
-    except ValueError:
-        stamp = None
-    if stamp is None or stamp.tzinfo is None:
-        raise LedgerError(f"the ledger has a time stamp that is not ISO-8601 with a UTC offset: {ts!r}")
-    return stamp
+class _NotExact(Exception):
+    """An amount polars' fixed-point decimals would not hold exactly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,85 +45,145 @@ class Scan:
 
 
 def scan_ledger(
-    path: Path,
-    zone: tzinfo,
-    first: date | None = None,
-    last: date | None = None,
-    *,
-    curve: bool = False,
-    workers: int = 1,
+    path: Path, zone: tzinfo, first: date | None = None, last: date | None = None, *, curve: bool = False
 ) -> Scan:
-    """The daily reports (and, with `curve`, the equity curve) of the days from `first` to `last`.
+    """The daily reports (and, with `curve`, the equity curve) of the days from `first` to `last`."""
+    source, torn = _whole_lines(path)
+    if source is None:
+        return Scan([day_report(d, {}, 0, Decimal(0)) for d in report_days(set(), first, last)], [], torn)
+    try:
+        fills = _fills(source, zone, first, last)
+        reports = _reports(fills, first, last)
+        points = _curve(fills) if curve else []
+    except _NotExact as why:
+        log.warning("ledger %s: %s; reporting from the pure model (slower)", path, why)
+        events = read_ledger(path).events
+        points = equity_curve(events, zone, first, last) if curve else []
+        return Scan(daily_reports(events, zone, first, last), points, torn)
+    except pl.exceptions.PolarsError:
+        raise _bad_line(path) from None
+    return Scan(reports, points, torn)
 
-    `workers` > 1 splits a large file between that many processes (forked: only for a process that runs
-    no other threads, such as the command line).
-    """
+
+def _whole_lines(path: Path) -> tuple[Path | io.BytesIO | None, int]:
+    """What polars should read (the file, or its complete lines when the last one is torn) and the torn
+    tail's length."""
     if not path.exists() or path.stat().st_size == 0:
-        return Scan(DailyBook(LocalDays(zone), first, last).reports(), [], 0)
+        return None, 0
     with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
         end = data.rfind(b"\n") + 1
-        parts = _split(data, end, workers if end >= PARALLEL_FROM else 1)
         torn = len(data) - end
-    book = _scan_parts(path, zone, first, last, curve, parts)
-    return Scan(book.reports(), [(parse_ts(ts), total) for ts, total in book.equity_curve()], torn)
+        if end == 0:
+            return None, torn
+        return (io.BytesIO(data[:end]) if torn else path), torn
 
 
-def _split(data: mmap.mmap, end: int, parts: int) -> list[tuple[int, int]]:
-    """`parts` byte ranges of whole lines covering data[:end]."""
-    cuts = [0]
-    for n in range(1, parts):
-        cut = data.find(b"\n", end * n // parts) + 1
-        if cuts[-1] < cut < end:
-            cuts.append(cut)
-    cuts.append(end)
-    return list(itertools.pairwise(cuts))
-
-
-def _scan_parts(
-    path: Path, zone: tzinfo, first: date | None, last: date | None, curve: bool, parts: list[tuple[int, int]]
-) -> DailyBook[str]:
-    if len(parts) == 1:
-        return _scan_part(path, zone, first, last, curve, *parts[0])
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(len(parts) - 1, mp_context=context) as pool:
-        later = [pool.submit(_scan_part, path, zone, first, last, curve, *part) for part in parts[1:]]
-        book = _scan_part(path, zone, first, last, curve, *parts[0])
-        for future in later:
-            book.join(future.result())
-    return book
-
-
-def _scan_part(
-    path: Path, zone: tzinfo, first: date | None, last: date | None, curve: bool, start: int, end: int
-) -> DailyBook[str]:
-    book: DailyBook[str] = DailyBook(LocalDays(zone), first, last, curve=curve)
-    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        for block_start, block_end in _blocks(data, start, end):
-            book.add(_decoded(path, data, data[block_start:block_end], block_start))
-    return book
-
-
-def _blocks(data: mmap.mmap, start: int, end: int) -> Iterator[tuple[int, int]]:
-    while start < end:
-        cut = data.rfind(b"\n", start, min(start + BLOCK, end)) + 1
-        if cut <= start:  # a line longer than a block
-            cut = data.find(b"\n", start, end) + 1 or end
-        yield start, cut
-        start = cut
-
-
-def _decoded(path: Path, data: mmap.mmap, block: bytes, offset: int) -> list[_Line]:
+def _fills(source: Path | io.BytesIO, zone: tzinfo, first: date | None, last: date | None) -> pl.DataFrame:
+    key = getattr(zone, "key", None)
+    if key is None:
+        raise _NotExact(f"the time zone {zone} has no IANA name")
+    day = pl.col("ts").str.to_datetime(time_zone="UTC").dt.convert_time_zone(key).dt.date()
+    frame = pl.scan_ndjson(source, schema=_SCHEMA).with_columns(day=day)
+    if first is not None:
+        frame = frame.filter(pl.col("day") >= first)
+    if last is not None:
+        frame = frame.filter(pl.col("day") <= last)
+    fills = frame.collect()
+    if _most_places(fills) > PLACES:
+        raise _NotExact(f"an amount has more than {PLACES} decimal places")
     try:
-        return _DECODER.decode_lines(block)
-    except _Problem:
-        pass
-    # Find the bad line again, one by one, to name it.
-    number = data[:offset].count(b"\n") + 1
-    for line in block.split(b"\n"):
-        try:
-            if line.strip():
-                _DECODER.decode(line)
-        except _Problem as error:
-            raise LedgerError(f"{path}: line {number} is not a valid trade event ({error})") from None
-        number += 1
-    raise LedgerError(f"{path}: the lines from {number} on cannot be read")
+        return fills.with_columns(
+            pnl=pl.col("realized_pnl").cast(MONEY),
+            fee=pl.col("fees").cast(MONEY),
+            total=pl.when(pl.col("kind") == "close").then(pl.col("realized_pnl_total").cast(MONEY)),
+        )
+    except pl.exceptions.InvalidOperationError:
+        raise _NotExact("an amount is too large for 10 digits before the point") from None
+
+
+def _most_places(fills: pl.DataFrame) -> int:
+    """The most decimal places of any amount: counted after the point, or, for the few written with an
+    exponent (`0E-26`, as Python writes tiny Decimals), read by Decimal itself."""
+    plain = fills.select(
+        pl.max_horizontal(
+            (pl.col(c).str.len_bytes() - pl.col(c).str.find(".", literal=True) - 1).max() for c in _AMOUNTS
+        )
+    ).item()
+    places = [
+        _places(text)
+        for c in _AMOUNTS
+        for text in fills.get_column(c).filter(fills.get_column(c).str.contains("[eE]")).drop_nulls()
+    ]
+    return max([plain or 0, *places])
+
+
+def _places(text: str) -> int:
+    try:
+        return -int(Decimal(text).as_tuple().exponent)
+    except (InvalidOperation, ValueError):  # not a number: the conversion names the line
+        return 0
+
+
+def _reports(fills: pl.DataFrame, first: date | None, last: date | None) -> list[DayReport]:
+    total = pl.col("total")
+    won, lost = total.filter(total > 0), total.filter(total < 0)
+    groups = fills.group_by("day", "strategy", "underlying").agg(
+        pl.col("pnl").sum(),
+        pl.col("fee").sum(),
+        pl.len().alias("trades"),
+        total.is_not_null().sum().alias("closed"),
+        (total > 0).sum().alias("wins"),
+        (total < 0).sum().alias("losses"),
+        won.sum().alias("gross_profit"),
+        lost.sum().alias("gross_loss"),
+        won.max().alias("largest_win"),
+        lost.min().alias("largest_loss"),
+    )
+    running = pl.col("pnl").cum_sum()
+    # Rows keep their ledger order within each group, so the running P&L is the day's, fill by fill.
+    days = fills.group_by("day").agg(
+        (pl.col("kind") == "open").sum().alias("opened"),
+        (pl.max_horizontal(running.cum_max(), pl.lit(0, MONEY)) - running).max().alias("drawdown"),
+    )
+    tallies: dict[date, dict[tuple[str, str], Tally]] = {}
+    for row in groups.iter_rows(named=True):
+        tallies.setdefault(row["day"], {})[(row["strategy"], row["underlying"])] = _tally(row)
+    day_rows = {row["day"]: row for row in days.iter_rows(named=True)}
+    return [
+        day_report(day, tallies.get(day, {}), day_rows[day]["opened"], day_rows[day]["drawdown"])
+        if day in day_rows
+        else day_report(day, {}, 0, Decimal(0))
+        for day in report_days(set(day_rows), first, last)
+    ]
+
+
+def _tally(row: dict[str, Any]) -> Tally:
+    return Tally(
+        realized_pnl=row["pnl"],
+        fees=row["fee"],
+        trades=row["trades"],
+        positions_closed=row["closed"],
+        wins=row["wins"],
+        losses=row["losses"],
+        gross_profit=row["gross_profit"] or Decimal(0),
+        gross_loss=row["gross_loss"] or Decimal(0),
+        largest_win=row["largest_win"],
+        largest_loss=row["largest_loss"],
+    )
+
+
+def _curve(fills: pl.DataFrame) -> list[tuple[datetime, Decimal]]:
+    points = fills.select(pl.col("ts").str.to_datetime(time_zone="UTC"), pl.col("pnl").cum_sum())
+    return list(points.iter_rows())
+
+
+def _bad_line(path: Path) -> LedgerError:
+    """The error naming the first line that is not a valid trade event (found again, line by line)."""
+    with path.open("rb") as file:
+        for number, line in enumerate(file, start=1):
+            if line.endswith(b"\n"):
+                try:
+                    parse_line(path, number, line)
+                except LedgerError as error:
+                    return error
+    return LedgerError(f"{path}: a line could not be read for the report")

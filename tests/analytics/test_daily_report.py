@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.analytics import ledger_scan
 from bot.analytics.daily import daily_reports, equity_curve
 from bot.analytics.ledger_scan import scan_ledger
 from bot.analytics.tally import DayReport, PeriodReport
@@ -146,11 +145,14 @@ def test_the_fast_scan_leaves_out_a_torn_last_line(ledger: Path) -> None:
     assert [d.totals.trades for d in scan.reports] == [8, 2, 1, 2]
 
 
-def test_the_fast_scan_names_a_malformed_line(ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [(b'"fees":"1"', b'"fees":"one"'), (b'"ts":"2026-11-25T20:30:00Z"', b'"ts":"yesterday"'), (b"}", b"")],
+)
+def test_the_fast_scan_names_a_malformed_line(ledger: Path, good: bytes, bad: bytes) -> None:
     lines = ledger.read_bytes().splitlines(keepends=True)
-    lines[9] = lines[9].replace(b'"fees":"1"', b'"fees":"one"')
+    lines[9] = lines[9].replace(good, bad)
     ledger.write_bytes(b"".join(lines))
-    monkeypatch.setattr(ledger_scan, "BLOCK", 1000)  # the bad line in a later block
 
     with pytest.raises(LedgerError, match=r"line 10 is not a valid trade event"):
         scan_ledger(ledger, NEW_YORK)

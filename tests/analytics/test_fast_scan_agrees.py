@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from bot.analytics import ledger_scan
 from bot.analytics.daily import daily_reports, equity_curve
 from bot.analytics.ledger_scan import scan_ledger
-from bot.options.trade_ledger import read_ledger
 from tests.analytics.ledgers import NEW_YORK, QQQ, SPY, LedgerWriter, ny
 
 # One step: which position, buy or sell, how many, at what price (cents), fees (cents), minutes later.
@@ -63,19 +62,20 @@ def test_the_fast_scan_agrees_with_the_pure_model(tmp_path_factory: pytest.TempP
     assert scan_ledger(path, NEW_YORK, first, last, curve=True).curve == equity_curve(events, NEW_YORK, first, last)
 
 
-def test_a_file_split_between_processes_and_blocks_gives_the_same_reports(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_an_amount_finer_than_the_fast_path_holds_is_reported_by_the_pure_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Many fills a day, so that the splits fall inside days and their running P&L must be joined.
-    plan = [(n % 4, n % 3 != 0, 1 + n % 5, 50 + (n * 37) % 300, n % 90, (n * 7) % 50) for n in range(400)]
+    # 1 contract bought at 0.01, 0.01 and 0.02 (average 0.0133...), one sold at 0.01: a loss of 0.333...
+    # with 28 significant digits, which fits; selling at 0.0133333 realizes -0.00000333... with 28
+    # significant digits too, but 33 decimal places, which do not.
+    plan = [(0, True, 1, 1, 0, 0), (0, True, 1, 1, 0, 0), (0, True, 1, 2, 0, 0), (0, False, 1, 1, 0, 0)]
     path = tmp_path / "trade_events.jsonl"
-    write_random_ledger(path, plan)
-    expected = daily_reports(read_ledger(path).events, NEW_YORK)
-    monkeypatch.setattr(ledger_scan, "PARALLEL_FROM", 0)
-    monkeypatch.setattr(ledger_scan, "BLOCK", 3_000)
+    writer = write_random_ledger(path, plan)
+    writer.sell("0-0", 1, "0.0133333", ny(24, 15), fees="0")
+    writer.buy("0-0", 1, "123.45", ny(24, 16), fees="0")
 
-    split = scan_ledger(path, NEW_YORK, workers=3)
+    reports = scan_ledger(path, NEW_YORK).reports
 
-    assert len(expected) > 3
-    assert split.reports == expected
-    assert any(d.max_drawdown > 0 for d in expected)
+    assert "reporting from the pure model" in caplog.text
+    assert reports == daily_reports(writer.events, NEW_YORK)
+    assert len(str(writer.events[-2].realized_pnl).split(".")[1]) > ledger_scan.PLACES

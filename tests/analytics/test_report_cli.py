@@ -30,7 +30,7 @@ def test_json_has_one_object_per_day_with_stable_fields(storage: Path, capsys: p
     tue = days[0]
     assert {k: tue[k] for k in ("realized_pnl", "fees", "trades", "positions_closed", "wins", "losses")} == {
         "realized_pnl": "62.00",
-        "fees": "8",
+        "fees": "8.00",
         "trades": 8,
         "positions_closed": 2,
         "wins": 1,
@@ -40,7 +40,7 @@ def test_json_has_one_object_per_day_with_stable_fields(storage: Path, capsys: p
     assert (tue["largest_win"], tue["largest_loss"], tue["positions_opened"]) == ("264.00", "-202.00", 2)
     assert tue["by_strategy"]["meanrev"]["realized_pnl"] == "-202.00"
     assert tue["by_underlying"]["SPY"]["trades"] == 6
-    assert days[1]["win_rate"] is None and days[1]["realized_pnl"] == "-2"
+    assert days[1]["win_rate"] is None and days[1]["realized_pnl"] == "-2.00"
 
 
 def test_the_table_shows_each_day_a_total_and_the_breakdowns(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -198,6 +198,6 @@ async def test_a_reset_missed_while_down_is_done_at_start_up(desk: Desk) -> None
     # Assert
     assert after_start.messages == {}
     assert after_start.reset_at == new_york(2026, 11, 27, 9, 45)
-    assert requests_after_start == 1  # the first post; nothing re-posted at start
+    assert requests_after_start == 2  # the first post and Wednesday's P&L summary; nothing re-posted at start
     assert desk.message_of(position.position_id).id != first.id
     assert desk.edits(first) == []

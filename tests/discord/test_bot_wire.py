@@ -52,7 +52,7 @@ TRADER_ROLE_ID = 910_000_000_000_000_020
 ADMIN_ROLE_ID = 910_000_000_000_000_021
 TRADER_ID = 910_000_000_000_000_030
 NOBODY_ID = 910_000_000_000_000_031  # a member without any desk role
-COMMANDS = {"positions", "position", "trim", "close", "reset-messages", "reconcile"}
+COMMANDS = {"positions", "position", "trim", "close", "reset-messages", "reconcile", "pnl"}
 READY_WITHIN = 30.0  # virtual seconds; discord.py alone waits 2 s for more guilds before on_ready
 # Far enough ahead that no quote ever reaches the expiry, whenever the tests run.
 EXPIRY = date(datetime.now(UTC).year + 3, 12, 17)

@@ -14,7 +14,7 @@ from bot.options.errors import TradeError
 from bot.rights import NotAllowed
 from tests.discord.conftest import GUILD_ID, NOW, QQQ, SPY, Desk
 
-EXPECTED_COMMANDS = {"positions", "position", "trim", "close", "reset-messages", "reconcile"}
+EXPECTED_COMMANDS = {"positions", "position", "trim", "close", "reset-messages", "reconcile", "pnl"}
 POSITION_OPTION = {"type": 3, "required": True, "autocomplete": True}
 
 
