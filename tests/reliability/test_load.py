@@ -1,10 +1,11 @@
-"""Load on virtual time: 200 open positions, each updated 10 times a second (a new quote, so a new mark, through the
-quote cache to the position watcher, which hands the strategy the latest mark once a second) for ten simulated minutes, all in one trade channel, with the real discord.py client against
-the fake Discord that enforces Discord's limits (5 posts and 5 edits per 5 s per channel).
+"""Load on virtual time: 200 open positions, each updated 10 times a second (a new quote, so a new mark, through
+the quote cache to the position watcher, which hands the strategy the latest mark once a second) for ten simulated
+minutes, all in one trade channel, with the real discord.py client against the fake Discord that enforces
+Discord's limits (5 posts and 5 edits per 5 s per channel).
 
 Every 30 s each position also trades (an add or a trim), so its message has to change. What must hold: zero 429s,
 every position message ends in its final state within a flush deadline, the ledger holds every event exactly once,
-and the process's peak memory stays under 300 MB. Under looptime the ten minutes take a few seconds of wall time.
+and the process's peak memory stays under 300 MB. Under looptime the ten minutes take seconds of wall time.
 """
 
 from __future__ import annotations
