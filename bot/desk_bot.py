@@ -28,6 +28,7 @@ from bot.options.sim_market import SimulatedFeed
 from bot.options.trade_ledger import last_event
 from bot.paths import ledger_path
 from bot.rights import NotAllowed
+from bot.runtime.admin_alerts import AdminAlerts
 from bot.runtime.demo import sim_market
 from bot.runtime.desk import MESSAGE_FILE, Desk, open_desk
 from bot.runtime.discord_sink import DiscordBoard
@@ -102,6 +103,7 @@ class OptionDeskBot(commands.Bot):
         self._tasks: list[asyncio.Task[None]] = []
         self._desk: Desk | None = None
         self.scheduler: AsyncIOScheduler | None = None
+        self.alerts = AdminAlerts(self.tell_admins)
 
     @property
     def desk(self) -> Desk:
@@ -132,6 +134,9 @@ class OptionDeskBot(commands.Bot):
             watch=watch,
             throttle_clock=time.monotonic,
         )
+        self.desk.ledger.on_failure = lambda error: self.alerts.alert(
+            "ledger", f"{error}. Trades are refused until it can be written again; nothing unrecorded was done."
+        )
         await self.tell_admins_about_the_start()
         for extension in EXTENSIONS:
             try:
@@ -158,16 +163,19 @@ class OptionDeskBot(commands.Bot):
                 for name, start in self.desk.workers(feed).items()
             ]
 
+    async def tell_admins(self, text: str) -> None:
+        """A short notice in the admin channel (if one is set); raises discord.HTTPException if it failed."""
+        channel_id = self.settings.discord.admin_channel_id
+        if channel_id is not None:
+            await self.get_partial_messageable(channel_id).send(text[:2000], allowed_mentions=NO_MENTIONS)
+
     async def tell_admins_about_the_start(self) -> None:
         """What start-up repaired from the ledger, in a short notice to the admin channel (if one is set)."""
         summary = self.desk.resumed.summary()
-        channel_id = self.settings.discord.admin_channel_id
-        if not summary or channel_id is None:
+        if not summary:
             return
         try:
-            await self.get_partial_messageable(channel_id).send(
-                f"optiondesk restarted: {summary}."[:2000], allowed_mentions=NO_MENTIONS
-            )
+            await self.tell_admins(f"optiondesk restarted: {summary}.")
         except discord.HTTPException as error:
             log.warning("could not tell the admin channel about the start (%s)", error)
 
@@ -185,6 +193,7 @@ class OptionDeskBot(commands.Bot):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.alerts.drain()
         if self._desk is not None:
             await self._desk.close()
         await super().close()

@@ -146,6 +146,7 @@ class Settings(BaseSettings):
     storage_dir: Path | None = None
     timezone: str = "America/New_York"
     executor: Literal["paper"] = "paper"
+    order_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0  # then the unfilled rest is cancelled
     discord: DiscordSettings = DiscordSettings()
     market: MarketSettings = MarketSettings()
     paper: PaperSettings = PaperSettings()

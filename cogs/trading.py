@@ -39,14 +39,14 @@ async def trim_position(
     manager = _bot(interaction).desk.manager
     before = manager.get(position_id)
     after = await manager.trim(position_id, qty=qty, percent=percent, source=Source.MANUAL, actor=actor_of(interaction))
-    return trade_result("Sold", before, after)
+    return trade_result("Sold", before, after, manager.orders.get(after.actions[-1].order_id))
 
 
 async def close_position(interaction: discord.Interaction, position_id: str) -> str:
     manager = _bot(interaction).desk.manager
     before = manager.get(position_id)
     after = await manager.close(position_id, source=Source.MANUAL, actor=actor_of(interaction))
-    return trade_result("Sold", before, after)
+    return trade_result("Sold", before, after, manager.orders.get(after.actions[-1].order_id))
 
 
 class Confirm(discord.ui.View):

@@ -41,8 +41,11 @@ class OptionsOrderManager:
         *,
         clock: Clock = utc_now,
         positions: Iterable[Position] = (),
+        order_timeout: float | None = None,
     ) -> None:
+        """`order_timeout`: seconds an executor may take over one order; what is unfilled by then is cancelled."""
         self._executor = executor
+        self._order_timeout = order_timeout
         self._ledger = ledger
         self._clock = clock
         self._positions: dict[str, Position] = {p.position_id: p for p in positions}
@@ -175,9 +178,10 @@ class OptionsOrderManager:
         self.orders[order.order_id] = order
         request = OrderRequest(order.order_id, position.position_id, position.contract, side, qty, limit_price)
         await self._tell_order(order, position)
+        stopped: str | None = None
         try:
-            async for fill in self._executor.execute(request):
-                position = await self._apply(position, order, fill, source, actor)
+            async with asyncio.timeout(self._order_timeout):
+                await self._fill(position, request, order, source, actor)
         except OrderRejected as rejected:
             if order.status is OrderStatus.NEW:
                 order.reject(str(rejected))
@@ -185,6 +189,21 @@ class OptionsOrderManager:
                 await self._tell_order(order, position)
                 raise
             order.cancel(str(rejected))
+        except TradeError:
+            raise
+        except TimeoutError:
+            stopped = f"the executor did not finish within {self._order_timeout:g} s"
+        except Exception:
+            log.exception("the executor failed on order %s (%s)", order.order_id, position.position_id)
+            stopped = "the executor failed"
+        # Every fill recorded counts, also one recorded as the executor stopped (a timeout waits for its recording).
+        position = self._positions.get(position.position_id, position)
+        if stopped is not None:
+            if order.status is OrderStatus.NEW:
+                order.reject(stopped)
+                await self._tell_order(order, position)
+                raise TradeError(f"The {side} order for {position.contract.label} was not filled: {stopped}.")
+            order.cancel(stopped)
         if not order.is_final:
             order.cancel("the executor left the rest unfilled")
         if order.status is OrderStatus.CANCELLED:
@@ -192,6 +211,19 @@ class OptionsOrderManager:
         if not order.fills:
             raise TradeError(f"The {side} order for {position.contract.label} was cancelled with nothing filled.")
         return position
+
+    async def _fill(
+        self, position: Position, request: OrderRequest, order: OrderContext, source: Source, actor: str | None
+    ) -> None:
+        """Record each fill the executor reports; closing its iterator (on a timeout too) lets it cancel the rest."""
+        fills = self._executor.execute(request)
+        try:
+            async for fill in fills:
+                position = await self._apply(position, order, fill, source, actor)
+        finally:
+            close = getattr(fills, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _apply(
         self, position: Position, order: OrderContext, fill: Fill, source: Source, actor: str | None

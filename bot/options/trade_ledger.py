@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import Decimal
@@ -244,6 +244,8 @@ class TradeLedger:
         self._size = 0  # bytes known to be on disk: a failed write is cut back to here
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._leading = False
+        # Told of every failed write (after it was cut back), e.g. to alert the desk's admins.
+        self.on_failure: Callable[[LedgerError], None] | None = None
 
     @classmethod
     def open(cls, path: Path) -> TradeLedger:
@@ -308,6 +310,11 @@ class TradeLedger:
     def _failure(self, error: OSError, lines: int = 1) -> LedgerError:
         failure = LedgerError(f"could not write the trade ledger {self.path}: {error.strerror or error}")
         log.error("%s (%d events not recorded)", failure, lines)
+        if self.on_failure is not None:
+            try:
+                self.on_failure(failure)
+            except Exception:
+                log.exception("telling of a ledger failure failed")
         return failure
 
     def _write(self, data: bytes) -> None:

@@ -171,7 +171,9 @@ async def open_desk(
         ),
         clock=clock,
     )
-    manager = OptionsOrderManager(executor, ledger, clock=clock, positions=positions.values())
+    manager = OptionsOrderManager(
+        executor, ledger, clock=clock, positions=positions.values(), order_timeout=settings.order_timeout_seconds
+    )
 
     async def remember_order(order: OrderContext, position: Position) -> None:
         await store.save_order(order, clock())
