@@ -4,16 +4,12 @@ and the ledger verifying."""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import io
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +17,7 @@ import pytest
 from bot.options.errors import TradeError
 from bot.options.execution_paper import PaperExecutor
 from bot.options.order_manager import OptionsOrderManager
-from bot.options.orders import Fill, OrderRequest, OrderStatus
+from bot.options.orders import OrderStatus
 from bot.options.quotes import QuoteCache
 from bot.options.trade_ledger import TradeLedger
 from bot.runtime.admin_alerts import AdminAlerts
@@ -33,29 +29,10 @@ from bot.settings import Settings
 from tests.core.factories import T0, quote
 from tests.discord.conftest import QQQ, SPY
 from tests.reliability.checks import assert_nothing_lost
+from tests.reliability.faults import PartlyFilling, ledger_writes_fail
 from tests.resume.harness import assert_state_matches_replay
 
 ZONE = Settings().zone
-
-
-@contextmanager
-def ledger_writes_fail(ledger: TradeLedger, code: int, *, half_first: bool = False) -> Iterator[list[int]]:
-    """Every write to the ledger's file fails with `code` (ENOSPC: disk full, EROFS: read-only); with `half_first`
-    half of the bytes get written first, as a disk filling up mid-line does. Yields the failed write count."""
-    real_write = os.write
-    failed: list[int] = []
-
-    def write(fd: int, data: bytes | memoryview) -> int:  # type: ignore[override]
-        if fd != ledger._fd:
-            return real_write(fd, data)
-        failed.append(len(data))
-        if half_first and len(data) > 1:
-            real_write(fd, bytes(data[: len(data) // 2]))
-        raise OSError(code, os.strerror(code))
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(os, "write", write)
-        yield failed
 
 
 def at(quotes: QuoteCache, symbol: str, bid: str, ask: str) -> None:
@@ -148,28 +125,6 @@ async def test_an_alert_that_cannot_be_sent_is_logged_and_changes_nothing(caplog
 # The executor failing or timing out in the middle of an order
 
 
-class PartlyFilling:
-    """A paper executor that fills `first` contracts of each order, then fails (`then="fail"`) or never answers
-    again (`then="hang"`), as a broker connection that breaks mid-order does."""
-
-    def __init__(self, paper: PaperExecutor, first: int, then: str) -> None:
-        self._paper = paper
-        self._first = first
-        self._then = then
-        self.closed = 0
-
-    async def execute(self, order: OrderRequest) -> AsyncIterator[Fill]:
-        try:
-            async for fill in self._paper.execute(order):
-                if self._first:
-                    yield replace(fill, qty=min(self._first, fill.qty))
-            if self._then == "fail":
-                raise ConnectionResetError("broker connection reset")
-            await asyncio.Event().wait()
-        finally:
-            self.closed += 1  # the iterator was closed: a broker executor would cancel the rest here
-
-
 @pytest.mark.looptime
 @pytest.mark.parametrize(
     ("then", "reason"), [("fail", "the executor failed"), ("hang", "the executor did not finish within 30 s")]
@@ -195,7 +150,7 @@ async def test_an_executor_stopping_mid_order_keeps_the_filled_part_and_cancels_
     assert_nothing_lost(tmp_path, manager.all_positions())
 
     # An order the executor breaks on before any fill is refused in a sentence, and nothing is written.
-    executor._first = 0
+    executor.first = 0
     before = ledger.path.read_bytes()
     with pytest.raises(TradeError, match=f"was not filled: {reason}"):
         await manager.close(position.position_id)
