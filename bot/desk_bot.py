@@ -61,6 +61,9 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
     elif isinstance(error, app_commands.CheckFailure):
         log.info("refused %s for %s: a check failed", _what(interaction), who)
         text = "You may not do that here."
+    elif isinstance(error, app_commands.TransformerError):
+        log.info("refused %s for %s: an option value that cannot be read", _what(interaction), who)
+        text = "One of the values given cannot be read; nothing was done."
     else:
         log.error("%s for %s failed", _what(interaction), who, exc_info=error)
         text = GENERIC_FAILURE

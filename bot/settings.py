@@ -6,6 +6,7 @@ Built once at start-up and passed in; tests build `Settings(...)` with keywords.
 from __future__ import annotations
 
 import os
+import tomllib
 from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
@@ -185,6 +186,8 @@ class SettingsError(Exception):
 def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"bad settings file {Settings.model_config.get('toml_file')}: {error}") from None
     except ValidationError as error:
         problem = error.errors()[0]
         name = ".".join(str(part) for part in problem["loc"])

@@ -17,7 +17,7 @@ from bot import crash
 from bot.options.amounts import trim_percent, whole_contracts
 from bot.options.clock import Clock, utc_now
 from bot.options.contracts import OptionContract
-from bot.options.errors import OrderRejected, TradeError
+from bot.options.errors import OrderRejected, TradeError, shown
 from bot.options.executor import Executor
 from bot.options.ids import new_id
 from bot.options.orders import Fill, OrderContext, OrderRequest, OrderStatus, Side
@@ -81,7 +81,7 @@ class OptionsOrderManager:
     def get(self, position_id: str) -> Position:
         position = self._positions.get(position_id)
         if position is None:
-            raise TradeError(f"There is no position {position_id!r}.")
+            raise TradeError(f"There is no position {shown(position_id)}.")
         return position
 
     def open_positions(self) -> list[Position]:

@@ -23,6 +23,7 @@ from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
 from bot.options.orders import Side
 from bot.options.positions import ActionKind, Position, PositionAction, Source
+from bot.paths import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ class TradeLedger:
     def open(cls, path: Path) -> TradeLedger:
         """Open for appending, first repairing a torn tail left by a crash."""
         ledger = cls(path)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent)
         repair_torn_tail(path)
         created = not path.exists()
         ledger._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

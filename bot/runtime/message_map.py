@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
+from bot.paths import private_dir
+
 log = logging.getLogger(__name__)
 
 
@@ -88,7 +90,7 @@ def _entry(posted: PostedMessage) -> dict[str, object]:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a crash leaves either the old file or the new one, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created owner-only
     with os.fdopen(fd, "wb") as file:
         file.write(data)
