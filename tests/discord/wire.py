@@ -174,10 +174,18 @@ async def fake_discord(monkeypatch: pytest.MonkeyPatch, **options: Any) -> Async
 
 @asynccontextmanager
 async def desk_on_fake(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, bot_settings: Settings | None = None, **options: Any
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    *,
+    bot_settings: Settings | None = None,
+    world: Callable[[FakeDiscord], None] | None = None,
+    **options: Any,
 ) -> AsyncIterator[Wire]:
-    """The fake and the bot, both started here (inside the test body, so on the virtual clock), until ready."""
+    """The fake and the bot, both started here (inside the test body, so on the virtual clock), until ready;
+    `world` adds to what the fake holds before the bot connects (more guilds, members, channels)."""
     async with fake_discord(monkeypatch, **options) as fake:
+        if world is not None:
+            world(fake)
         clock = DeskClock()
         storage = tmp_path / "storage"
         bot = create_bot(bot_settings or settings(), storage=storage, background=False, clock=clock)
