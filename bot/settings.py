@@ -6,6 +6,7 @@ Built once at start-up and passed in; tests build `Settings(...)` with keywords.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import time as dt_time
 from decimal import Decimal
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pydantic_settings
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -188,6 +190,11 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"bad settings file {Settings.model_config.get('toml_file')}: {error}") from None
+    except pydantic_settings.SettingsError as error:
+        # A complex value (a list, a section) in an environment variable that is not JSON.
+        found = re.search(r'field "(\w+)"', str(error))
+        name = found[1] if found else "?"
+        raise SettingsError(f"bad setting {name}: a value in the environment is not valid JSON") from None
     except ValidationError as error:
         problem = error.errors()[0]
         name = ".".join(str(part) for part in problem["loc"])
