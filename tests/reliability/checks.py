@@ -1,9 +1,11 @@
-"""What every reliability test ends with: the ledger verifies, each event is in it exactly once, and the positions
-in memory are the ones the ledger replays to."""
+"""What the reliability tests build and end with: a desk without Discord; the ledger verifying, each event in it
+exactly once, and the positions in memory the ones the ledger replays to."""
 
 from __future__ import annotations
 
+import io
 import resource
+import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,6 +14,26 @@ from bot.options.ledger_verify import verify_events
 from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent, read_ledger
 from bot.paths import ledger_path
+from bot.runtime.desk import Desk, open_desk
+from bot.runtime.message_board import ConsoleBoard
+from bot.runtime.message_map import MessageMap
+from bot.settings import Settings
+from tests.core.factories import T0
+
+
+async def open_offline_desk(storage: Path) -> Desk:
+    """The desk as the offline run assembles it (no strategies), its messages printed nowhere."""
+    settings = Settings(strategies=[])
+    return await open_desk(
+        settings,
+        storage,
+        board=ConsoleBoard(io.StringIO()),
+        messages=MessageMap(storage / "message_ids.json"),
+        notify=lambda: settings.discord.notify,
+        clock=lambda: T0,
+        watch=lambda quotes, symbols: None,
+        throttle_clock=time.monotonic,
+    )
 
 
 def assert_nothing_lost(storage: Path, positions: Iterable[Position]) -> list[TradeEvent]:

@@ -5,11 +5,9 @@ and the ledger verifying."""
 from __future__ import annotations
 
 import errno
-import io
 import logging
 import os
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -21,14 +19,11 @@ from bot.options.orders import OrderStatus
 from bot.options.quotes import QuoteCache
 from bot.options.trade_ledger import TradeLedger
 from bot.runtime.admin_alerts import AdminAlerts
-from bot.runtime.desk import Desk, open_desk
-from bot.runtime.message_board import ConsoleBoard
-from bot.runtime.message_map import MessageMap
 from bot.runtime.resume import STATE_FILE, start_up
 from bot.settings import Settings
 from tests.core.factories import T0, quote
 from tests.discord.conftest import QQQ, SPY
-from tests.reliability.checks import assert_nothing_lost
+from tests.reliability.checks import assert_nothing_lost, open_offline_desk
 from tests.reliability.faults import PartlyFilling, ledger_writes_fail
 from tests.resume.harness import assert_state_matches_replay
 
@@ -161,24 +156,10 @@ async def test_an_executor_stopping_mid_order_keeps_the_filled_part_and_cancels_
 # The state database locked by another connection, or corrupt
 
 
-async def open_test_desk(storage: Path) -> Desk:
-    settings = Settings(strategies=[])
-    return await open_desk(
-        settings,
-        storage,
-        board=ConsoleBoard(io.StringIO()),
-        messages=MessageMap(storage / "message_ids.json"),
-        notify=lambda: settings.discord.notify,
-        clock=lambda: T0,
-        watch=lambda quotes, symbols: None,
-        throttle_clock=time.monotonic,
-    )
-
-
 async def test_a_locked_state_database_does_not_stop_trading_and_the_next_start_repairs_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    desk = await open_test_desk(tmp_path)
+    desk = await open_offline_desk(tmp_path)
     await desk.store._db.execute("PRAGMA busy_timeout = 50")  # SQLite's default waits 5 s for the lock
     at(desk.quotes, SPY.symbol, "1.00", "1.10")
     position = await desk.manager.open_position(SPY, 10, strategy="orb")
@@ -209,14 +190,14 @@ async def test_a_locked_state_database_does_not_stop_trading_and_the_next_start_
 
 
 async def test_a_corrupt_state_database_is_set_aside_and_rebuilt_from_the_ledger(tmp_path: Path) -> None:
-    desk = await open_test_desk(tmp_path)
+    desk = await open_offline_desk(tmp_path)
     at(desk.quotes, SPY.symbol, "1.00", "1.10")
     position = await desk.manager.open_position(SPY, 10, strategy="orb")
     await desk.manager.trim(position.position_id, qty=4)
     await desk.close()
     (tmp_path / STATE_FILE).write_bytes(b"SQLite format 3\x00" + os.urandom(4096))
 
-    desk = await open_test_desk(tmp_path)
+    desk = await open_offline_desk(tmp_path)
     await desk.close()
 
     assert [name for name in os.listdir(tmp_path) if name.startswith(f"{STATE_FILE}.corrupt-")]
