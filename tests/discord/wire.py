@@ -8,6 +8,7 @@ Start the fake and the bot inside the test body when it runs under looptime, so 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ import pytest
 
 from bot.desk_bot import OptionDeskBot, create_bot
 from bot.options.contracts import OptionContract, Right
+from bot.options.positions import Position
 from bot.options.quotes import Quote
 from bot.options.trade_ledger import TradeEvent, read_ledger
 from bot.paths import ledger_path
@@ -37,6 +39,12 @@ ADMIN_ROLE_ID = 910_000_000_000_000_021
 TRADER_ID = 910_000_000_000_000_030
 NOBODY_ID = 910_000_000_000_000_031  # a member without any desk role
 READY_WITHIN = 30.0  # virtual seconds; discord.py alone waits 2 s for more guilds before on_ready
+# Mark for a test on virtual time; where looptime is not installed, such a test is skipped.
+ON_VIRTUAL_TIME = (
+    pytest.mark.looptime
+    if importlib.util.find_spec("looptime")
+    else pytest.mark.skip(reason="looptime is not installed")
+)
 # Far enough ahead that no quote ever reaches the expiry, whenever the tests run.
 EXPIRY = date(datetime.now(UTC).year + 3, 12, 17)
 
@@ -117,6 +125,13 @@ class Wire:
         posted = self.bot.message_map.get(position_id)
         assert posted is not None and posted.message_id is not None and not posted.posting, posted
         return self.fake.messages[posted.message_id]
+
+    async def open_shown(self, traded: OptionContract, qty: int) -> tuple[Position, FakeMessage]:
+        """A position opened at 1.00 / 1.10 and its message, delivered."""
+        self.quote(traded, "1.00", "1.10")
+        position = await self.bot.desk.manager.open_position(traded, qty, strategy="orb")
+        await self.deliver()
+        return position, self.mapped_message(position.position_id)
 
     async def deliver(self) -> None:
         """Deliver what the notifier has queued (its worker does not run with background=False)."""

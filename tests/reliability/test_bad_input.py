@@ -9,7 +9,6 @@ seconds each); a failure names the value.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from datetime import UTC, datetime
@@ -27,13 +26,7 @@ from bot.options.trade_ledger import LedgerError, TradeEvent, parse_line, read_l
 from bot.paths import ledger_path
 from bot.settings import Settings, SettingsError, load_settings
 from tests.discord.fake_discord import EPHEMERAL
-from tests.discord.wire import CHANNEL_ID, GUILD_ID, TRADER_ID, Wire, contract, desk_on_fake
-
-looptime = (
-    pytest.mark.looptime
-    if importlib.util.find_spec("looptime")
-    else pytest.mark.skip(reason="looptime is not installed")
-)
+from tests.discord.wire import CHANNEL_ID, GUILD_ID, ON_VIRTUAL_TIME, TRADER_ID, Wire, contract, desk_on_fake
 
 INJECTIONS = [
     "@everyone",
@@ -116,7 +109,7 @@ async def ask(wire: Wire, command: str, options: dict[str, Any]) -> dict[str, An
     return await interaction.response()
 
 
-@looptime
+@ON_VIRTUAL_TIME
 async def test_generated_slash_values_get_a_clear_answer_and_trade_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -158,17 +151,13 @@ async def test_generated_slash_values_get_a_clear_answer_and_trade_nothing(
         print(json.dumps({"bad_slash_values_tried": len(sends)}))
 
 
-@looptime
+@ON_VIRTUAL_TIME
 async def test_buttons_of_a_closed_or_unknown_position_are_refused_at_the_click(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     async with desk_on_fake(monkeypatch, tmp_path) as wire:
         fake, manager = wire.fake, wire.bot.desk.manager
-        spy = contract(450)
-        wire.quote(spy, "1.00", "1.10")
-        position = await manager.open_position(spy, 10, strategy="orb")
-        await wire.deliver()
-        message = wire.mapped_message(position.position_id)
+        position, message = await wire.open_shown(contract(450), 10)
         # Closed while its message still shows the buttons (Discord was slow to take the edit).
         await manager.close(position.position_id)
         # And a message whose button names a position the desk never had (an earlier install, a crafted message).

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import importlib.util
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tests.discord.fake_discord import EPHEMERAL, FakeDiscord
 from tests.discord.wire import (
     CHANNEL_ID,
     GUILD_ID,
+    ON_VIRTUAL_TIME,
     TRADER_ID,
     Wire,
     contract,
@@ -33,11 +33,7 @@ from tests.discord.wire import (
 from tests.reliability.checks import assert_nothing_lost
 from tests.reliability.faults import PartlyFilling, ledger_writes_fail
 
-pytestmark = (
-    [pytest.mark.looptime]
-    if importlib.util.find_spec("looptime")
-    else [pytest.mark.skip(reason="looptime is not installed")]
-)
+pytestmark = ON_VIRTUAL_TIME
 
 ADMIN_CHANNEL_ID = 910_000_000_000_000_011
 # aiohttp's default total timeout (discord.py sets none of its own) is 300 s: a stalled request ends then.

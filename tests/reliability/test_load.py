@@ -11,7 +11,6 @@ and the process's peak memory stays under 300 MB. Under looptime the ten minutes
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import time
 from collections import Counter
@@ -27,7 +26,7 @@ from bot.options.positions import Position
 from bot.options.quotes import Quote
 from bot.options.trade_ledger import TradeEvent
 from bot.runtime.position_embed import position_embed
-from tests.discord.wire import CHANNEL_ID, contract, desk_on_fake, notifier_running
+from tests.discord.wire import CHANNEL_ID, ON_VIRTUAL_TIME, contract, desk_on_fake, notifier_running
 from tests.reliability.checks import assert_nothing_lost, peak_rss_mb
 
 POSITIONS = 200
@@ -39,8 +38,6 @@ STRATEGY = "load"
 EDITS_PER_SECOND = 1.0  # 5 per 5 s per channel
 # After the last update, every message may still wait for its last state: one edit a second, for each position.
 FLUSH_DEADLINE = POSITIONS / EDITS_PER_SECOND + 30.0
-
-pytestmark = pytest.mark.skipif(not importlib.util.find_spec("looptime"), reason="looptime is not installed")
 
 
 class CountingStrategy:
@@ -55,7 +52,7 @@ class CountingStrategy:
         self.last_mark[position.position_id] = mark
 
 
-@pytest.mark.looptime
+@ON_VIRTUAL_TIME
 async def test_200_positions_updated_10_times_a_second_for_10_minutes(
     monkeypatch: pytest.MonkeyPatch, memory_disk: Path
 ) -> None:

@@ -10,7 +10,6 @@ needs and how to call it. A command or button missing from RIGHTS fails the test
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.discord.wire import (
     CHANNEL_ID,
     GUILD_ID,
     NOBODY_ID,
+    ON_VIRTUAL_TIME,
     TRADER_ID,
     TRADER_ROLE_ID,
     Wire,
@@ -33,11 +33,7 @@ from tests.discord.wire import (
     desk_on_fake,
 )
 
-pytestmark = (
-    [pytest.mark.looptime]
-    if importlib.util.find_spec("looptime")
-    else [pytest.mark.skip(reason="looptime is not installed")]
-)
+pytestmark = ON_VIRTUAL_TIME
 
 TRADER, ADMIN = "trader", "admin"
 
@@ -190,11 +186,7 @@ async def test_a_role_removed_after_the_message_was_posted_is_refused_at_the_cli
 ) -> None:
     async with desk_on_fake(monkeypatch, tmp_path) as wire:
         fake, manager = wire.fake, wire.bot.desk.manager
-        spy = contract(450)
-        wire.quote(spy, "1.00", "1.10")
-        position = await manager.open_position(spy, 10, strategy="orb")
-        await wire.deliver()
-        message = wire.mapped_message(position.position_id)
+        position, message = await wire.open_shown(contract(450), 10)
 
         # The trader asks to trim with the button and is asked to confirm; then loses the role.
         ask = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, message.id, f"pos:trim:25:{position.position_id}")

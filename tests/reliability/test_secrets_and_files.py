@@ -6,7 +6,6 @@ created readable by its owner only, whatever the umask."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from tests.discord.wire import (
     CHANNEL_ID,
     GUILD_ID,
     NOBODY_ID,
+    ON_VIRTUAL_TIME,
     TRADER_ID,
     DeskClock,
     Wire,
@@ -38,12 +38,6 @@ from tests.discord.wire import (
     until_ready,
 )
 from tests.reliability.checks import open_offline_desk
-
-looptime = (
-    pytest.mark.looptime
-    if importlib.util.find_spec("looptime")
-    else pytest.mark.skip(reason="looptime is not installed")
-)
 
 SECRETS = {
     "DISCORD_TOKEN": "MTAfakeTOKENsecret.Zx9Qw7.never-show-this-token-1234567890",
@@ -63,7 +57,7 @@ def storage_files(storage: Path) -> Iterator[Path]:
             yield Path(root) / name
 
 
-@looptime
+@ON_VIRTUAL_TIME
 async def test_no_secret_reaches_logs_errors_ledger_storage_or_messages(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
