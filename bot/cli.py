@@ -19,6 +19,7 @@ from bot.options.positions import Position
 from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger, replay
 from bot.paths import DEFAULT_STORAGE, ledger_path, private_dir
 from bot.render import ledger_summary, position_row
+from bot.report_command import add_report_parser, report_daily
 from bot.settings import Settings, SettingsError, discord_token, load_settings
 
 log = logging.getLogger("bot")
@@ -67,9 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     positions = commands.add_parser("positions", parents=[storage], help="list open positions as the bot resumes them")
     positions.add_argument("--json", action="store_true", help="print JSON only")
+    reconcile = commands.add_parser("reconcile", parents=[storage], help="compare the ledger with the broker's fills")
+    reconcile.add_argument("--date", type=date.fromisoformat, default=None, help="the day, YYYY-MM-DD (default: today)")
+    reconcile.add_argument("--json", action="store_true", help="print JSON only")
+    reconcile.add_argument("--apply", action="store_true", help="append the missing fills that can be applied")
     ledger = commands.add_parser("ledger", help="inspect the trade ledger")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", metavar="command", required=True)
     ledger_commands.add_parser("verify", parents=[storage], help="replay the ledger and check every invariant")
+    add_report_parser(commands, storage)
     return parser
 
 
@@ -81,8 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         storage: Path = getattr(args, "storage", None) or _storage(str(settings.storage_dir or DEFAULT_STORAGE))
         if args.command == "ledger":
             return verify_ledger(storage)
+        if args.command == "report":
+            return report_daily(settings, storage, args)
         if args.command == "positions":
             return list_positions(storage, as_json=args.json)
+        if args.command == "reconcile":
+            from bot.broker.reconcile_command import reconcile_command
+
+            return reconcile_command(settings, storage, day=args.date, as_json=args.json, apply=args.apply)
         token = discord_token()
         if token is not None and args.command in (None, "run"):
             return run_discord(settings, storage, token)

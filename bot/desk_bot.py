@@ -21,6 +21,7 @@ from discord.ext import commands
 from bot.discord_ui import reply
 from bot.options.clock import utc_now
 from bot.options.errors import TradeError
+from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import is_trading_day
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
@@ -34,13 +35,14 @@ from bot.runtime.desk import MESSAGE_FILE, Desk, open_desk
 from bot.runtime.discord_sink import DiscordBoard
 from bot.runtime.eod import latest_reset_time, reset_messages, reset_was_missed, schedule_eod
 from bot.runtime.message_map import MessageMap
+from bot.runtime.position_charts import PositionCharts
 from bot.runtime.position_embed import NO_MENTIONS
 from bot.runtime.supervisor import supervise
 from bot.settings import Settings, check_discord_settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin")
+EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.broker")
 GENERIC_FAILURE = "Something went wrong on the desk; it is logged. Check /position before trying again."
 
 
@@ -105,6 +107,7 @@ class OptionDeskBot(commands.Bot):
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self._desk: Desk | None = None
+        self.charts: PositionCharts | None = None  # the charts on positions' messages, once the desk is open
         self.scheduler: AsyncIOScheduler | None = None
         self.alerts = AdminAlerts(self.tell_admins)
 
@@ -119,7 +122,12 @@ class OptionDeskBot(commands.Bot):
         market = sim_market(settings, None)
         last = last_event(ledger_path(self.storage))
         market.start(max(utc_now(), last.ts) if last else utc_now())
-        feed = SimulatedFeed(market, speed=1.0)
+        broker = None
+        if settings.executor != "paper":
+            from bot.broker.link import BrokerLink
+
+            broker = BrokerLink(settings, self.storage)
+        feed: QuoteFeed = broker.feed if broker else SimulatedFeed(market, speed=1.0)
 
         def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
             feed.subscribe(symbols)
@@ -133,13 +141,16 @@ class OptionDeskBot(commands.Bot):
             board=board,
             messages=self.message_map,
             notify=lambda: self.settings.discord.notify,
-            clock=self._clock or (lambda: market.now),
+            clock=self._clock or (utc_now if broker else lambda: market.now),
             watch=watch,
             throttle_clock=time.monotonic,
+            broker=broker,
         )
         self.desk.ledger.on_failure = lambda error: self.alerts.alert(
             "ledger", f"{error}. Trades are refused until it can be written again; nothing unrecorded was done."
         )
+        self.charts = PositionCharts(self.desk.quotes, self.desk.manager, enabled=lambda: self.settings.discord.charts)
+        board.charts = self.charts
         await self.tell_admins_about_the_start()
         for extension in EXTENSIONS:
             try:

@@ -15,7 +15,16 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic_settings
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +32,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.broker.config import BrokerSettings
 from bot.options.positions import ActionKind
 from bot.paths import PROJECT_ROOT
 
@@ -128,6 +138,7 @@ class DiscordSettings(Section):
         ActionKind.TRIM: "notify",
         ActionKind.CLOSE: "notify",
     }
+    charts: bool = True  # a chart image on each position's message; off spares a slow machine the drawing
 
 
 def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSettings]:
@@ -148,8 +159,11 @@ class Settings(BaseSettings):
 
     storage_dir: Path | None = None
     timezone: str = "America/New_York"
-    executor: Literal["paper"] = "paper"
-    order_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0  # then the unfilled rest is cancelled
+    executor: Literal["paper", "alpaca-paper", "alpaca-live"] = "paper"
+    # The longest any executor may take over one order (then the unfilled rest is given up): a backstop for an
+    # executor that stops answering, above the broker's own `broker.order_timeout_seconds`.
+    order_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    broker: BrokerSettings = Field(default=BrokerSettings(), validate_default=True)
     discord: DiscordSettings = DiscordSettings()
     market: MarketSettings = MarketSettings()
     paper: PaperSettings = PaperSettings()
@@ -163,6 +177,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _live_confirmed(cls, value: BrokerSettings, info: ValidationInfo) -> BrokerSettings:
+        if info.data.get("executor") == "alpaca-live" and not value.confirm_live:
+            raise ValueError(
+                "executor alpaca-live trades real money; confirm with OPTIONDESK_BROKER__CONFIRM_LIVE=true "
+                "(or [broker] confirm_live = true)"
+            )
         return value
 
     @property

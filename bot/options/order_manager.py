@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
 
@@ -178,10 +178,39 @@ class OptionsOrderManager:
         self.orders[order.order_id] = order
         request = OrderRequest(order.order_id, position.position_id, position.contract, side, qty, limit_price)
         await self._tell_order(order, position)
+        return await self._follow(position, order, self._executor.execute(request), source, actor)
+
+    async def resume_order(
+        self, request: OrderRequest, strategy: str, fills: AsyncIterator[Fill], *, source: Source = Source.BROKER
+    ) -> Position:
+        """Follow an order sent before a restart to its end: apply the `fills` the ledger is missing.
+
+        The order is not sent again. Its fills already in the ledger count towards its quantity.
+        """
+        async with self._lock(request.position_id):
+            position = self._positions.get(request.position_id) or Position(
+                request.position_id, request.contract, strategy
+            )
+            order = OrderContext(request.order_id, request.position_id, request.side, request.qty)
+            order.fills += [
+                Fill(a.fill_id, a.order_id, a.side, a.qty, a.price, a.fees, a.ts)
+                for a in position.actions
+                if a.order_id == request.order_id
+            ]
+            if order.fills:
+                full = order.filled_qty >= order.requested_qty
+                order.status = OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED
+            self.orders[order.order_id] = order
+            return await self._follow(position, order, fills, source, None)
+
+    async def _follow(
+        self, position: Position, order: OrderContext, fills: AsyncIterator[Fill], source: Source, actor: str | None
+    ) -> Position:
+        side = order.side
         stopped: str | None = None
         try:
             async with asyncio.timeout(self._order_timeout):
-                await self._fill(position, request, order, source, actor)
+                await self._fill(position, order, fills, source, actor)
         except OrderRejected as rejected:
             if order.status is OrderStatus.NEW:
                 order.reject(str(rejected))
@@ -213,10 +242,9 @@ class OptionsOrderManager:
         return position
 
     async def _fill(
-        self, position: Position, request: OrderRequest, order: OrderContext, source: Source, actor: str | None
+        self, position: Position, order: OrderContext, fills: AsyncIterator[Fill], source: Source, actor: str | None
     ) -> None:
         """Record each fill the executor reports; closing its iterator (on a timeout too) lets it cancel the rest."""
-        fills = self._executor.execute(request)
         try:
             async for fill in fills:
                 position = await self._apply(position, order, fill, source, actor)

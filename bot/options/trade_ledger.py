@@ -67,6 +67,8 @@ class TradeEvent(BaseModel):
     avg_entry: Money
     realized_pnl: Money
     realized_pnl_total: Money
+    # When the broker executed a fill that was recorded later (by reconciliation); absent on other lines.
+    broker_ts: AwareDatetime | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @classmethod
     def record(cls, event_id: str, position: Position, action: PositionAction) -> TradeEvent:

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.options.execution_paper import PaperConfig, PaperExecutor
+from bot.options.executor import Executor
 from bot.options.inbox import LatestByKey
 from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import session_close
@@ -32,6 +34,9 @@ from bot.strategies.base import Strategy, StrategyDesk
 from bot.strategies.options.exit_rules import expiry_settlement_price, is_expired
 from bot.strategies.options.mean_reversion import MeanReversion
 from bot.strategies.options.opening_range import OpeningRangeBreakout
+
+if TYPE_CHECKING:
+    from bot.broker.link import BrokerLink
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,7 @@ class Desk:
     notifier: OptionsTradeNotifier
     watcher: PositionWatcher
     runner: StrategyRunner
+    broker: BrokerLink | None = None
     _expiring: LatestByKey[str, datetime] = field(default_factory=LatestByKey)
     _next_expiry: datetime | None = None
 
@@ -128,6 +134,8 @@ class Desk:
         for name in self.runner.strategies:
             workers[f"strategy {name}"] = partial(self.runner.run, name)
             workers[f"watcher {name}"] = partial(self.watcher.run, name)
+        if self.broker is not None:
+            workers.update(self.broker.workers(self.manager, self.store))
         return workers
 
     async def run_expiry(self) -> None:
@@ -151,17 +159,19 @@ async def open_desk(
     clock: Callable[[], datetime],
     watch: Callable[[QuoteCache, Iterable[str]], None],
     throttle_clock: Callable[[], float],
+    broker: BrokerLink | None = None,
 ) -> Desk:
     """Open the ledger (repairing a torn tail), rebuild and verify the positions from it, bring the state
     store in line, and wire everything up.
 
-    `watch(quotes, symbols)` asks the feed to quote more contracts; `clock` is the market clock.
+    `watch(quotes, symbols)` asks the feed to quote more contracts; `clock` is the market clock. With a
+    `broker`, orders go to it instead of the paper executor.
     """
-    ledger, store, resumed = await start_up(storage, now=clock(), zone=settings.zone)
+    ledger, store, resumed = await start_up(storage, now=clock(), zone=settings.zone, orders_at_broker=bool(broker))
     positions = resumed.positions
     quotes = QuoteCache(max_age=timedelta(seconds=settings.market.quote_max_age_seconds))
     paper = settings.paper
-    executor = PaperExecutor(
+    executor: Executor = PaperExecutor(
         quotes,
         PaperConfig(
             fee_per_contract=paper.fee_per_contract,
@@ -171,9 +181,13 @@ async def open_desk(
         ),
         clock=clock,
     )
+    if broker is not None:
+        executor = broker.executor
     manager = OptionsOrderManager(
         executor, ledger, clock=clock, positions=positions.values(), order_timeout=settings.order_timeout_seconds
     )
+    if broker is not None:
+        broker.attach(manager)
 
     async def remember_order(order: OrderContext, position: Position) -> None:
         await store.save_order(order, clock())
@@ -201,6 +215,5 @@ async def open_desk(
         clock=throttle_clock,
     )
     watch(quotes, [p.contract.symbol for p in manager.open_positions()])
-    return Desk(
-        ledger, store, resumed, messages, quotes, manager, notifier, watcher, StrategyRunner(strategies, quotes)
-    )
+    runner = StrategyRunner(strategies, quotes)
+    return Desk(ledger, store, resumed, messages, quotes, manager, notifier, watcher, runner, broker)

@@ -1,12 +1,14 @@
 """The trade channel as a message board: positions' messages posted and edited through Discord's API.
 
-Messages never ping anyone. After an interrupted post the message is found again in the channel's recent
-history by the position id in its footer (among the messages no older than the post), so a restart never posts
-it twice.
+Messages never ping anyone. Each carries the position's chart as an attached PNG that the embed shows as its
+image; an edit replaces it with a fresh one. After an interrupted post the message is found again in the
+channel's recent history by the position id in its footer (among the messages no older than the post), so a
+restart never posts it twice.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import datetime
 
@@ -14,11 +16,18 @@ import discord
 
 from bot.options.positions import Position
 from bot.runtime.message_board import MessageGone
+from bot.runtime.position_charts import PositionCharts
 from bot.runtime.position_embed import NO_MENTIONS, position_embed
 from bot.runtime.position_view import PositionView
 
 ButtonsFor = Callable[[Position], discord.ui.View | None]
 FIND_IN_LAST = 100  # messages searched for an interrupted post
+CHART_FILE = "chart.png"
+
+
+def charted(embed: discord.Embed) -> discord.Embed:
+    """The embed showing the chart attached to its message as its image."""
+    return embed.set_image(url=f"attachment://{CHART_FILE}")
 
 
 class DiscordBoard:
@@ -28,6 +37,7 @@ class DiscordBoard:
         self._client = client
         self._channel_id = channel_id
         self._buttons_for = buttons_for
+        self.charts: PositionCharts | None = None  # set once the desk is open; None: messages without charts
 
     @property
     def channel_id(self) -> int:
@@ -36,10 +46,20 @@ class DiscordBoard:
     def _channel(self) -> discord.PartialMessageable:
         return self._client.get_partial_messageable(self.channel_id)
 
+    async def _content(self, view: PositionView) -> tuple[discord.Embed, discord.File | None]:
+        """The message's embed, and its chart (drawn now, off the event loop) unless charts are off or failed."""
+        embed = position_embed(view)
+        png = await self.charts.png(view) if self.charts is not None else None
+        if png is None:
+            return embed, None
+        return charted(embed), discord.File(io.BytesIO(png), filename=CHART_FILE)
+
     async def post(self, view: PositionView, *, silent: bool) -> int:
         buttons = self._buttons_for(view.position)
+        embed, chart = await self._content(view)
         message = await self._channel().send(
-            embed=position_embed(view),
+            embed=embed,
+            file=chart or discord.utils.MISSING,
             view=buttons or discord.utils.MISSING,
             allowed_mentions=NO_MENTIONS,
             silent=silent,
@@ -47,11 +67,19 @@ class DiscordBoard:
         return message.id
 
     async def edit(self, message_id: int, view: PositionView) -> None:
+        embed, chart = await self._content(view)
+        # The new chart replaces the old one; with none, an old one goes too rather than show a stale state.
+        attachments = discord.utils.MISSING if self.charts is None else [chart] if chart else []
         try:
             await (
                 self._channel()
                 .get_partial_message(message_id)
-                .edit(embed=position_embed(view), view=self._buttons_for(view.position), allowed_mentions=NO_MENTIONS)
+                .edit(
+                    embed=embed,
+                    attachments=attachments,
+                    view=self._buttons_for(view.position),
+                    allowed_mentions=NO_MENTIONS,
+                )
             )
         except discord.NotFound:
             raise MessageGone from None

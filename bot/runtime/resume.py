@@ -63,6 +63,7 @@ async def resume(
     now: datetime,
     zone: tzinfo,
     earlier: EarlierLines | None = None,
+    orders_at_broker: bool = False,
 ) -> ResumeReport:
     """`events`: the ledger, or (with `earlier`) the lines of the positions a checkpoint kept and all after it."""
     today = now.astimezone(zone).date()
@@ -82,7 +83,8 @@ async def resume(
             fills.append(event)
         filled_by_order[event.order_id] = filled_by_order.get(event.order_id, 0) + event.qty
 
-    for order in await store.open_orders():
+    # A broker's orders may still be working: the broker is asked about them (bot.broker.restart).
+    for order in [] if orders_at_broker else await store.open_orders():
         filled = filled_by_order.get(order.order_id, 0)
         status = OrderStatus.FILLED if filled >= order.requested_qty else OrderStatus.CANCELLED
         await store.resolve_order(order.order_id, status, filled, UNANSWERED, now)
@@ -108,7 +110,9 @@ async def resume(
 STATE_FILE = "state.sqlite3"
 
 
-async def start_up(storage: Path, *, now: datetime, zone: tzinfo) -> tuple[TradeLedger, StateStore, ResumeReport]:
+async def start_up(
+    storage: Path, *, now: datetime, zone: tzinfo, orders_at_broker: bool = False
+) -> tuple[TradeLedger, StateStore, ResumeReport]:
     """The bot's start-up: open the ledger (cutting away a torn tail), rebuild and verify the positions from
     it, and bring the state store in line.
 
@@ -125,7 +129,7 @@ async def start_up(storage: Path, *, now: datetime, zone: tzinfo) -> tuple[Trade
     try:
         data = ledger.path.read_bytes()
         digest, events, earlier = _lines_to_replay(ledger.path, data, await store.checkpoint())
-        report = await resume(events, store, now=now, zone=zone, earlier=earlier)
+        report = await resume(events, store, now=now, zone=zone, earlier=earlier, orders_at_broker=orders_at_broker)
         if not report.problems:
             await store.save_checkpoint(Checkpoint(len(data), digest.hexdigest(), report.kept))
     except BaseException:

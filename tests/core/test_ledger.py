@@ -171,9 +171,7 @@ async def test_readers_accept_added_fields_and_refuse_bad_values(manager, quotes
     quotes.update(spy.symbol, quote("1.10", "1.20"))
     await manager.open_position(spy, 1, strategy="orb")
     line = json.loads(ledger_file.read_text())
-    ledger_file.write_text(
-        json.dumps({**line, "broker_ts": "later"}) + "\n" + json.dumps({**line, "price": "NaN"}) + "\n"
-    )
+    ledger_file.write_text(json.dumps({**line, "venue": "later"}) + "\n" + json.dumps({**line, "price": "NaN"}) + "\n")
 
     with pytest.raises(LedgerError, match=r"line 2 .*price"):
         read_ledger(ledger_file)

@@ -33,8 +33,9 @@ QQQ = OptionContract.parse("QQQ   261127P00400000")
 
 
 def base_settings() -> Settings:
-    # Channel and role ids are created by the simulator; the fixture fills them in once they exist.
-    return Settings(discord=DiscordSettings(guild_id=GUILD_ID, trade_channel_id=1), strategies=[])
+    # Channel and role ids are created by the simulator; the fixture fills them in once they exist. Charts
+    # cost a tenth of a second a message to draw: on only where a test looks at them (test_charts_delivery).
+    return Settings(discord=DiscordSettings(guild_id=GUILD_ID, trade_channel_id=1, charts=False), strategies=[])
 
 
 def with_discord(settings: Settings, **changes: object) -> Settings:

@@ -32,6 +32,7 @@ from bot.desk_bot import create_bot
 from bot.options.contracts import Right
 from bot.options.ledger_verify import verify_events
 from bot.options.trade_ledger import LedgerError
+from bot.runtime.discord_sink import charted
 from bot.runtime.message_map import PostedMessage
 from bot.runtime.position_embed import position_embed
 from bot.runtime.position_view import PositionView
@@ -53,7 +54,7 @@ from tests.discord.wire import (
     until_ready,
 )
 
-COMMANDS = {"positions", "position", "trim", "close", "reset-messages"}
+COMMANDS = {"positions", "position", "trim", "close", "reset-messages", "reconcile"}
 
 pytestmark = (
     [pytest.mark.looptime]
@@ -273,7 +274,7 @@ async def test_storms_of_429s_and_5xxs_end_with_every_message_final_within_the_l
                     last_event = wire.ledger_events()[-1]
                     assert last_event.position_id == position.position_id
                     view = PositionView(position, wire.mark(traded), None, last_event.event_id)
-                    final_embeds[position.position_id] = position_embed(view).to_dict()  # type: ignore[assignment]
+                    final_embeds[position.position_id] = charted(position_embed(view)).to_dict()  # type: ignore[assignment]
                     fail_once(fake, final_embeds[position.position_id])
                 await asyncio.sleep(BETWEEN_TRADES)
             await asyncio.sleep(BETWEEN_ROUNDS)
@@ -323,6 +324,10 @@ async def test_storms_of_429s_and_5xxs_end_with_every_message_final_within_the_l
             assert fields(message)["Open"] == str(position.qty)
             assert message.embeds[0]["description"].startswith(f"**{position.status.value.upper()}**")
             assert len(fields(message)["History"].splitlines()) == len(ROUNDS)
+            # Its chart came up as a multipart upload: one PNG, the latest replacing the earlier ones.
+            [chart] = message.attachments
+            assert chart["filename"] == "chart.png"
+            assert fake.attachment_data[int(chart["id"])].startswith(b"\x89PNG\r\n\x1a\n")
             buttons = [b["custom_id"] for row in message.components for b in row["components"]]
             assert buttons == (
                 [f"pos:trim:25:{pid}", f"pos:trim:50:{pid}", f"pos:close:{pid}"] if position.is_open else []

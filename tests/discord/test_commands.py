@@ -14,7 +14,7 @@ from bot.options.errors import TradeError
 from bot.rights import NotAllowed
 from tests.discord.conftest import GUILD_ID, NOW, QQQ, SPY, Desk
 
-EXPECTED_COMMANDS = {"positions", "position", "trim", "close", "reset-messages"}
+EXPECTED_COMMANDS = {"positions", "position", "trim", "close", "reset-messages", "reconcile"}
 POSITION_OPTION = {"type": 3, "required": True, "autocomplete": True}
 
 
@@ -76,7 +76,7 @@ async def test_only_reset_messages_is_hidden_behind_manage_guild(desk: Desk) -> 
     synced = {c.name: c for c in await desk.bot.tree.fetch_commands(guild=discord.Object(GUILD_ID))}
 
     assert synced["reset-messages"].default_member_permissions == discord.Permissions(manage_guild=True)
-    for name in EXPECTED_COMMANDS - {"reset-messages"}:
+    for name in EXPECTED_COMMANDS - {"reset-messages", "reconcile"}:
         assert synced[name].default_member_permissions is None, name
     assert "reset-messages" not in desk.trader.available_commands(desk.channel)
     assert "reset-messages" in desk.server_manager.available_commands(desk.channel)

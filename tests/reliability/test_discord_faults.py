@@ -192,11 +192,14 @@ async def test_an_executor_timing_out_mid_order_sells_part_and_tells_the_trader_
         executor.armed = True  # the broker stops answering after the first part of the next order
 
         asked = await fake.send_slash(GUILD_ID, CHANNEL_ID, TRADER_ID, "close", {"position": position.position_id})
-        answer = await asked.response(timeout=60)
+        answer = await asked.response(timeout=300)
 
         assert answer["data"]["flags"] == EPHEMERAL
         content = answer["data"]["content"]
         assert content.startswith(f"Sold 4 {spy.label} @ 1.00 (realized ")
-        assert content.endswith("; 6 left open. The other 6 were not sold: the executor did not finish within 30 s.")
+        limit = f"{settings().order_timeout_seconds:g}"
+        assert content.endswith(
+            f"; 6 left open. The other 6 were not sold: the executor did not finish within {limit} s."
+        )
         assert manager.get(position.position_id).qty == 6
         assert_nothing_lost(wire.storage, manager.all_positions())

@@ -1,0 +1,66 @@
+"""Connections to Alpaca built from the settings, with the credentials read from the environment."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from alpaca.data.enums import OptionsFeed
+from alpaca.data.live.option import OptionDataStream
+from alpaca.trading.client import TradingClient
+from alpaca.trading.stream import TradingStream
+from pydantic import SecretStr
+
+from bot.broker.config import BrokerSettings
+from bot.settings import Settings, SettingsError
+
+# Alpaca's own names for them, as its other tools read them too.
+KEY_ID_VAR = "APCA_API_KEY_ID"
+SECRET_VAR = "APCA_API_SECRET_KEY"
+
+
+def credentials() -> tuple[SecretStr, SecretStr]:
+    """The Alpaca key id and secret, from the environment only (never from a file, never logged)."""
+    key_id, secret = (os.environ.get(name, "").strip() for name in (KEY_ID_VAR, SECRET_VAR))
+    if not key_id or not secret:
+        raise SettingsError(f"bad setting executor: a broker executor needs {KEY_ID_VAR} and {SECRET_VAR} set")
+    return SecretStr(key_id), SecretStr(secret)
+
+
+class Alpaca:
+    """The Alpaca endpoints for one account: paper unless `executor` is `alpaca-live`."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.executor == "paper":
+            raise SettingsError("bad setting executor: this needs a broker (alpaca-paper or alpaca-live), not paper")
+        self.config: BrokerSettings = settings.broker
+        self.paper = settings.executor != "alpaca-live"
+        self._key_id, self._secret = credentials()
+
+    def trading_client(self) -> TradingClient:
+        client = TradingClient(
+            self._key_id.get_secret_value(),
+            self._secret.get_secret_value(),
+            paper=self.paper,
+            url_override=self.config.trading_url,
+        )
+        # The SDK sets no timeout: a broker that stops answering would hold a thread for ever.
+        session = client._session
+        session.request = functools.partial(session.request, timeout=self.config.request_timeout_seconds)  # type: ignore[method-assign]
+        return client
+
+    def trade_stream(self) -> TradingStream:
+        return TradingStream(
+            self._key_id.get_secret_value(),
+            self._secret.get_secret_value(),
+            paper=self.paper,
+            url_override=self.config.trade_stream_url,  # type: ignore[arg-type]  # None: Alpaca's own
+        )
+
+    def option_stream(self) -> OptionDataStream:
+        return OptionDataStream(
+            self._key_id.get_secret_value(),
+            self._secret.get_secret_value(),
+            feed=OptionsFeed(self.config.option_feed),
+            url_override=self.config.option_stream_url,
+        )

@@ -1,0 +1,30 @@
+"""Broker settings: the `[broker]` section (credentials are not settings: they come from the environment)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class BrokerSettings(BaseModel):
+    """How the desk talks to Alpaca when `executor` is `alpaca-paper` or `alpaca-live`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # `alpaca-live` trades real money: it starts only when this says so too.
+    confirm_live: bool = False
+    # Overrides of Alpaca's endpoints (tests point them at a local fake); None: Alpaca's paper or live ones.
+    trading_url: str | None = None
+    trade_stream_url: str | None = None
+    option_stream_url: str | None = None
+    option_feed: Literal["indicative", "opra"] = "indicative"  # opra needs a paid market-data subscription
+    # Follow orders through the trade-updates stream; without it (or while it is silent) orders are polled.
+    use_stream: bool = True
+    poll_interval_seconds: Seconds = 2.0
+    # A working order left unfilled this long is cancelled at the broker (its filled part stays).
+    order_timeout_seconds: Seconds = 60.0
+    request_timeout_seconds: Seconds = 10.0
+    reconcile_on_start: bool = False

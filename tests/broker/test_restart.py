@@ -1,0 +1,135 @@
+"""A restart with orders in flight at Alpaca, through the desk as the bot builds it: the broker is asked by
+client order id, fills the ledger misses are applied once with the broker's ids, an order still working is
+followed to its end, and nothing is ever sent again."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bot.broker.link import BrokerLink
+from bot.options.contracts import OptionContract
+from bot.options.orders import OrderStatus
+from bot.options.positions import Source
+from bot.runtime.desk import Desk, open_desk
+from bot.runtime.message_board import ConsoleBoard
+from bot.runtime.message_map import MessageMap
+from tests.broker.conftest import Clock, broker_settings, fast, until
+from tests.broker.fake_alpaca import FakeAlpaca
+
+SPY = OptionContract.parse("SPY   261127C00450000")
+
+
+@asynccontextmanager
+async def broker_desk(fake: FakeAlpaca, storage: Path, clock: Clock) -> AsyncIterator[Desk]:
+    settings = broker_settings(fake)
+    link = BrokerLink(settings, storage, clock=clock)
+    fast(link.client)
+    desk = await open_desk(
+        settings,
+        storage,
+        board=ConsoleBoard(io.StringIO()),
+        messages=MessageMap(storage / "message_ids.json"),
+        notify=lambda: settings.discord.notify,
+        clock=clock,
+        watch=lambda quotes, symbols: None,
+        throttle_clock=time.monotonic,
+        broker=link,
+    )
+    try:
+        yield desk
+    finally:
+        await desk.close()
+
+
+async def crash_during(desk: Desk, ledger_lines: int) -> None:
+    """Open a position, and die (the task is cancelled) once `ledger_lines` lines are in the ledger."""
+    opening = asyncio.create_task(desk.manager.open_position(SPY, 3, strategy="spy-orb"))
+    await until(lambda: len(desk.ledger.read()) == ledger_lines and desk.manager.orders)
+    await asyncio.sleep(0.05)
+    opening.cancel()
+    await asyncio.gather(opening, return_exceptions=True)
+
+
+async def resume_orders(desk: Desk) -> None:
+    assert desk.broker is not None
+    await desk.broker.workers(desk.manager, desk.store)["broker orders"]()
+
+
+async def test_fills_made_while_down_are_applied_once_and_the_order_is_not_sent_again(
+    fake: FakeAlpaca, storage: Path, clock: Clock
+) -> None:
+    fake.plans.append([("fill", 1, "1.10"), ("hold",)])
+    async with broker_desk(fake, storage, clock) as desk:
+        await crash_during(desk, 1)
+    (cid,) = fake.orders
+    late = fake.fill(cid, 2, "1.20", tell=False)  # while the bot was down
+
+    async with broker_desk(fake, storage, clock) as desk:
+        await resume_orders(desk)
+        (position,) = desk.manager.open_positions()
+        events = desk.ledger.read()
+        assert position.qty == 3 and [e.qty for e in events] == [1, 2]
+        assert events[1].fill_id == late and events[1].source is Source.BROKER
+        assert await desk.store.open_orders() == []
+    async with broker_desk(fake, storage, clock) as desk:  # a second restart: nothing more to do
+        await resume_orders(desk)
+        assert len(desk.ledger.read()) == 2
+    assert fake.posts[cid] == 1
+
+
+async def test_an_opening_order_with_no_fill_yet_keeps_its_strategy(
+    fake: FakeAlpaca, storage: Path, clock: Clock
+) -> None:
+    fake.plans.append([("hold",)])
+    async with broker_desk(fake, storage, clock) as desk:
+        await crash_during(desk, 0)
+    (cid,) = fake.orders
+    fake.fill(cid, 3, "1.30", tell=False)
+
+    async with broker_desk(fake, storage, clock) as desk:
+        await resume_orders(desk)
+        (position,) = desk.manager.open_positions()
+        assert (position.strategy, position.qty, position.contract) == ("spy-orb", 3, SPY)
+        assert desk.manager.orders[cid].status is OrderStatus.FILLED
+    assert fake.posts[cid] == 1
+
+
+async def test_an_order_still_working_is_followed_through_the_stream(
+    fake: FakeAlpaca, storage: Path, clock: Clock
+) -> None:
+    fake.plans.append([("fill", 1, "1.10"), ("hold",)])
+    async with broker_desk(fake, storage, clock) as desk:
+        await crash_during(desk, 1)
+    (cid,) = fake.orders
+
+    async with broker_desk(fake, storage, clock) as desk:
+        assert desk.broker is not None
+        stream = asyncio.create_task(desk.broker.executor.run())
+        await until(lambda: fake._trade_sockets)
+        following = asyncio.create_task(resume_orders(desk))
+        await asyncio.sleep(0.1)
+        assert not following.done()  # still working at Alpaca: followed, not given up
+        fake.fill(cid, 2, "1.25")
+        await following
+        stream.cancel()
+        await asyncio.gather(stream, return_exceptions=True)
+        assert [e.qty for e in desk.ledger.read()] == [1, 2]
+    assert fake.posts[cid] == 1
+
+
+async def test_an_order_that_never_reached_alpaca_is_cancelled(fake: FakeAlpaca, storage: Path, clock: Clock) -> None:
+    fake.plans.append([("hold",)])
+    async with broker_desk(fake, storage, clock) as desk:
+        await crash_during(desk, 0)
+    fake.orders.clear()  # as if the crash came before the order was sent
+
+    async with broker_desk(fake, storage, clock) as desk:
+        await resume_orders(desk)
+        assert desk.manager.open_positions() == [] and desk.ledger.read() == []
+        assert await desk.store.open_orders() == []
+    assert sum(fake.posts.values()) == 1
