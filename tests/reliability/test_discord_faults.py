@@ -17,6 +17,7 @@ import bot.runtime.desk as desk_module
 from bot.options.execution_paper import PaperExecutor
 from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent
+from bot.runtime.discord_sink import charted
 from bot.runtime.position_embed import position_embed
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord
 from tests.discord.wire import (
@@ -81,7 +82,7 @@ def track_final_embeds(wire: Wire) -> dict[str, dict[str, Any]]:
 
     async def remember(event: TradeEvent, position: Position) -> None:
         view = wire.bot.desk.notifier.view(position, event.event_id)
-        final[position.position_id] = position_embed(view).to_dict()  # type: ignore[assignment]
+        final[position.position_id] = charted(position_embed(view)).to_dict()  # type: ignore[assignment]
 
     wire.bot.desk.manager.subscribe(remember)
     return final

@@ -25,6 +25,7 @@ from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import Position
 from bot.options.quotes import Quote
 from bot.options.trade_ledger import TradeEvent
+from bot.runtime.discord_sink import charted
 from bot.runtime.position_embed import position_embed
 from tests.discord.wire import CHANNEL_ID, ON_VIRTUAL_TIME, contract, desk_on_fake, notifier_running
 from tests.reliability.checks import assert_nothing_lost, peak_rss_mb
@@ -77,7 +78,9 @@ async def test_200_positions_updated_10_times_a_second_for_10_minutes(
 
         async def remember_final(event: TradeEvent, position: Position) -> None:
             events.append(event)
-            final_embeds[position.position_id] = position_embed(desk.notifier.view(position, event.event_id)).to_dict()  # type: ignore[assignment]
+            final_embeds[position.position_id] = charted(
+                position_embed(desk.notifier.view(position, event.event_id))
+            ).to_dict()  # type: ignore[assignment]
 
         manager.subscribe(remember_final)
         strategy = CountingStrategy()

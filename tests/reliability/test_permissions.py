@@ -53,6 +53,7 @@ COMMAND_RIGHTS: dict[str, Right] = {
     "trim": Right(TRADER, lambda pid: {"position": pid, "qty": 1}),
     "close": Right(TRADER, lambda pid: {"position": pid}),
     "reset-messages": Right(ADMIN, lambda pid: {}),
+    "reconcile": Right(ADMIN, lambda pid: {}),
 }
 BUTTON_RIGHTS: dict[str, Right] = {
     "TrimButton": Right(TRADER, lambda pid: f"pos:trim:25:{pid}"),
