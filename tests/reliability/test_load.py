@@ -25,9 +25,8 @@ from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import Position
 from bot.options.quotes import Quote
 from bot.options.trade_ledger import TradeEvent
-from bot.runtime.discord_sink import charted
 from bot.runtime.position_embed import position_embed
-from tests.discord.wire import CHANNEL_ID, ON_VIRTUAL_TIME, contract, desk_on_fake, notifier_running
+from tests.discord.wire import CHANNEL_ID, ON_VIRTUAL_TIME, contract, desk_on_fake, notifier_running, settings
 from tests.reliability.checks import assert_nothing_lost, peak_rss_mb
 
 POSITIONS = 200
@@ -58,7 +57,10 @@ async def test_200_positions_updated_10_times_a_second_for_10_minutes(
     monkeypatch: pytest.MonkeyPatch, memory_disk: Path
 ) -> None:
     wall_start = time.perf_counter()
-    async with desk_on_fake(monkeypatch, memory_disk) as wire, notifier_running(wire.bot):
+    # Without chart images: drawing ~800 PNGs would make this a benchmark of the chart drawing (bench/charts_bench.py
+    # measures that), where it is about Discord's limits, coalescing, the ledger and memory.
+    plain = settings().model_copy(update={"discord": settings().discord.model_copy(update={"charts": False})})
+    async with desk_on_fake(monkeypatch, memory_disk, bot_settings=plain) as wire, notifier_running(wire.bot):
         fake, desk, loop = wire.fake, wire.bot.desk, asyncio.get_running_loop()
         manager, quotes = desk.manager, desk.quotes
         contracts = [contract(300 + i, Right.CALL if i % 2 else Right.PUT) for i in range(POSITIONS)]
@@ -78,9 +80,8 @@ async def test_200_positions_updated_10_times_a_second_for_10_minutes(
 
         async def remember_final(event: TradeEvent, position: Position) -> None:
             events.append(event)
-            final_embeds[position.position_id] = charted(
-                position_embed(desk.notifier.view(position, event.event_id))
-            ).to_dict()  # type: ignore[assignment]
+            view = desk.notifier.view(position, event.event_id)
+            final_embeds[position.position_id] = position_embed(view).to_dict()  # type: ignore[assignment]
 
         manager.subscribe(remember_final)
         strategy = CountingStrategy()
