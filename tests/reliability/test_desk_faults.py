@@ -127,12 +127,11 @@ async def test_an_alert_that_cannot_be_sent_is_logged_and_changes_nothing(caplog
 async def test_an_executor_stopping_mid_order_keeps_the_filled_part_and_cancels_the_rest(
     quotes: QuoteCache, ledger: TradeLedger, tmp_path: Path, then: str, reason: str
 ) -> None:
-    paper = PaperExecutor(quotes, clock=lambda: T0)
-    manager = OptionsOrderManager(paper, ledger, clock=lambda: T0, order_timeout=30)
+    executor = PartlyFilling(PaperExecutor(quotes, clock=lambda: T0), first=4, then=then, armed=False)
+    manager = OptionsOrderManager(executor, ledger, clock=lambda: T0, order_timeout=30)
     at(quotes, SPY.symbol, "1.00", "1.10")
     position = await manager.open_position(SPY, 10, strategy="orb")
-    executor = PartlyFilling(paper, first=4, then=then)
-    manager._executor = executor  # the broker breaks from now on
+    executor.armed = True  # the broker breaks from now on
 
     # Act
     after = await manager.close(position.position_id)
