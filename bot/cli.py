@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from bot.options.ledger_verify import verify_events
 from bot.options.positions import Position
 from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger, replay
-from bot.paths import DEFAULT_STORAGE, ledger_path
+from bot.paths import DEFAULT_STORAGE, ledger_path, private_dir
 from bot.render import ledger_summary, position_row
 from bot.report_command import add_report_parser, report_daily
 from bot.settings import Settings, SettingsError, discord_token, load_settings
@@ -28,9 +28,7 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 def _storage(value: str) -> Path:
-    path = Path(value)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_dir(Path(value))
 
 
 def _speed(value: str) -> float:

@@ -29,6 +29,7 @@ from bot.options.sim_market import SimulatedFeed
 from bot.options.trade_ledger import last_event
 from bot.paths import ledger_path
 from bot.rights import NotAllowed
+from bot.runtime.admin_alerts import AdminAlerts
 from bot.runtime.demo import sim_market
 from bot.runtime.desk import MESSAGE_FILE, Desk, open_desk
 from bot.runtime.discord_sink import DiscordBoard
@@ -63,6 +64,9 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
     elif isinstance(error, app_commands.CheckFailure):
         log.info("refused %s for %s: a check failed", _what(interaction), who)
         text = "You may not do that here."
+    elif isinstance(error, app_commands.TransformerError):
+        log.info("refused %s for %s: an option value that cannot be read", _what(interaction), who)
+        text = "One of the values given cannot be read; nothing was done."
     else:
         log.error("%s for %s failed", _what(interaction), who, exc_info=error)
         text = GENERIC_FAILURE
@@ -106,6 +110,7 @@ class OptionDeskBot(commands.Bot):
         self._desk: Desk | None = None
         self.charts: PositionCharts | None = None  # the charts on positions' messages, once the desk is open
         self.scheduler: AsyncIOScheduler | None = None
+        self.alerts = AdminAlerts(self.tell_admins)
 
     @property
     def desk(self) -> Desk:
@@ -142,6 +147,9 @@ class OptionDeskBot(commands.Bot):
             throttle_clock=time.monotonic,
             broker=broker,
         )
+        self.desk.ledger.on_failure = lambda error: self.alerts.alert(
+            "ledger", f"{error}. Trades are refused until it can be written again; nothing unrecorded was done."
+        )
         self.charts = PositionCharts(self.desk.quotes, self.desk.manager, enabled=lambda: self.settings.discord.charts)
         board.charts = self.charts
         await self.tell_admins_about_the_start()
@@ -173,16 +181,19 @@ class OptionDeskBot(commands.Bot):
                 for name, start in self.desk.workers(feed).items()
             ]
 
+    async def tell_admins(self, text: str) -> None:
+        """A short notice in the admin channel (if one is set); raises discord.HTTPException if it failed."""
+        channel_id = self.settings.discord.admin_channel_id
+        if channel_id is not None:
+            await self.get_partial_messageable(channel_id).send(text[:2000], allowed_mentions=NO_MENTIONS)
+
     async def tell_admins_about_the_start(self) -> None:
         """What start-up repaired from the ledger, in a short notice to the admin channel (if one is set)."""
         summary = self.desk.resumed.summary()
-        channel_id = self.settings.discord.admin_channel_id
-        if not summary or channel_id is None:
+        if not summary:
             return
         try:
-            await self.get_partial_messageable(channel_id).send(
-                f"optiondesk restarted: {summary}."[:2000], allowed_mentions=NO_MENTIONS
-            )
+            await self.tell_admins(f"optiondesk restarted: {summary}.")
         except discord.HTTPException as error:
             log.warning("could not tell the admin channel about the start (%s)", error)
 
@@ -206,6 +217,7 @@ class OptionDeskBot(commands.Bot):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.alerts.drain()
         if self._desk is not None:
             await self._desk.close()
         await super().close()

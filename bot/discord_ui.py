@@ -9,6 +9,7 @@ from decimal import Decimal
 import discord
 from discord import app_commands
 
+from bot.options.orders import OrderContext, OrderStatus
 from bot.options.positions import Position
 from bot.render import money
 from bot.rights import is_trader
@@ -84,8 +85,12 @@ def positions_list_embed(title: str, positions: list[Position]) -> discord.Embed
     return embed
 
 
-def trade_result(verb: str, before: Position, after: Position) -> str:
+def trade_result(verb: str, before: Position, after: Position, order: OrderContext | None = None) -> str:
+    """What a trader reads after a sale; `order` (the one that sold) tells of a rest that was not filled."""
     sold = before.qty - after.qty
     last = after.actions[-1]
     left = f"{after.qty} left open" if after.is_open else "position closed"
-    return f"{verb} {sold} {after.contract.label} @ {last.price} (realized {money(last.realized_pnl)}); {left}."
+    text = f"{verb} {sold} {after.contract.label} @ {last.price} (realized {money(last.realized_pnl)}); {left}."
+    if order is not None and order.status is OrderStatus.CANCELLED:
+        text += f" The other {order.requested_qty - order.filled_qty} were not sold: {order.reason}."
+    return text

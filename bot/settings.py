@@ -6,12 +6,15 @@ Built once at start-up and passed in; tests build `Settings(...)` with keywords.
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pydantic_settings
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -157,6 +160,9 @@ class Settings(BaseSettings):
     storage_dir: Path | None = None
     timezone: str = "America/New_York"
     executor: Literal["paper", "alpaca-paper", "alpaca-live"] = "paper"
+    # The longest any executor may take over one order (then the unfilled rest is given up): a backstop for an
+    # executor that stops answering, above the broker's own `broker.order_timeout_seconds`.
+    order_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 120.0
     broker: BrokerSettings = Field(default=BrokerSettings(), validate_default=True)
     discord: DiscordSettings = DiscordSettings()
     market: MarketSettings = MarketSettings()
@@ -206,6 +212,13 @@ class SettingsError(Exception):
 def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"bad settings file {Settings.model_config.get('toml_file')}: {error}") from None
+    except pydantic_settings.SettingsError as error:
+        # A complex value (a list, a section) in an environment variable that is not JSON.
+        found = re.search(r'field "(\w+)"', str(error))
+        name = found[1] if found else "?"
+        raise SettingsError(f"bad setting {name}: a value in the environment is not valid JSON") from None
     except ValidationError as error:
         problem = error.errors()[0]
         name = ".".join(str(part) for part in problem["loc"])

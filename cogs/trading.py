@@ -39,14 +39,14 @@ async def trim_position(
     manager = _bot(interaction).desk.manager
     before = manager.get(position_id)
     after = await manager.trim(position_id, qty=qty, percent=percent, source=Source.MANUAL, actor=actor_of(interaction))
-    return trade_result("Sold", before, after)
+    return trade_result("Sold", before, after, manager.orders.get(after.actions[-1].order_id))
 
 
 async def close_position(interaction: discord.Interaction, position_id: str) -> str:
     manager = _bot(interaction).desk.manager
     before = manager.get(position_id)
     after = await manager.close(position_id, source=Source.MANUAL, actor=actor_of(interaction))
-    return trade_result("Sold", before, after)
+    return trade_result("Sold", before, after, manager.orders.get(after.actions[-1].order_id))
 
 
 class Confirm(discord.ui.View):
@@ -74,10 +74,17 @@ class Confirm(discord.ui.View):
 
 
 async def ask_to_confirm(
-    interaction: discord.Interaction, question: str, action: Callable[[discord.Interaction], Awaitable[str]]
+    interaction: discord.Interaction,
+    position_id: str,
+    question: str,
+    action: Callable[[discord.Interaction], Awaitable[str]],
 ) -> None:
     try:
         require_trader(interaction, _bot(interaction).settings)
+        # A button left on an old message (or a crafted one) for a position closed since: say so at once.
+        position = _bot(interaction).desk.manager.get(position_id)
+        if not position.is_open:
+            raise TradeError(f"Position {position.contract.label} ({position_id}) is closed; there is nothing to sell.")
     except Exception as error:
         await answer_error(interaction, error)
         return
@@ -106,7 +113,9 @@ class TrimButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"pos:
         async def trim(confirmed: discord.Interaction) -> str:
             return await trim_position(confirmed, self.position_id, qty=None, percent=self.percent)
 
-        await ask_to_confirm(interaction, f"Sell {self.percent}% of position `{self.position_id}`?", trim)
+        await ask_to_confirm(
+            interaction, self.position_id, f"Sell {self.percent}% of position `{self.position_id}`?", trim
+        )
 
 
 class CloseButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"pos:close:(?P<id>[\w-]+)"):
@@ -126,7 +135,9 @@ class CloseButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"pos
         async def close(confirmed: discord.Interaction) -> str:
             return await close_position(confirmed, self.position_id)
 
-        await ask_to_confirm(interaction, f"Close position `{self.position_id}` (sell everything)?", close)
+        await ask_to_confirm(
+            interaction, self.position_id, f"Close position `{self.position_id}` (sell everything)?", close
+        )
 
 
 def position_buttons(position: Position) -> discord.ui.View | None:

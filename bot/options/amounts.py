@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from bot.options.errors import TradeError
+from bot.options.errors import TradeError, shown
 
 # A sanity bound against typos and overflow, far above any real order; risk limits are set elsewhere.
 MAX_CONTRACTS = 10_000
@@ -14,27 +14,19 @@ _HUNDRED = Decimal(100)
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?", re.ASCII)
 
 
-def _shown(value: object) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an int too long to print
-        return "that number"
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _number(value: object, what: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        raise TradeError(f"{_shown(value)} is not {what}.")
+        raise TradeError(f"{shown(value)} is not {what}.")
     if isinstance(value, int):
         # Compared as an int: a huge one must not reach Decimal or str().
         return Decimal(min(max(value, -1), MAX_CONTRACTS + 1))
     if isinstance(value, str):
         if not _NUMBER.fullmatch(value.strip()):
-            raise TradeError(f"{_shown(value)} is not {what}.")
+            raise TradeError(f"{shown(value)} is not {what}.")
         return Decimal(value.strip())
     number = Decimal(value)
     if not number.is_finite():
-        raise TradeError(f"{_shown(value)} is not {what}.")
+        raise TradeError(f"{shown(value)} is not {what}.")
     return number
 
 
@@ -42,9 +34,9 @@ def whole_contracts(value: object) -> int:
     """A positive whole number of contracts, from a number or its text; anything else is refused."""
     number = _number(value, "a number of contracts")
     if number != number.to_integral_value() or number <= 0:
-        raise TradeError(f"{_shown(value)} is not a positive whole number of contracts.")
+        raise TradeError(f"{shown(value)} is not a positive whole number of contracts.")
     if number > MAX_CONTRACTS:
-        raise TradeError(f"{_shown(value)} contracts is more than one order may hold ({MAX_CONTRACTS:,} at most).")
+        raise TradeError(f"{shown(value)} contracts is more than one order may hold ({MAX_CONTRACTS:,} at most).")
     return int(number)
 
 
@@ -52,5 +44,5 @@ def trim_percent(value: object) -> Decimal:
     """A percentage of the open quantity, above 0 and at most 100."""
     percent = _number(value, "a percentage")
     if not 0 < percent <= _HUNDRED:
-        raise TradeError(f"A trim percentage must be above 0 and at most 100, not {_shown(value)}.")
+        raise TradeError(f"A trim percentage must be above 0 and at most 100, not {shown(value)}.")
     return percent

@@ -17,7 +17,7 @@ from bot import crash
 from bot.options.amounts import trim_percent, whole_contracts
 from bot.options.clock import Clock, utc_now
 from bot.options.contracts import OptionContract
-from bot.options.errors import OrderRejected, TradeError
+from bot.options.errors import OrderRejected, TradeError, shown
 from bot.options.executor import Executor
 from bot.options.ids import new_id
 from bot.options.orders import Fill, OrderContext, OrderRequest, OrderStatus, Side
@@ -41,8 +41,11 @@ class OptionsOrderManager:
         *,
         clock: Clock = utc_now,
         positions: Iterable[Position] = (),
+        order_timeout: float | None = None,
     ) -> None:
+        """`order_timeout`: seconds an executor may take over one order; what is unfilled by then is cancelled."""
         self._executor = executor
+        self._order_timeout = order_timeout
         self._ledger = ledger
         self._clock = clock
         self._positions: dict[str, Position] = {p.position_id: p for p in positions}
@@ -78,7 +81,7 @@ class OptionsOrderManager:
     def get(self, position_id: str) -> Position:
         position = self._positions.get(position_id)
         if position is None:
-            raise TradeError(f"There is no position {position_id!r}.")
+            raise TradeError(f"There is no position {shown(position_id)}.")
         return position
 
     def open_positions(self) -> list[Position]:
@@ -204,9 +207,10 @@ class OptionsOrderManager:
         self, position: Position, order: OrderContext, fills: AsyncIterator[Fill], source: Source, actor: str | None
     ) -> Position:
         side = order.side
+        stopped: str | None = None
         try:
-            async for fill in fills:
-                position = await self._apply(position, order, fill, source, actor)
+            async with asyncio.timeout(self._order_timeout):
+                await self._fill(position, order, fills, source, actor)
         except OrderRejected as rejected:
             if order.status is OrderStatus.NEW:
                 order.reject(str(rejected))
@@ -214,6 +218,21 @@ class OptionsOrderManager:
                 await self._tell_order(order, position)
                 raise
             order.cancel(str(rejected))
+        except TradeError:
+            raise
+        except TimeoutError:
+            stopped = f"the executor did not finish within {self._order_timeout:g} s"
+        except Exception:
+            log.exception("the executor failed on order %s (%s)", order.order_id, position.position_id)
+            stopped = "the executor failed"
+        # Every fill recorded counts, also one recorded as the executor stopped (a timeout waits for its recording).
+        position = self._positions.get(position.position_id, position)
+        if stopped is not None:
+            if order.status is OrderStatus.NEW:
+                order.reject(stopped)
+                await self._tell_order(order, position)
+                raise TradeError(f"The {side} order for {position.contract.label} was not filled: {stopped}.")
+            order.cancel(stopped)
         if not order.is_final:
             order.cancel("the executor left the rest unfilled")
         if order.status is OrderStatus.CANCELLED:
@@ -221,6 +240,18 @@ class OptionsOrderManager:
         if not order.fills:
             raise TradeError(f"The {side} order for {position.contract.label} was cancelled with nothing filled.")
         return position
+
+    async def _fill(
+        self, position: Position, order: OrderContext, fills: AsyncIterator[Fill], source: Source, actor: str | None
+    ) -> None:
+        """Record each fill the executor reports; closing its iterator (on a timeout too) lets it cancel the rest."""
+        try:
+            async for fill in fills:
+                position = await self._apply(position, order, fill, source, actor)
+        finally:
+            close = getattr(fills, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _apply(
         self, position: Position, order: OrderContext, fill: Fill, source: Source, actor: str | None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import Decimal
@@ -23,6 +23,7 @@ from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
 from bot.options.orders import Side
 from bot.options.positions import ActionKind, Position, PositionAction, Source
+from bot.paths import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -246,12 +247,14 @@ class TradeLedger:
         self._size = 0  # bytes known to be on disk: a failed write is cut back to here
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._leading = False
+        # Told of every failed write (after it was cut back), e.g. to alert the desk's admins.
+        self.on_failure: Callable[[LedgerError], None] | None = None
 
     @classmethod
     def open(cls, path: Path) -> TradeLedger:
         """Open for appending, first repairing a torn tail left by a crash."""
         ledger = cls(path)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent)
         repair_torn_tail(path)
         created = not path.exists()
         ledger._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -310,6 +313,11 @@ class TradeLedger:
     def _failure(self, error: OSError, lines: int = 1) -> LedgerError:
         failure = LedgerError(f"could not write the trade ledger {self.path}: {error.strerror or error}")
         log.error("%s (%d events not recorded)", failure, lines)
+        if self.on_failure is not None:
+            try:
+                self.on_failure(failure)
+            except Exception:
+                log.exception("telling of a ledger failure failed")
         return failure
 
     def _write(self, data: bytes) -> None:

@@ -183,7 +183,9 @@ async def open_desk(
     )
     if broker is not None:
         executor = broker.executor
-    manager = OptionsOrderManager(executor, ledger, clock=clock, positions=positions.values())
+    manager = OptionsOrderManager(
+        executor, ledger, clock=clock, positions=positions.values(), order_timeout=settings.order_timeout_seconds
+    )
     if broker is not None:
         broker.attach(manager)
 

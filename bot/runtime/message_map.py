@@ -11,9 +11,11 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
+
+from bot.paths import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,9 @@ class PostedMessage:
     @property
     def posted(self) -> datetime:
         return datetime.fromisoformat(self.posted_at)
+
+
+_FIELDS = tuple(f.name for f in fields(PostedMessage))
 
 
 class MessageMap:
@@ -69,17 +74,23 @@ class MessageMap:
         return count
 
     def _save(self) -> None:
+        # Rewritten whole at every post and edit: `dataclasses.asdict` (a deep copy) and an indented dump (the slow
+        # pure-Python encoder) made a save of 200 positions cost ~10 ms on the event loop under load.
         data = {
             "version": 1,
             "reset_at": self.reset_at.isoformat() if self.reset_at else None,
-            "messages": {pid: asdict(posted) for pid, posted in self.messages.items()},
+            "messages": {pid: _entry(posted) for pid, posted in self.messages.items()},
         }
-        write_atomically(self.path, json.dumps(data, indent=1).encode())
+        write_atomically(self.path, json.dumps(data).encode())
+
+
+def _entry(posted: PostedMessage) -> dict[str, object]:
+    return {name: getattr(posted, name) for name in _FIELDS}
 
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a crash leaves either the old file or the new one, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created owner-only
     with os.fdopen(fd, "wb") as file:
         file.write(data)

@@ -23,6 +23,7 @@ from bot import crash
 from bot.options.orders import OrderContext, OrderStatus, Side
 from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent
+from bot.paths import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ async def _pragma(db: aiosqlite.Connection, pragma: str) -> sqlite3.Row | None:
 
 
 def _create_owner_only(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     if not path.exists():
         path.touch(mode=0o600)
 

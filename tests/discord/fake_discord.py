@@ -17,7 +17,9 @@ What it covers (enough for a guild-scoped bot with slash commands, buttons and o
   default; ``zlib_stream=True`` sends zlib-stream binary frames when the client asks for them.
 - Rate limits per route family and major parameter (fixed windows on ``loop.time()``, so they follow looptime),
   ``X-RateLimit-*`` headers on every REST answer, proper 429s (``Via`` header, JSON ``retry_after``).
-- Faults: ``fail_next`` (5xx or 429 storms), ``drop_gateway`` (resumable close), ``invalidate_session`` (op 9).
+- Faults: ``fail_next`` (5xx or 429 storms), ``stall_next`` (no answer until the fake stops: a client timeout),
+  ``drop_gateway`` (resumable close), ``invalidate_session`` (op 9).
+- Interactions from a DM: ``send_slash``/``click`` with ``guild_id=None`` (the user instead of a member).
 - Any other route answers ``unknown_route_status`` (501 by default) and is recorded in ``unknown_routes``.
 
 Route families (``FakeRequest.kind``, keys of ``rate_limits`` and ``fail_next``): me, application, commands,
@@ -74,6 +76,7 @@ UNKNOWN_CHANNEL: Json = {"message": "Unknown Channel", "code": 10003}
 UNKNOWN_WEBHOOK: Json = {"message": "Unknown Webhook", "code": 10015}
 UNKNOWN_INTERACTION: Json = {"message": "Unknown interaction", "code": 10062}
 OPTION_TYPES: dict[type, int] = {str: 3, int: 4, bool: 5, float: 10}
+STALL = 0  # a fault "status": no answer at all
 
 
 def _now_iso() -> str:
@@ -283,6 +286,7 @@ class FakeDiscord:
         self._conn: _GatewayConn | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._faults: list[_Fault] = []
+        self._stopping = asyncio.Event()  # releases stalled requests
         self._windows: dict[tuple[str, str], _Window] = {}
         self._changed = asyncio.Event()
         self._kinds: dict[Any, str] = {}  # aiohttp route -> route family
@@ -323,6 +327,7 @@ class FakeDiscord:
         await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._conn and self._conn.heartbeat_task:
             self._conn.heartbeat_task.cancel()
         for ws in list(self._sockets):
@@ -498,6 +503,11 @@ class FakeDiscord:
         match = (lambda r: r.kind == kind) if isinstance(kind, str) else kind
         self._faults.append(_Fault(match, status, count, retry_after))
 
+    def stall_next(self, kind_or_predicate: str | Callable[[FakeRequest], bool], count: int = 1) -> None:
+        """Leave the next ``count`` matching requests unanswered (not handled) until the fake stops, so the client's
+        own timeout ends them."""
+        self.fail_next(kind_or_predicate, status=STALL, count=count)
+
     async def drop_gateway(self, code: int = 4000) -> None:
         """Close the gateway socket with a resumable code; the client reconnects and RESUMEs."""
         conn, self._conn = self._conn, None
@@ -514,7 +524,7 @@ class FakeDiscord:
     # ------------------------------------------------------------------ interactions
     async def send_slash(
         self,
-        guild_id: int,
+        guild_id: int | None,
         channel_id: int,
         user_id: int,
         name: str,
@@ -522,6 +532,7 @@ class FakeDiscord:
     ) -> FakeInteraction:
         """Dispatch a slash command. ``options`` is Discord's raw list or ``{name: value}`` (types from the sync)."""
         command = next((c for c in self.commands.get(guild_id, []) if c["name"] == name), None)
+        command = command or next((c for g in self.commands.values() for c in g if c["name"] == name), None)
         if isinstance(options, dict):
             declared = {o["name"]: o["type"] for o in (command or {}).get("options", [])}
             options = [
@@ -532,14 +543,15 @@ class FakeDiscord:
             "id": command["id"] if command else str(self.next_id()),
             "name": name,
             "type": 1,
-            "guild_id": str(guild_id),
             "options": options or [],
         }
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
         return await self._interact(2, guild_id, channel_id, user_id, data, None)
 
     async def click(
         self,
-        guild_id: int,
+        guild_id: int | None,
         channel_id: int,
         user_id: int,
         message_id: int,
@@ -553,33 +565,44 @@ class FakeDiscord:
         return await self._interact(3, guild_id, channel_id, user_id, data, message_id)
 
     async def _interact(
-        self, itype: int, guild_id: int, channel_id: int, user_id: int, data: Json, message_id: int | None
+        self, itype: int, guild_id: int | None, channel_id: int, user_id: int, data: Json, message_id: int | None
     ) -> FakeInteraction:
         inter = FakeInteraction(
-            self, self.next_id(), secrets.token_urlsafe(24), itype, guild_id, channel_id, user_id, message_id
+            self, self.next_id(), secrets.token_urlsafe(24), itype, guild_id or 0, channel_id, user_id, message_id
         )
         self.interactions[inter.id] = inter
-        guild = self.guilds[guild_id]
-        member = guild.members[user_id] | {"permissions": str(self.member_permissions(guild_id, user_id))}
         payload: Json = {
             "id": str(inter.id),
             "application_id": str(self.app_id),
             "type": itype,
             "token": inter.token,
             "version": 1,
-            "guild_id": str(guild_id),
             "channel_id": str(channel_id),
-            "channel": guild.channels[channel_id],
-            "member": member,
-            "app_permissions": str(self.member_permissions(guild_id, self.app_id)),
             "locale": "en-US",
-            "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(guild_id)},
-            "context": 0,
             "attachment_size_limit": 10 * 1024 * 1024,  # discord.py 2.7.1 reads it unconditionally
             "data": data,
         }
+        if guild_id is None:  # a DM with the bot: the user, no member, no guild
+            user = self.users[user_id]
+            payload |= {
+                "user": user,
+                "channel": {"id": str(channel_id), "type": 1, "recipients": [user], "last_message_id": None},
+                "app_permissions": str(discord.Permissions.text().value),
+                "authorizing_integration_owners": {"1": str(user_id)},
+                "context": 1,
+            }
+        else:
+            guild = self.guilds[guild_id]
+            payload |= {
+                "guild_id": str(guild_id),
+                "channel": guild.channels[channel_id],
+                "member": guild.members[user_id] | {"permissions": str(self.member_permissions(guild_id, user_id))},
+                "app_permissions": str(self.member_permissions(guild_id, self.app_id)),
+                "guild_locale": "en-US",
+                "authorizing_integration_owners": {"0": str(guild_id)},
+                "context": 0,
+            }
         if message_id is not None:
             payload["message"] = self.messages[message_id].payload()
         await self.dispatch("INTERACTION_CREATE", payload)
@@ -761,6 +784,9 @@ class FakeDiscord:
         if fault is not None:
             fault.remaining -= 1
             rec.injected = True
+            if fault.status == STALL:
+                await self._stopping.wait()
+                return _json_response({"message": "stalled", "code": 0}, 503)
             headers = self._rate_headers(rec.kind, major, now, consume=False)[1]
             if fault.status == 429:
                 return self._too_many(fault.retry_after, headers)
