@@ -42,7 +42,7 @@ from bot.paths import ledger_path
 from bot.runtime.message_map import PostedMessage
 from bot.runtime.position_embed import position_embed
 from bot.runtime.position_view import PositionView
-from bot.settings import DiscordSettings, Settings
+from bot.settings import DiscordSettings, RiskSettings, Settings
 from tests.discord.fake_discord import EPHEMERAL, FALLBACK_RATE_LIMIT, FakeDiscord, FakeMessage, FakeRequest
 
 GUILD_ID = 910_000_000_000_000_001
@@ -51,7 +51,7 @@ TRADER_ROLE_ID = 910_000_000_000_000_020
 ADMIN_ROLE_ID = 910_000_000_000_000_021
 TRADER_ID = 910_000_000_000_000_030
 NOBODY_ID = 910_000_000_000_000_031  # a member without any desk role
-COMMANDS = {"positions", "position", "trim", "close", "reset-messages"}
+COMMANDS = {"positions", "position", "trim", "close", "reset-messages", "status", "halt", "reduce-only", "resume"}
 READY_WITHIN = 30.0  # virtual seconds; discord.py alone waits 2 s for more guilds before on_ready
 # Far enough ahead that no quote ever reaches the expiry, whenever the tests run.
 EXPIRY = date(datetime.now(UTC).year + 3, 12, 17)
@@ -170,7 +170,9 @@ def settings() -> Settings:
         trader_role_ids=[TRADER_ROLE_ID],
         admin_role_ids=[ADMIN_ROLE_ID],
     )
-    return Settings(discord=discord_settings, strategies=[])
+    # The desk's clock here is the wall clock, whatever the hour: limits on the time of day are not tested here.
+    risk = RiskSettings(market_hours_only=False, no_entry_minutes_before_close=False)
+    return Settings(discord=discord_settings, strategies=[], risk=risk)
 
 
 async def until_ready(bot: OptionDeskBot, running: asyncio.Task[None]) -> None:
@@ -615,7 +617,7 @@ async def test_close_stops_tasks_scheduler_and_ledger_without_an_error(
         await until_ready(bot, running)
         wire = Wire(fake, bot, storage, clock)
         tasks = list(bot._tasks)
-        assert {t.get_name() for t in tasks} == {"feed", "notifier", "expiry"}
+        assert {t.get_name() for t in tasks} == {"feed", "notifier", "expiry", "trading state"}
         assert bot.scheduler is not None and bot.scheduler.running
         spy = contract(450)
         wire.quote(spy, "1.00", "1.10")
