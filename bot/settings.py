@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from bot.broker.config import BrokerSettings
 from bot.options.positions import ActionKind
+from bot.options.risk import RiskLimits
 from bot.paths import PROJECT_ROOT
 
 CONFIG_FILE = PROJECT_ROOT / "config" / "optiondesk.toml"
@@ -48,6 +49,9 @@ def _off_is_none(value: object) -> object:
 
 OptionalPercent = Annotated[Percent | None, BeforeValidator(_off_is_none)]
 OptionalMinutes = Annotated[Annotated[int, Field(gt=0)] | None, BeforeValidator(_off_is_none)]
+OptionalCount = OptionalMinutes
+OptionalMoney = Annotated[Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None, BeforeValidator(_off_is_none)]
+OptionalTime = Annotated[dt_time | None, BeforeValidator(_off_is_none)]
 
 
 class Section(BaseModel):
@@ -119,6 +123,26 @@ class WatcherSettings(Section):
     throttle_seconds: Annotated[float, Field(ge=0)] = 1.0
 
 
+_LIMITS = RiskLimits()  # the defaults live with the checks
+
+
+class RiskSettings(Section):
+    """The desk's pre-trade limits (see bot.options.risk); `false` switches one off."""
+
+    max_contracts_per_order: OptionalCount = _LIMITS.max_contracts_per_order
+    max_open_positions: OptionalCount = _LIMITS.max_open_positions
+    max_premium_per_position: OptionalMoney = _LIMITS.max_premium_per_position
+    max_premium_total: OptionalMoney = _LIMITS.max_premium_total
+    max_daily_loss: OptionalMoney = _LIMITS.max_daily_loss
+    market_hours_only: bool = _LIMITS.market_hours_only
+    no_entry_minutes_before_close: OptionalMinutes = _LIMITS.no_entry_minutes_before_close
+    no_buy_expiring_today_after: OptionalTime = _LIMITS.no_buy_expiring_today_after
+    max_spread_pct: OptionalPercent = _LIMITS.max_spread_pct
+
+    def limits(self) -> RiskLimits:
+        return RiskLimits(**self.model_dump())
+
+
 Notify = Literal["notify", "silent", "off"]
 
 
@@ -168,6 +192,7 @@ class Settings(BaseSettings):
     market: MarketSettings = MarketSettings()
     paper: PaperSettings = PaperSettings()
     watcher: WatcherSettings = WatcherSettings()
+    risk: RiskSettings = RiskSettings()
     strategies: list[StrategySettings] = Field(default_factory=_default_strategies)
 
     @field_validator("timezone")

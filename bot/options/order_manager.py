@@ -1,6 +1,7 @@
 """`OptionsOrderManager`: the one way trades happen, for strategies and traders alike.
 
-For each request it checks the input, takes the position's lock, sends the order to the executor,
+For each request it checks the input, takes the position's lock, runs the pre-trade risk checks
+(`bot.options.risk`: the trading state and the limits), sends the order to the executor,
 applies every fill to the order and the position, appends the fill to the ledger (durable), and only
 then tells its listeners (the notifier). A refused request raises TradeError and changes nothing.
 """
@@ -8,6 +9,7 @@ then tells its listeners (the notifier). A refused request raises TradeError and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import ROUND_FLOOR, Decimal
@@ -22,6 +24,7 @@ from bot.options.executor import Executor
 from bot.options.ids import new_id
 from bot.options.orders import Fill, OrderContext, OrderRequest, OrderStatus, Side
 from bot.options.positions import Position, Source
+from bot.options.risk import RiskCheck
 from bot.options.trade_ledger import LedgerError, TradeEvent, TradeLedger
 
 __all__ = ["OptionsOrderManager", "OrderContext", "Position"]
@@ -42,10 +45,14 @@ class OptionsOrderManager:
         clock: Clock = utc_now,
         positions: Iterable[Position] = (),
         order_timeout: float | None = None,
+        risk: RiskCheck | None = None,
     ) -> None:
         """`order_timeout`: seconds an executor may take over one order; what is unfilled by then is cancelled."""
         self._executor = executor
         self._order_timeout = order_timeout
+        self._risk = risk
+        # Buys pass risk one at a time, so two opens in flight cannot both slip under a desk-wide limit.
+        self._buying = asyncio.Lock()
         self._ledger = ledger
         self._clock = clock
         self._positions: dict[str, Position] = {p.position_id: p for p in positions}
@@ -173,6 +180,20 @@ class OptionsOrderManager:
         source: Source,
         actor: str | None,
         limit_price: Decimal | None = None,
+    ) -> Position:
+        async with self._buying if side is Side.BUY else contextlib.nullcontext():
+            if self._risk is not None:
+                await self._risk.check(position, side, qty, self._positions.values(), self._clock())
+            return await self._send(position, side, qty, source, actor, limit_price)
+
+    async def _send(
+        self,
+        position: Position,
+        side: Side,
+        qty: int,
+        source: Source,
+        actor: str | None,
+        limit_price: Decimal | None,
     ) -> Position:
         order = OrderContext(new_id("ord"), position.position_id, side, qty)
         self.orders[order.order_id] = order

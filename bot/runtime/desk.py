@@ -22,6 +22,7 @@ from bot.options.orders import OrderContext
 from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import ActionKind, Position
 from bot.options.quotes import Quote, QuoteCache
+from bot.options.risk import RiskCheck
 from bot.options.trade_ledger import TradeEvent, TradeLedger
 from bot.runtime.message_board import Board, BoardSink, out_of_date
 from bot.runtime.message_map import MessageMap
@@ -29,6 +30,7 @@ from bot.runtime.options_trade_notifier import OptionsTradeNotifier
 from bot.runtime.resume import ResumeReport, start_up
 from bot.runtime.state_store import StateStore
 from bot.runtime.strategy_runner import StrategyRunner
+from bot.runtime.trading_state import TradingSwitch, guard_daily_loss
 from bot.settings import Notify, Settings
 from bot.strategies.base import Strategy, StrategyDesk
 from bot.strategies.options.exit_rules import expiry_settlement_price, is_expired
@@ -64,6 +66,7 @@ class Desk:
     notifier: OptionsTradeNotifier
     watcher: PositionWatcher
     runner: StrategyRunner
+    switch: TradingSwitch
     broker: BrokerLink | None = None
     _expiring: LatestByKey[str, datetime] = field(default_factory=LatestByKey)
     _next_expiry: datetime | None = None
@@ -130,6 +133,7 @@ class Desk:
             "feed": partial(feed.run, self.quotes),
             "notifier": self.notifier.run,
             "expiry": self.run_expiry,
+            "trading state": self.switch.watch,
         }
         for name in self.runner.strategies:
             workers[f"strategy {name}"] = partial(self.runner.run, name)
@@ -183,8 +187,15 @@ async def open_desk(
     )
     if broker is not None:
         executor = broker.executor
+    switch = await TradingSwitch.open(store, clock)
+    risk = RiskCheck(settings.risk.limits(), quotes.get, switch.load)
     manager = OptionsOrderManager(
-        executor, ledger, clock=clock, positions=positions.values(), order_timeout=settings.order_timeout_seconds
+        executor,
+        ledger,
+        clock=clock,
+        positions=positions.values(),
+        order_timeout=settings.order_timeout_seconds,
+        risk=risk,
     )
     if broker is not None:
         broker.attach(manager)
@@ -198,6 +209,7 @@ async def open_desk(
     notifier = OptionsTradeNotifier(BoardSink(board, messages, notify), quotes, delivered=store.delivered)
     manager.subscribe(notifier.on_fill)
     manager.subscribe_orders(notifier.on_order)
+    manager.subscribe(guard_daily_loss(switch, manager.all_positions, limits))
     strategies = build_strategies(settings)
     highs = await store.highs()
     for strategy in strategies:
@@ -216,4 +228,4 @@ async def open_desk(
     )
     watch(quotes, [p.contract.symbol for p in manager.open_positions()])
     runner = StrategyRunner(strategies, quotes)
-    return Desk(ledger, store, resumed, messages, quotes, manager, notifier, watcher, runner, broker)
+    return Desk(ledger, store, resumed, messages, quotes, manager, notifier, watcher, runner, switch, broker)

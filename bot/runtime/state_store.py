@@ -22,6 +22,7 @@ import aiosqlite
 from bot import crash
 from bot.options.orders import OrderContext, OrderStatus, Side
 from bot.options.positions import Position
+from bot.options.risk import NEVER_SET, DeskState, TradingState
 from bot.options.trade_ledger import TradeEvent
 from bot.paths import private_dir
 
@@ -88,6 +89,16 @@ MIGRATIONS: tuple[str, ...] = (
         ledger_bytes INTEGER NOT NULL,
         digest TEXT NOT NULL,
         kept TEXT NOT NULL
+    );
+    """,
+    # 4: the desk's trading state (active / reduce-only / halted), which no ledger line holds.
+    """
+    CREATE TABLE trading_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at TEXT NOT NULL
     );
     """,
 )
@@ -373,3 +384,20 @@ class StateStore:
         for position_id, rule, level in rows:
             fired.setdefault(position_id, set()).add((rule, level))
         return fired
+
+    # Trading state -------------------------------------------------------------------------------
+
+    async def trading_state(self) -> DeskState:
+        async with self._db.execute("SELECT state, reason, set_by, set_at FROM trading_state WHERE id = 1") as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return NEVER_SET
+        return DeskState(TradingState(row[0]), row[1], row[2], datetime.fromisoformat(row[3]) if row[3] else None)
+
+    async def save_trading_state(self, desk: DeskState) -> None:
+        set_at = desk.set_at.isoformat() if desk.set_at else ""
+        await self._db.execute(
+            "INSERT OR REPLACE INTO trading_state VALUES (1, ?, ?, ?, ?)",
+            (desk.state.value, desk.reason, desk.set_by, set_at),
+        )
+        await self._db.commit()

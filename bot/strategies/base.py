@@ -62,6 +62,7 @@ class StrategyDesk:
         self._clock = clock
         self._watch = watch
         self._memory = memory
+        self._last_refusal: str | None = None
         self._close_for: tuple[datetime | None, datetime] = (None, datetime.min.replace(tzinfo=MARKET_TZ))
 
     def now(self) -> datetime:
@@ -121,11 +122,22 @@ class StrategyDesk:
 
     async def _attempt(self, what: str, action: Awaitable[Position]) -> Position | None:
         try:
-            return await action
+            done = await action
         except TradeError as refused:
-            # A refusal is the desk doing its job (no quote, position gone...): the strategy's log says why.
-            log.info("strategy %s could not %s: %s", self._strategy, what, refused)
+            # A refusal is the desk doing its job (no quote, a risk limit, a halted desk...): the strategy's
+            # log says why, once while the same refusal repeats tick after tick.
+            repeated = str(refused) == self._last_refusal
+            self._last_refusal = str(refused)
+            log.log(
+                logging.DEBUG if repeated else logging.INFO,
+                "strategy %s could not %s: %s",
+                self._strategy,
+                what,
+                refused,
+            )
             return None
+        self._last_refusal = None
+        return done
 
 
 def exit_rules(settings: ExitRuleSettings) -> ExitRules:

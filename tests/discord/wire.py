@@ -29,7 +29,7 @@ from bot.options.positions import Position
 from bot.options.quotes import Quote
 from bot.options.trade_ledger import TradeEvent, read_ledger
 from bot.paths import ledger_path
-from bot.settings import DiscordSettings, Settings
+from bot.settings import DiscordSettings, RiskSettings, Settings
 from tests.discord.fake_discord import FakeDiscord, FakeMessage
 
 GUILD_ID = 910_000_000_000_000_001
@@ -163,7 +163,9 @@ def settings() -> Settings:
         trader_role_ids=[TRADER_ROLE_ID],
         admin_role_ids=[ADMIN_ROLE_ID],
     )
-    return Settings(discord=discord_settings, strategies=[])
+    # The desk's clock here is the wall clock, whatever the hour: limits on the time of day are not tested here.
+    risk = RiskSettings(market_hours_only=False, no_entry_minutes_before_close=False)
+    return Settings(discord=discord_settings, strategies=[], risk=risk)
 
 
 async def until_ready(bot: OptionDeskBot, running: asyncio.Task[None]) -> None:

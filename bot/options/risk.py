@@ -1,0 +1,312 @@
+"""Pre-trade risk: the desk's trading state and its limits, checked before any order reaches an executor.
+
+Buys (opens and adds) take on risk and must pass every limit. Trims and closes take risk off, so only the
+trading state applies to them: no limit on size, premium, time or quote quality ever keeps a trader or an
+exit rule from getting out of a position (a halted desk does stop them: halted means no orders at all).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from bot.options.errors import TradeError
+from bot.options.execution_paper import PRICE_FALLBACKS
+from bot.options.market_hours import MARKET_TZ, is_market_open, session_close
+from bot.options.orders import Side
+from bot.options.positions import Position
+from bot.options.quotes import Quote
+
+log = logging.getLogger(__name__)
+
+_HUNDRED = Decimal(100)
+
+
+class TradingState(StrEnum):
+    ACTIVE = "active"
+    REDUCE_ONLY = "reduce-only"  # trims and closes only
+    HALTED = "halted"  # no orders at all; open positions stay and are still shown
+
+
+@dataclass(frozen=True, slots=True)
+class DeskState:
+    """The trading state with why, who set it (`discord:<id>`, `operator`, `risk`) and when (UTC)."""
+
+    state: TradingState
+    reason: str
+    set_by: str
+    set_at: datetime | None
+
+
+# A desk whose state was never set trades.
+NEVER_SET = DeskState(TradingState.ACTIVE, "never changed", "default", None)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """The desk's limits; None (or False) switches one off. Money in dollars, times in New York."""
+
+    max_contracts_per_order: int | None = 50
+    max_open_positions: int | None = 10
+    max_premium_per_position: Decimal | None = Decimal(10_000)
+    max_premium_total: Decimal | None = Decimal(30_000)
+    max_daily_loss: Decimal | None = Decimal(5_000)
+    market_hours_only: bool = True
+    no_entry_minutes_before_close: int | None = 5
+    no_buy_expiring_today_after: time | None = time(15, 0)
+    max_spread_pct: Decimal | None = Decimal(25)
+
+
+class RiskRefused(TradeError):
+    """An order the desk's trading state or one of its limits refuses; nothing was sent or recorded."""
+
+
+def dollars(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def premium_at_risk(position: Position) -> Decimal:
+    """What a long-premium position can lose: its average entry times its contracts and multiplier."""
+    return position.avg_entry * position.qty * position.contract.multiplier
+
+
+def realized_on(positions: Iterable[Position], day: date) -> Decimal:
+    """The P&L realized by fills on `day` (New York date), fees included."""
+    return sum(
+        (a.realized_pnl for p in positions for a in p.actions if a.ts.astimezone(MARKET_TZ).date() == day),
+        Decimal(0),
+    )
+
+
+def loss_limit_reached(limits: RiskLimits, realized_today: Decimal) -> bool:
+    """A loss of exactly the limit counts as reached."""
+    return limits.max_daily_loss is not None and realized_today <= -limits.max_daily_loss
+
+
+@dataclass(frozen=True, slots=True)
+class Buy:
+    """A buy the desk is asked for: an open (the position has no fills yet) or an add."""
+
+    position: Position
+    qty: int
+    price: Decimal | None  # what it is expected to fill at, from the quote (None: no usable quote)
+    quote: Quote | None
+    open_positions: list[Position]
+    realized_today: Decimal
+    now: datetime
+
+    @property
+    def is_open(self) -> bool:
+        return not self.position.actions
+
+
+def state_refusal(state: TradingState, side: Side) -> str | None:
+    if state is TradingState.HALTED:
+        return "Refused: the desk is halted, so nothing is traded until an admin resumes it (/status says why)."
+    if state is TradingState.REDUCE_ONLY and side is Side.BUY:
+        return "Refused: the desk is reduce-only, so only trims and closes go through (/status says why)."
+    return None
+
+
+def _ny(now: datetime) -> str:
+    return f"{now.astimezone(MARKET_TZ):%H:%M} New York"
+
+
+def _hours(limits: RiskLimits, buy: Buy) -> str | None:
+    if limits.market_hours_only and not is_market_open(buy.now):
+        return (
+            f"Refused by the market hours limit: it is {_ny(buy.now)} on {buy.now.astimezone(MARKET_TZ):%Y-%m-%d}, "
+            "new entries only while the market is open (09:30-16:00 on trading days)."
+        )
+    return None
+
+
+def _before_close(limits: RiskLimits, buy: Buy) -> str | None:
+    minutes = limits.no_entry_minutes_before_close
+    if minutes is None:
+        return None
+    left = session_close(buy.now.astimezone(MARKET_TZ).date()) - buy.now
+    if timedelta(0) < left <= timedelta(minutes=minutes):
+        return (
+            f"Refused by the no entries before the close limit: it is {_ny(buy.now)}, "
+            f"{int(left.total_seconds() // 60)} minutes before the close, the limit is {minutes} minutes."
+        )
+    return None
+
+
+def _expiring_today(limits: RiskLimits, buy: Buy) -> str | None:
+    cutoff = limits.no_buy_expiring_today_after
+    local = buy.now.astimezone(MARKET_TZ)
+    contract = buy.position.contract
+    if cutoff is not None and contract.expiry == local.date() and local.time() >= cutoff:
+        return (
+            f"Refused by the same-day expiry limit: {contract.label} expires today and it is {_ny(buy.now)}, "
+            f"the limit is {cutoff:%H:%M}."
+        )
+    return None
+
+
+def _contracts(limits: RiskLimits, buy: Buy) -> str | None:
+    cap = limits.max_contracts_per_order
+    if cap is not None and buy.qty > cap:
+        return f"Refused by the max contracts per order limit: {buy.qty} contracts asked, the limit is {cap}."
+    return None
+
+
+def _spread(limits: RiskLimits, buy: Buy) -> str | None:
+    cap = limits.max_spread_pct
+    if cap is None:
+        return None
+    quote, label = buy.quote, buy.position.contract.label
+    mid = quote.mid if quote is not None else None
+    if quote is None or mid is None or quote.bid is None or quote.ask is None:
+        return f"Refused by the quote quality limit: {label} has no two-sided quote to judge its spread by."
+    spread_pct = (quote.ask - quote.bid) / mid * _HUNDRED
+    if spread_pct > cap:
+        return (
+            f"Refused by the quote quality limit: the spread of {label} is {spread_pct:.1f}% of mid "
+            f"({quote.bid}-{quote.ask}), the limit is {cap.normalize():f}%."
+        )
+    return None
+
+
+def _added_premium(buy: Buy) -> Decimal | None:
+    if buy.price is None:
+        return None
+    return buy.price * buy.qty * buy.position.contract.multiplier
+
+
+def _no_price(limit: str, buy: Buy) -> str:
+    return f"Refused by the {limit} limit: there is no usable quote for {buy.position.contract.label} to price it."
+
+
+def _position_premium(limits: RiskLimits, buy: Buy) -> str | None:
+    cap = limits.max_premium_per_position
+    if cap is None:
+        return None
+    added = _added_premium(buy)
+    if added is None:
+        return _no_price("max premium per position", buy)
+    after = premium_at_risk(buy.position) + added
+    if after > cap:
+        return (
+            f"Refused by the max premium per position limit: {dollars(after)} would be at risk in "
+            f"{buy.position.contract.label}, the limit is {dollars(cap)}."
+        )
+    return None
+
+
+def _total_premium(limits: RiskLimits, buy: Buy) -> str | None:
+    cap = limits.max_premium_total
+    if cap is None:
+        return None
+    added = _added_premium(buy)
+    if added is None:
+        return _no_price("max total premium", buy)
+    after = sum((premium_at_risk(p) for p in buy.open_positions), Decimal(0)) + added
+    if after > cap:
+        return (
+            f"Refused by the max total premium limit: {dollars(after)} would be at risk across the desk, "
+            f"the limit is {dollars(cap)}."
+        )
+    return None
+
+
+def _open_positions(limits: RiskLimits, buy: Buy) -> str | None:
+    cap = limits.max_open_positions
+    if cap is not None and buy.is_open and len(buy.open_positions) >= cap:
+        return (
+            f"Refused by the max open positions limit: {len(buy.open_positions)} positions are open, "
+            f"the limit is {cap}."
+        )
+    return None
+
+
+def _daily_loss(limits: RiskLimits, buy: Buy) -> str | None:
+    if loss_limit_reached(limits, buy.realized_today):
+        assert limits.max_daily_loss is not None
+        return (
+            f"Refused by the max daily loss limit: today's realized P&L is {dollars(buy.realized_today)}, "
+            f"the limit is a loss of {dollars(limits.max_daily_loss)}."
+        )
+    return None
+
+
+# In the order a trader would look: when, what, how much, then the desk as a whole.
+BUY_CHECKS: tuple[Callable[[RiskLimits, Buy], str | None], ...] = (
+    _hours,
+    _before_close,
+    _expiring_today,
+    _contracts,
+    _spread,
+    _position_premium,
+    _total_premium,
+    _open_positions,
+    _daily_loss,
+)
+
+
+def buy_refusal(limits: RiskLimits, buy: Buy) -> str | None:
+    """The first limit this buy breaks, as the sentence a trader reads; None when it may go."""
+    for check in BUY_CHECKS:
+        refusal = check(limits, buy)
+        if refusal is not None:
+            return refusal
+    return None
+
+
+def expected_buy_price(quote: Quote | None) -> Decimal | None:
+    """What a buy is expected to fill at: the price the paper executor would take (ask, then mid, last, bid)."""
+    found = quote.first_usable(*PRICE_FALLBACKS[Side.BUY]) if quote is not None else None
+    return found[1] if found is not None else None
+
+
+async def _always_active() -> DeskState:
+    return NEVER_SET
+
+
+class RiskCheck:
+    """What the order manager runs before every order: the current trading state, then the limits.
+
+    `state` is read anew for each order (the desk may have been halted from the shell a moment ago);
+    `quote_of` gives the latest quote of a contract (OCC symbol), which prices a buy.
+    """
+
+    def __init__(
+        self,
+        limits: RiskLimits,
+        quote_of: Callable[[str], Quote | None],
+        state: Callable[[], Awaitable[DeskState]] = _always_active,
+    ) -> None:
+        self.limits = limits
+        self._quote_of = quote_of
+        self._state = state
+
+    async def check(
+        self, position: Position, side: Side, qty: int, positions: Iterable[Position], now: datetime
+    ) -> None:
+        """Raise RiskRefused with the sentence a trader reads when this order must not go out."""
+        desk = await self._state()
+        refusal = state_refusal(desk.state, side)
+        if refusal is None and side is Side.BUY:
+            everything = list(positions)
+            quote = self._quote_of(position.contract.symbol)
+            buy = Buy(
+                position,
+                qty,
+                expected_buy_price(quote),
+                quote,
+                [p for p in everything if p.is_open],
+                realized_on(everything, now.astimezone(MARKET_TZ).date()),
+                now,
+            )
+            refusal = buy_refusal(self.limits, buy)
+        if refusal is not None:
+            log.warning(
+                "risk refused %s %d %s (%s): %s", side, qty, position.contract.label, position.position_id, refusal
+            )
+            raise RiskRefused(refusal)
