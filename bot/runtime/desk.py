@@ -188,7 +188,8 @@ async def open_desk(
     if broker is not None:
         executor = broker.executor
     switch = await TradingSwitch.open(store, clock)
-    risk = RiskCheck(settings.risk.limits(), quotes.get, switch.load)
+    limits = settings.risk.limits()
+    risk = RiskCheck(limits, quotes.get, switch.load)
     manager = OptionsOrderManager(
         executor,
         ledger,

@@ -55,7 +55,17 @@ from tests.discord.wire import (
 )
 
 COMMANDS = {
-    "positions", "position", "trim", "close", "reset-messages", "reconcile", "pnl", "status", "halt", "reduce-only", "resume"
+    "positions",
+    "position",
+    "trim",
+    "close",
+    "reset-messages",
+    "reconcile",
+    "pnl",
+    "status",
+    "halt",
+    "reduce-only",
+    "resume",
 }
 
 pytestmark = (
