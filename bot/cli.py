@@ -20,6 +20,7 @@ from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger,
 from bot.paths import DEFAULT_STORAGE, ledger_path
 from bot.render import ledger_summary, position_row
 from bot.settings import Settings, SettingsError, discord_token, load_settings
+from bot.trading_cli import add_commands, state_command, status_command
 
 log = logging.getLogger("bot")
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger = commands.add_parser("ledger", help="inspect the trade ledger")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", metavar="command", required=True)
     ledger_commands.add_parser("verify", parents=[storage], help="replay the ledger and check every invariant")
+    add_commands(commands, storage)
     return parser
 
 
@@ -85,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             return verify_ledger(storage)
         if args.command == "positions":
             return list_positions(storage, as_json=args.json)
+        if args.command == "state":
+            return state_command(storage, set_to=args.set_to, reason=args.reason, as_json=args.json)
+        if args.command == "status":
+            return status_command(settings, storage, as_json=args.json)
         token = discord_token()
         if token is not None and args.command in (None, "run"):
             return run_discord(settings, storage, token)

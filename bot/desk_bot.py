@@ -39,7 +39,7 @@ from bot.settings import Settings, check_discord_settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin")
+EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.risk")
 GENERIC_FAILURE = "Something went wrong on the desk; it is logged. Check /position before trying again."
 
 

@@ -177,7 +177,7 @@ async def open_desk(
     )
     switch = await TradingSwitch.open(store, clock)
     limits = settings.risk.limits()
-    risk = RiskCheck(limits, quotes.get, switch.load)
+    risk = RiskCheck(limits, quotes.get, lambda: switch.current)
     manager = OptionsOrderManager(executor, ledger, clock=clock, positions=positions.values(), risk=risk)
 
     async def remember_order(order: OrderContext, position: Position) -> None:
