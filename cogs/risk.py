@@ -6,6 +6,7 @@ channel. Reasons are free text: their markdown and mentions are escaped wherever
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import timedelta
@@ -62,9 +63,18 @@ def change_notice(before: DeskState, after: DeskState) -> str:
 class Risk(commands.Cog):
     def __init__(self, bot: OptionDeskBot) -> None:
         self.bot = bot
+        self._posting: set[asyncio.Task[None]] = set()
 
     async def announce(self, before: DeskState, after: DeskState) -> None:
-        """A trading-state listener: tell the admin channel (if one is set)."""
+        """A trading-state listener: tell the admin channel (if one is set), in the background.
+
+        The daily-loss limit changes the state from inside a fill; a slow or failing Discord must not hold it.
+        """
+        task = asyncio.create_task(self._post(before, after))
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
+    async def _post(self, before: DeskState, after: DeskState) -> None:
         channel_id = self.bot.settings.discord.admin_channel_id
         if channel_id is None:
             return
