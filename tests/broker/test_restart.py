@@ -9,16 +9,18 @@ import io
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 
 from bot.broker.link import BrokerLink
 from bot.options.contracts import OptionContract
 from bot.options.orders import OrderStatus
 from bot.options.positions import Source
+from bot.options.quotes import Quote
 from bot.runtime.desk import Desk, open_desk
 from bot.runtime.message_board import ConsoleBoard
 from bot.runtime.message_map import MessageMap
-from tests.broker.conftest import Clock, broker_settings, fast, until
+from tests.broker.conftest import NOW, Clock, broker_settings, fast, until
 from tests.broker.fake_alpaca import FakeAlpaca
 
 SPY = OptionContract.parse("SPY   261127C00450000")
@@ -48,6 +50,8 @@ async def broker_desk(fake: FakeAlpaca, storage: Path, clock: Clock) -> AsyncIte
 
 async def crash_during(desk: Desk, ledger_lines: int) -> None:
     """Open a position, and die (the task is cancelled) once `ledger_lines` lines are in the ledger."""
+    # The quote the desk's risk checks price the buy by, as Alpaca's option feed would have brought it.
+    desk.quotes.update(SPY.symbol, Quote(bid=Decimal("1.05"), ask=Decimal("1.15"), ts=NOW))
     opening = asyncio.create_task(desk.manager.open_position(SPY, 3, strategy="spy-orb"))
     await until(lambda: len(desk.ledger.read()) == ledger_lines and desk.manager.orders)
     await asyncio.sleep(0.05)
