@@ -27,7 +27,7 @@ from bot.options.quotes import Quote
 from bot.options.trade_ledger import TradeEvent
 from bot.runtime.position_embed import position_embed
 from tests.discord.wire import CHANNEL_ID, ON_VIRTUAL_TIME, contract, desk_on_fake, notifier_running, settings
-from tests.reliability.checks import assert_nothing_lost, peak_rss_mb
+from tests.reliability.checks import assert_nothing_lost, peak_rss_mb, unlimited
 
 POSITIONS = 200
 UPDATES_PER_SECOND = 10
@@ -59,7 +59,9 @@ async def test_200_positions_updated_10_times_a_second_for_10_minutes(
     wall_start = time.perf_counter()
     # Without chart images: drawing ~800 PNGs would make this a benchmark of the chart drawing (bench/charts_bench.py
     # measures that), where it is about Discord's limits, coalescing, the ledger and memory.
-    plain = settings().model_copy(update={"discord": settings().discord.model_copy(update={"charts": False})})
+    plain = unlimited(
+        settings().model_copy(update={"discord": settings().discord.model_copy(update={"charts": False})})
+    )
     async with desk_on_fake(monkeypatch, memory_disk, bot_settings=plain) as wire, notifier_running(wire.bot):
         fake, desk, loop = wire.fake, wire.bot.desk, asyncio.get_running_loop()
         manager, quotes = desk.manager, desk.quotes
