@@ -21,6 +21,7 @@ from bot.paths import DEFAULT_STORAGE, ledger_path, private_dir
 from bot.render import ledger_summary, position_row
 from bot.report_command import add_report_parser, report_daily
 from bot.settings import Settings, SettingsError, discord_token, load_settings
+from bot.trading_cli import add_commands, state_command, status_command
 
 log = logging.getLogger("bot")
 
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_commands = ledger.add_subparsers(dest="ledger_command", metavar="command", required=True)
     ledger_commands.add_parser("verify", parents=[storage], help="replay the ledger and check every invariant")
     add_report_parser(commands, storage)
+    add_commands(commands, storage)
     return parser
 
 
@@ -95,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.broker.reconcile_command import reconcile_command
 
             return reconcile_command(settings, storage, day=args.date, as_json=args.json, apply=args.apply)
+        if args.command == "state":
+            return state_command(storage, set_to=args.set_to, reason=args.reason, as_json=args.json)
+        if args.command == "status":
+            return status_command(settings, storage, as_json=args.json)
         token = discord_token()
         if token is not None and args.command in (None, "run"):
             return run_discord(settings, storage, token)

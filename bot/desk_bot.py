@@ -43,7 +43,7 @@ from bot.settings import Settings, check_discord_settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.broker", "cogs.analytics")
+EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.risk", "cogs.broker", "cogs.analytics")
 GENERIC_FAILURE = "Something went wrong on the desk; it is logged. Check /position before trying again."
 
 

@@ -183,7 +183,7 @@ class OptionsOrderManager:
     ) -> Position:
         async with self._buying if side is Side.BUY else contextlib.nullcontext():
             if self._risk is not None:
-                await self._risk.check(position, side, qty, self._positions.values(), self._clock())
+                self._risk.check(position, side, qty, self._positions.values(), self._clock())
             return await self._send(position, side, qty, source, actor, limit_price)
 
     async def _send(

@@ -8,7 +8,7 @@ exit rule from getting out of a position (a halted desk does stop them: halted m
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -174,46 +174,27 @@ def _spread(limits: RiskLimits, buy: Buy) -> str | None:
     return None
 
 
-def _added_premium(buy: Buy) -> Decimal | None:
-    if buy.price is None:
+def _premium(name: str, cap: Decimal | None, held: Decimal, where: str, buy: Buy) -> str | None:
+    """Would the premium at risk (`held` now, plus this buy at its expected price) go over `cap`?"""
+    if cap is None:
         return None
-    return buy.price * buy.qty * buy.position.contract.multiplier
-
-
-def _no_price(limit: str, buy: Buy) -> str:
-    return f"Refused by the {limit} limit: there is no usable quote for {buy.position.contract.label} to price it."
+    if buy.price is None:
+        return f"Refused by the {name} limit: there is no usable quote for {buy.position.contract.label} to price it."
+    after = held + buy.price * buy.qty * buy.position.contract.multiplier
+    if after > cap:
+        return f"Refused by the {name} limit: {dollars(after)} would be at risk {where}, the limit is {dollars(cap)}."
+    return None
 
 
 def _position_premium(limits: RiskLimits, buy: Buy) -> str | None:
-    cap = limits.max_premium_per_position
-    if cap is None:
-        return None
-    added = _added_premium(buy)
-    if added is None:
-        return _no_price("max premium per position", buy)
-    after = premium_at_risk(buy.position) + added
-    if after > cap:
-        return (
-            f"Refused by the max premium per position limit: {dollars(after)} would be at risk in "
-            f"{buy.position.contract.label}, the limit is {dollars(cap)}."
-        )
-    return None
+    held = premium_at_risk(buy.position)
+    where = f"in {buy.position.contract.label}"
+    return _premium("max premium per position", limits.max_premium_per_position, held, where, buy)
 
 
 def _total_premium(limits: RiskLimits, buy: Buy) -> str | None:
-    cap = limits.max_premium_total
-    if cap is None:
-        return None
-    added = _added_premium(buy)
-    if added is None:
-        return _no_price("max total premium", buy)
-    after = sum((premium_at_risk(p) for p in buy.open_positions), Decimal(0)) + added
-    if after > cap:
-        return (
-            f"Refused by the max total premium limit: {dollars(after)} would be at risk across the desk, "
-            f"the limit is {dollars(cap)}."
-        )
-    return None
+    held = sum((premium_at_risk(p) for p in buy.open_positions), Decimal(0))
+    return _premium("max total premium", limits.max_premium_total, held, "across the desk", buy)
 
 
 def _open_positions(limits: RiskLimits, buy: Buy) -> str | None:
@@ -265,14 +246,14 @@ def expected_buy_price(quote: Quote | None) -> Decimal | None:
     return found[1] if found is not None else None
 
 
-async def _always_active() -> DeskState:
+def _always_active() -> DeskState:
     return NEVER_SET
 
 
 class RiskCheck:
     """What the order manager runs before every order: the current trading state, then the limits.
 
-    `state` is read anew for each order (the desk may have been halted from the shell a moment ago);
+    `state` gives the trading state as the desk knows it now (kept in memory, no I/O on the order path);
     `quote_of` gives the latest quote of a contract (OCC symbol), which prices a buy.
     """
 
@@ -280,17 +261,15 @@ class RiskCheck:
         self,
         limits: RiskLimits,
         quote_of: Callable[[str], Quote | None],
-        state: Callable[[], Awaitable[DeskState]] = _always_active,
+        state: Callable[[], DeskState] = _always_active,
     ) -> None:
         self.limits = limits
         self._quote_of = quote_of
         self._state = state
 
-    async def check(
-        self, position: Position, side: Side, qty: int, positions: Iterable[Position], now: datetime
-    ) -> None:
+    def check(self, position: Position, side: Side, qty: int, positions: Iterable[Position], now: datetime) -> None:
         """Raise RiskRefused with the sentence a trader reads when this order must not go out."""
-        desk = await self._state()
+        desk = self._state()
         refusal = state_refusal(desk.state, side)
         if refusal is None and side is Side.BUY:
             everything = list(positions)

@@ -189,7 +189,7 @@ async def open_desk(
         executor = broker.executor
     switch = await TradingSwitch.open(store, clock)
     limits = settings.risk.limits()
-    risk = RiskCheck(limits, quotes.get, switch.load)
+    risk = RiskCheck(limits, quotes.get, lambda: switch.current)
     manager = OptionsOrderManager(
         executor,
         ledger,

@@ -1,9 +1,9 @@
-"""The desk's trading state at run time: kept in the state store and read from it again before each order,
-so that a change made from the shell (`python -m bot state --set ...`) counts for the very next order.
+"""The desk's trading state at run time: kept in the state store, held in memory for the order path.
 
-Admins, the operator and the daily-loss limit change it; every change is logged and told to the
-listeners (the admin channel on Discord). A change made elsewhere is noticed by the next order or by the
-`watch` worker within seconds, whichever comes first.
+Admins, the operator and the daily-loss limit change it; every change is stored first, then logged and
+told to the listeners (the admin channel on Discord). A change made from the shell while the bot runs
+(`python -m bot state --set ...`) is picked up by the `watch` worker within WATCH_SECONDS: orders never
+wait on a database read.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class TradingSwitch:
 
     @property
     def current(self) -> DeskState:
-        """The state as last read or set (no store read: for status pages, not for orders)."""
+        """The state as last read or set; what every order is checked against."""
         return self._current
 
     def subscribe(self, listener: StateListener) -> None:

@@ -14,7 +14,8 @@ from bot.options.errors import TradeError
 from bot.rights import NotAllowed
 from tests.discord.conftest import GUILD_ID, NOW, QQQ, SPY, Desk
 
-EXPECTED_COMMANDS = {"positions", "position", "trim", "close", "reset-messages", "reconcile", "pnl"}
+ADMIN_COMMANDS = {"reset-messages", "halt", "reduce-only", "resume", "reconcile"}
+EXPECTED_COMMANDS = {"positions", "position", "trim", "close", "status", "pnl", *ADMIN_COMMANDS}
 POSITION_OPTION = {"type": 3, "required": True, "autocomplete": True}
 
 
@@ -72,14 +73,15 @@ async def test_every_command_and_option_has_a_description(desk: Desk) -> None:
             assert option.description.strip() not in ("", "…"), f"{command.name} {option.name}"
 
 
-async def test_only_reset_messages_is_hidden_behind_manage_guild(desk: Desk) -> None:
+async def test_only_admin_commands_are_hidden_behind_manage_guild(desk: Desk) -> None:
     synced = {c.name: c for c in await desk.bot.tree.fetch_commands(guild=discord.Object(GUILD_ID))}
 
-    assert synced["reset-messages"].default_member_permissions == discord.Permissions(manage_guild=True)
-    for name in EXPECTED_COMMANDS - {"reset-messages", "reconcile"}:
+    for name in ADMIN_COMMANDS:
+        assert synced[name].default_member_permissions == discord.Permissions(manage_guild=True), name
+        assert name not in desk.trader.available_commands(desk.channel)
+        assert name in desk.server_manager.available_commands(desk.channel)
+    for name in EXPECTED_COMMANDS - ADMIN_COMMANDS:
         assert synced[name].default_member_permissions is None, name
-    assert "reset-messages" not in desk.trader.available_commands(desk.channel)
-    assert "reset-messages" in desk.server_manager.available_commands(desk.channel)
 
 
 # --- /trim and /close ----------------------------------------------------------------------------------
@@ -248,7 +250,7 @@ async def test_positions_lists_open_ones_by_default_and_closed_or_all_of_today_o
     # Arrange: one position closed yesterday, one open today, one closed today.
     yesterday = await desk.open(SPY, 2)
     await desk.manager.close(yesterday.position_id)
-    await desk.advance_to(NOW + timedelta(days=1))
+    await desk.advance_to(NOW + timedelta(days=2))  # Friday: the market is closed on Thanksgiving
     desk.quote(QQQ, "2.00", "2.10")
     still_open = await desk.open(SPY, 3)
     closed_today = await desk.open(QQQ, 1, strategy="meanrev")
@@ -268,7 +270,7 @@ async def test_positions_lists_open_ones_by_default_and_closed_or_all_of_today_o
     assert default.response.embeds[0].title == "Open positions"
     assert still_open.position_id in listed(default)
     assert closed_today.position_id not in listed(default)
-    assert closed.response.embeds[0].title == "Positions closed on 2026-11-26"
+    assert closed.response.embeds[0].title == "Positions closed on 2026-11-27"
     assert closed_today.position_id in listed(closed)
     assert still_open.position_id not in listed(closed)
     assert yesterday.position_id not in listed(closed)

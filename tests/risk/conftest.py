@@ -19,6 +19,9 @@ from bot.options.quotes import Quote, QuoteCache
 from bot.options.risk import NEVER_SET, DeskState, RiskCheck, RiskLimits, TradingState
 from bot.options.trade_ledger import TradeLedger
 
+# The bot under simcord, as the Discord tests build it (a desk with a trader, an admin and a member without a role).
+from tests.discord.conftest import clock, desk, simcord_bot, storage  # noqa: F401
+
 NEW_YORK = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday 10:00 New York
 SPY = OptionContract.parse("SPY   261127C00450000")
@@ -57,14 +60,14 @@ class RiskDesk:
     manager: OptionsOrderManager = field(init=False)
 
     def build(self, limits: RiskLimits) -> OptionsOrderManager:
-        async def current_state() -> DeskState:
+        def current_state() -> DeskState:
             return self.state
 
-        def clock() -> datetime:
+        def now() -> datetime:
             return self.now
 
         risk = RiskCheck(limits, self.quotes.get, current_state)
-        self.manager = OptionsOrderManager(PaperExecutor(self.quotes, clock=clock), self.ledger, clock=clock, risk=risk)
+        self.manager = OptionsOrderManager(PaperExecutor(self.quotes, clock=now), self.ledger, clock=now, risk=risk)
         return self.manager
 
     def quote(self, contract: OptionContract, bid: str, ask: str) -> None:

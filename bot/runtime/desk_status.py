@@ -1,0 +1,162 @@
+"""The desk at a glance, for `/status` and `python -m bot status`: one model, one text renderer, one JSON form.
+
+Trading state and why, feed health (seconds since each underlying's last quote), open positions and the
+premium at risk against the limits, today's realized P&L against the loss limit, the Discord backlog and
+the uptime. Offline (the shell) there is no feed and no uptime, and the status says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from bot.options.market_hours import MARKET_TZ
+from bot.options.positions import Position
+from bot.options.quotes import QuoteCache
+from bot.options.risk import DeskState, RiskLimits, dollars, premium_at_risk, realized_on
+
+MAX_LISTED = 15  # positions listed one by one; a Discord embed holds 4,096 characters
+
+
+@dataclass(frozen=True, slots=True)
+class DeskStatus:
+    now: datetime
+    trading: DeskState
+    limits: RiskLimits
+    open_positions: list[Position]
+    realized_today: Decimal
+    quote_ages: dict[str, float | None] | None  # underlying -> seconds since its last quote; None: no feed here
+    backlog: int  # position-message updates not yet delivered to Discord
+    uptime: timedelta | None  # None: the bot is not running here
+
+    @property
+    def day(self) -> date:
+        return self.now.astimezone(MARKET_TZ).date()
+
+    @property
+    def premium_total(self) -> Decimal:
+        return sum((premium_at_risk(p) for p in self.open_positions), Decimal(0))
+
+
+def desk_status(
+    *,
+    now: datetime,
+    trading: DeskState,
+    limits: RiskLimits,
+    positions: Iterable[Position],
+    quote_ages: dict[str, float | None] | None,
+    backlog: int,
+    uptime: timedelta | None,
+) -> DeskStatus:
+    everything = list(positions)
+    today = now.astimezone(MARKET_TZ).date()
+    opened = [p for p in everything if p.is_open]
+    return DeskStatus(now, trading, limits, opened, realized_on(everything, today), quote_ages, backlog, uptime)
+
+
+def quote_ages(quotes: QuoteCache, symbols: Iterable[str], now: datetime) -> dict[str, float | None]:
+    """Seconds since each symbol's last quote (None: never quoted), for the feed's health."""
+    ages: dict[str, float | None] = {}
+    for symbol in sorted(set(symbols)):
+        quote = quotes.get(symbol)
+        ages[symbol] = None if quote is None or quote.ts is None else max(0.0, (now - quote.ts).total_seconds())
+    return ages
+
+
+def _limit(value: object, show: Callable[[object], str] = str) -> str:
+    return "no limit" if value is None else f"limit {show(value)}"
+
+
+def _money(value: object) -> str:
+    assert isinstance(value, Decimal)
+    return dollars(value)
+
+
+def _age(seconds: float | None) -> str:
+    return "no quote yet" if seconds is None else f"{seconds:.0f} s ago"
+
+
+def _uptime(uptime: timedelta) -> str:
+    minutes = int(uptime.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def trading_line(trading: DeskState, escape: Callable[[str], str] = _as_is) -> str:
+    state = trading.state.value.upper()
+    if trading.set_at is None:
+        return f"Trading: {state} (never changed)"
+    since = f"{trading.set_at.astimezone(MARKET_TZ):%Y-%m-%d %H:%M} New York"
+    return f"Trading: {state} since {since}, set by {trading.set_by}: {escape(trading.reason)}"
+
+
+def render_status(status: DeskStatus, escape: Callable[[str], str] = _as_is) -> str:
+    """Plain text, one fact a line; `escape` guards free text (a reason) where markup counts (Discord)."""
+    limits = status.limits
+    lines = [trading_line(status.trading, escape)]
+    if status.quote_ages is None:
+        lines.append("Feed: none here (offline: no live quotes)")
+    else:
+        feed = ", ".join(f"{symbol} {_age(age)}" for symbol, age in status.quote_ages.items())
+        lines.append(f"Feed: {feed or 'no symbols watched'}")
+    lines.append(f"Open positions: {len(status.open_positions)} ({_limit(limits.max_open_positions)})")
+    lines.append(f"Premium at risk: {dollars(status.premium_total)} ({_limit(limits.max_premium_total, _money)})")
+    per_position = _limit(limits.max_premium_per_position, _money)
+    for position in status.open_positions[:MAX_LISTED]:
+        lines.append(
+            f"  {position.contract.label} ({position.qty}): {dollars(premium_at_risk(position))} ({per_position})"
+        )
+    if len(status.open_positions) > MAX_LISTED:
+        lines.append(f"  … and {len(status.open_positions) - MAX_LISTED} more")
+    loss = "no loss limit" if limits.max_daily_loss is None else f"loss limit {dollars(limits.max_daily_loss)}"
+    lines.append(f"Realized P&L today ({status.day}): {dollars(status.realized_today)} ({loss})")
+    lines.append(f"Discord backlog: {status.backlog} message update(s) waiting")
+    lines.append(f"Uptime: {_uptime(status.uptime)}" if status.uptime is not None else "Uptime: not running here")
+    return "\n".join(lines)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def state_json(trading: DeskState) -> dict[str, object]:
+    return {
+        "state": trading.state.value,
+        "reason": trading.reason,
+        "set_by": trading.set_by,
+        "set_at": trading.set_at.isoformat() if trading.set_at else None,
+    }
+
+
+def status_json(status: DeskStatus) -> dict[str, object]:
+    limits = status.limits
+    return {
+        "now": status.now.isoformat(),
+        "trading_state": state_json(status.trading),
+        "feed": status.quote_ages,
+        "open_positions": [
+            {
+                "position_id": p.position_id,
+                "symbol": p.contract.symbol,
+                "qty": p.qty,
+                "premium_at_risk": str(premium_at_risk(p)),
+            }
+            for p in status.open_positions
+        ],
+        "premium_at_risk": str(status.premium_total),
+        "realized_pnl_today": str(status.realized_today),
+        "day": status.day.isoformat(),
+        "limits": {
+            "max_open_positions": limits.max_open_positions,
+            "max_premium_total": _text(limits.max_premium_total),
+            "max_premium_per_position": _text(limits.max_premium_per_position),
+            "max_daily_loss": _text(limits.max_daily_loss),
+        },
+        "discord_backlog": status.backlog,
+        "uptime_seconds": status.uptime.total_seconds() if status.uptime is not None else None,
+    }
