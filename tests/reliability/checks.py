@@ -17,7 +17,7 @@ from bot.paths import ledger_path
 from bot.runtime.desk import Desk, open_desk
 from bot.runtime.message_board import ConsoleBoard
 from bot.runtime.message_map import MessageMap
-from bot.settings import Settings
+from bot.settings import RiskSettings, Settings
 from tests.core.factories import T0
 
 
@@ -34,6 +34,12 @@ async def open_offline_desk(storage: Path) -> Desk:
         watch=lambda quotes, symbols: None,
         throttle_clock=time.monotonic,
     )
+
+
+def unlimited(settings: Settings) -> Settings:
+    """The settings with every risk limit off: these tests load and probe the desk, not its limits (tests/risk)."""
+    off = dict.fromkeys(RiskSettings.model_fields, False)
+    return settings.model_copy(update={"risk": RiskSettings(**off)})
 
 
 def assert_nothing_lost(storage: Path, positions: Iterable[Position]) -> list[TradeEvent]:

@@ -32,7 +32,9 @@ from tests.discord.wire import (
     Wire,
     contract,
     desk_on_fake,
+    settings,
 )
+from tests.reliability.checks import unlimited
 
 pytestmark = ON_VIRTUAL_TIME
 
@@ -132,7 +134,7 @@ def assert_refused_leaking_nothing(answer: Json, wire: Wire, where: str) -> None
 async def test_every_command_and_button_for_every_member_and_place(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    async with desk_on_fake(monkeypatch, tmp_path, world=world) as wire:
+    async with desk_on_fake(monkeypatch, tmp_path, bot_settings=unlimited(settings()), world=world) as wire:
         fake, bot, manager = wire.fake, wire.bot, wire.bot.desk.manager
         commands = sorted(walk(bot.tree.get_commands(guild=discord.Object(GUILD_ID))))
         buttons = sorted(item.__name__ for item in bot._connection._view_store._dynamic_items.values())  # no public API
@@ -169,7 +171,7 @@ async def test_every_command_and_button_for_every_member_and_place(
                     if yes:
                         assert answer["data"]["flags"] & EPHEMERAL and answer["data"].get("content") not in REFUSALS, (
                             where
-                        )
+                        )  # or deferred
                     else:
                         assert_refused_leaking_nothing(answer, wire, where)
                         assert wire.ledger_bytes() == ledger, where
