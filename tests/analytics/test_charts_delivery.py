@@ -12,16 +12,7 @@ import pytest
 
 from bot.charts import position_chart_png
 from bot.runtime.position_charts import PositionCharts
-from tests.discord import conftest as discord_tests
 from tests.discord.conftest import SPY, Desk
-
-# The simcord desk of the Discord tests, with the fixtures it is built from, found by pytest here too.
-desk, simcord_bot, storage, clock = (
-    discord_tests.desk,
-    discord_tests.simcord_bot,
-    discord_tests.storage,
-    discord_tests.clock,
-)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

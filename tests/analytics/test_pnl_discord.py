@@ -12,16 +12,7 @@ from bot.analytics.ledger_scan import scan_ledger
 from bot.render import money
 from bot.rights import NotAllowed
 from tests.analytics.ledgers import NEW_YORK
-from tests.discord import conftest as discord_tests
 from tests.discord.conftest import SPY, Desk, fields_of
-
-# The simcord desk of the Discord tests, with the fixtures it is built from, found by pytest here too.
-desk, simcord_bot, storage, clock = (
-    discord_tests.desk,
-    discord_tests.simcord_bot,
-    discord_tests.storage,
-    discord_tests.clock,
-)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WEDNESDAY = date(2026, 11, 25)
