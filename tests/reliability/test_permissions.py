@@ -19,7 +19,6 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.options.risk import TradingState
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord, Json
 from tests.discord.wire import (
     ADMIN_ROLE_ID,
@@ -59,9 +58,9 @@ COMMAND_RIGHTS: dict[str, Right] = {
     "reconcile": Right(ADMIN, lambda pid: {}),
     "pnl": Right(TRADER, lambda pid: {}),
     "status": Right(TRADER, lambda pid: {}),
-    "halt": Right(ADMIN, lambda pid: {"reason": "drill"}),
-    "reduce-only": Right(ADMIN, lambda pid: {"reason": "drill"}),
-    "resume": Right(ADMIN, lambda pid: {"reason": "drill"}),
+    "halt": Right(ADMIN, lambda pid: {"reason": "checking rights"}),
+    "reduce-only": Right(ADMIN, lambda pid: {"reason": "checking rights"}),
+    "resume": Right(ADMIN, lambda pid: {}),
 }
 BUTTON_RIGHTS: dict[str, Right] = {
     "TrimButton": Right(TRADER, lambda pid: f"pos:trim:25:{pid}"),
@@ -147,14 +146,20 @@ async def test_every_command_and_button_for_every_member_and_place(
             nonlocal opened
             opened += 1
             traded = contract(400 + opened)
-            # An admin's /halt or /reduce-only a case ago must not stop the next case's opening trade.
-            await bot.desk.switch.set(TradingState.ACTIVE, "permission matrix", "test")
             wire.quote(traded, "1.00", "1.10")
             position = await manager.open_position(traded, 10, strategy="orb")
             await bot.desk.notifier.flush()
             return position.position_id
 
         shared = await open_position()
+        # A fresh position for every case allowed to act, opened first: an allowed /halt stops new openings.
+        allowed_cases = sum(
+            allowed(COMMAND_RIGHTS[name].needs, member, place)
+            for member in MEMBERS
+            for place in PLACES
+            for name in commands
+        )
+        fresh = [await open_position() for _ in range(allowed_cases)]
         message_id = wire.mapped_message(shared).id
         cases = 0
         for member, user_id in MEMBERS.items():
@@ -162,7 +167,7 @@ async def test_every_command_and_button_for_every_member_and_place(
                 for name in commands:
                     right = COMMAND_RIGHTS[name]
                     yes = allowed(right.needs, member, place)
-                    pid = await open_position() if yes else shared
+                    pid = fresh.pop() if yes else shared
                     ledger, message_map = wire.ledger_bytes(), (wire.storage / "message_ids.json").read_bytes()
                     options = slash_options(name, right.call(pid), declared[name.split(" ")[0]])
                     top = name.split(" ")[0]
