@@ -13,7 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -220,9 +220,18 @@ class StateStore:
         except sqlite3.DatabaseError as error:
             aside = _set_aside(path)
             log.error(
-                "state store %s is unreadable (%s); set aside as %s, rebuilding from the ledger", path, error, aside
+                "state store %s is unreadable (%s); set aside as %s, rebuilding from the ledger; the desk starts "
+                "reduce-only, as the trading state set before (maybe halted) was in it",
+                path,
+                error,
+                aside,
             )
-            return await cls._open(path)
+            store = await cls._open(path)
+            # The ledger holds fills, not the kill switch: start with no new risk but exits allowed, until an admin
+            # has looked and resumed.
+            reason = "the state store was unreadable and rebuilt from the ledger; check the desk, then /resume"
+            await store.save_trading_state(DeskState(TradingState.REDUCE_ONLY, reason, "risk", datetime.now(UTC)))
+            return store
 
     @classmethod
     async def _open(cls, path: Path) -> StateStore:

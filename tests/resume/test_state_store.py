@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from bot.options.risk import TradingState
 from bot.options.trade_ledger import read_ledger
 from bot.runtime.demo import run_demo_day
 from bot.runtime.resume import resume, start_up
@@ -101,6 +102,8 @@ async def test_a_corrupt_store_is_set_aside_and_started_anew(tmp_path):
     try:
         assert await store.schema_version() == len(MIGRATIONS)
         assert await store.positions() == {}
+        # The kill switch was in the lost file: no new risk until an admin has looked.
+        assert (await store.trading_state()).state is TradingState.REDUCE_ONLY
     finally:
         await store.close()
     assert list(tmp_path.glob("state.sqlite3.corrupt-*"))
