@@ -60,5 +60,14 @@ def assert_nothing_lost(storage: Path, positions: Iterable[Position]) -> list[Tr
 
 
 def peak_rss_mb() -> float:
-    """The process's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
+    """The process's own peak resident memory so far, in MiB.
+
+    Linux's VmHWM, not ru_maxrss: a process started with vfork + exec (as subprocess does) inherits its parent's
+    ru_maxrss, so a child of the test suite would report the suite's peak.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
