@@ -5,47 +5,18 @@ followed to its end, and nothing is ever sent again."""
 from __future__ import annotations
 
 import asyncio
-import io
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from bot.broker.link import BrokerLink
 from bot.options.contracts import OptionContract
 from bot.options.orders import OrderStatus
 from bot.options.positions import Source
 from bot.options.quotes import Quote
-from bot.runtime.desk import Desk, open_desk
-from bot.runtime.message_board import ConsoleBoard
-from bot.runtime.message_map import MessageMap
-from tests.broker.conftest import NOW, Clock, broker_settings, fast, until
+from bot.runtime.desk import Desk
+from tests.broker.conftest import NOW, Clock, broker_desk, until
 from tests.broker.fake_alpaca import FakeAlpaca
 
 SPY = OptionContract.parse("SPY   261127C00450000")
-
-
-@asynccontextmanager
-async def broker_desk(fake: FakeAlpaca, storage: Path, clock: Clock) -> AsyncIterator[Desk]:
-    settings = broker_settings(fake)
-    link = BrokerLink(settings, storage, clock=clock)
-    fast(link.client)
-    desk = await open_desk(
-        settings,
-        storage,
-        board=ConsoleBoard(io.StringIO()),
-        messages=MessageMap(storage / "message_ids.json"),
-        notify=lambda: settings.discord.notify,
-        clock=clock,
-        watch=lambda quotes, symbols: None,
-        throttle_clock=time.monotonic,
-        broker=link,
-    )
-    try:
-        yield desk
-    finally:
-        await desk.close()
 
 
 async def crash_during(desk: Desk, ledger_lines: int) -> None:
