@@ -1,5 +1,8 @@
-"""Where the bot keeps its files: one storage directory, `storage/` at the project root by default."""
+"""Where the bot keeps its files: one storage directory, `storage/` at the project root by default, readable by its
+owner only."""
 
+import os
+import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -14,6 +17,22 @@ def private_dir(path: Path) -> Path:
     for directory in reversed([p for p in (path, *path.parents) if not p.exists()]):
         directory.mkdir(mode=0o700, exist_ok=True)
     return path
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old file or the new one, whole."""
+    private_dir(path.parent)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created owner-only
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def ledger_path(storage: Path) -> Path:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import os
 
-from alpaca.data.enums import OptionsFeed
+from alpaca.data.enums import DataFeed, OptionsFeed
 from alpaca.data.live.option import OptionDataStream
+from alpaca.data.live.stock import StockDataStream
 from alpaca.trading.client import TradingClient
 from alpaca.trading.stream import TradingStream
 from pydantic import SecretStr
@@ -63,4 +64,12 @@ class Alpaca:
             self._secret.get_secret_value(),
             feed=OptionsFeed(self.config.option_feed),
             url_override=self.config.option_stream_url,
+        )
+
+    def stock_stream(self) -> StockDataStream:
+        return StockDataStream(
+            self._key_id.get_secret_value(),
+            self._secret.get_secret_value(),
+            feed=DataFeed(self.config.stock_feed),
+            url_override=self.config.stock_stream_url,
         )

@@ -21,6 +21,8 @@ class BrokerSettings(BaseModel):
     trade_stream_url: str | None = None
     option_stream_url: str | None = None
     option_feed: Literal["indicative", "opra"] = "indicative"  # opra needs a paid market-data subscription
+    stock_stream_url: str | None = None
+    stock_feed: Literal["iex", "sip"] = "iex"  # the underlyings' quotes; sip needs a paid subscription
     # Follow orders through the trade-updates stream; without it (or while it is silent) orders are polled.
     use_stream: bool = True
     poll_interval_seconds: Seconds = 2.0

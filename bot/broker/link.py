@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent
 from bot.runtime.state_store import StateStore
 from bot.settings import Settings
+from bot.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class BrokerLink:
             poll_interval=config.poll_interval_seconds,
             order_timeout=config.order_timeout_seconds,
         )
-        self.feed = AlpacaQuoteFeed(self.alpaca.option_stream())
+        self.feed = AlpacaQuoteFeed(self.alpaca.option_stream(), self.alpaca.stock_stream())
         self.journal = OrderJournal(storage / JOURNAL_FILE)
         log.info("broker: Alpaca %s", "paper trading" if self.alpaca.paper else "LIVE trading")
 
@@ -53,6 +54,10 @@ class BrokerLink:
 
         manager.subscribe(held)
         self.feed.hold(p.contract.symbol for p in manager.open_positions())
+
+    def watch(self, strategies: Iterable[Strategy]) -> None:
+        """Quote what the strategies watch (their underlyings) from the start: they ask only for contracts."""
+        self.feed.subscribe(symbol for strategy in strategies for symbol in strategy.symbols())
 
     def workers(self, manager: OptionsOrderManager, store: StateStore) -> dict[str, Worker]:
         workers: dict[str, Worker] = {

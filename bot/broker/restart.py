@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from bot.options.errors import TradeError
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.orders import OrderContext, OrderRequest, OrderStatus
 from bot.options.positions import Position
+from bot.paths import write_atomically
 from bot.runtime.state_store import StateStore, StoredOrder
 
 log = logging.getLogger(__name__)
@@ -51,13 +50,7 @@ class OrderJournal:
         self._save()
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        with os.fdopen(fd, "w") as file:
-            json.dump(self.entries, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, self.path)
+        write_atomically(self.path, json.dumps(self.entries).encode())
 
 
 async def follow_orders_left_open(

@@ -220,6 +220,8 @@ async def open_desk(
             )
         )
         strategy.resume(highs)
+    if broker is not None:
+        broker.watch(strategies)
     watcher = PositionWatcher(
         manager,
         quotes,

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
-from bot.paths import private_dir
+from bot.paths import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -86,19 +85,3 @@ class MessageMap:
 
 def _entry(posted: PostedMessage) -> dict[str, object]:
     return {name: getattr(posted, name) for name in _FIELDS}
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old file or the new one, whole."""
-    private_dir(path.parent)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created owner-only
-    with os.fdopen(fd, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -6,8 +6,11 @@ Nothing may leave the machine: host names other than loopback do not resolve, an
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,13 @@ import pytest
 from bot.broker.alpaca import Alpaca
 from bot.broker.alpaca_executor import AlpacaExecutor
 from bot.broker.config import BrokerSettings
+from bot.broker.link import BrokerLink
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.trade_ledger import TradeLedger
 from bot.paths import ledger_path
+from bot.runtime.desk import Desk, open_desk
+from bot.runtime.message_board import ConsoleBoard
+from bot.runtime.message_map import MessageMap
 from bot.settings import Settings
 from tests.broker.fake_alpaca import FakeAlpaca
 
@@ -77,6 +84,7 @@ def broker_settings(fake: FakeAlpaca, **changes: Any) -> Settings:
         "trading_url": fake.url,
         "trade_stream_url": f"ws://127.0.0.1:{fake.port}/stream",
         "option_stream_url": f"ws://127.0.0.1:{fake.port}/v1beta1/indicative",
+        "stock_stream_url": f"ws://127.0.0.1:{fake.port}/v2/iex",
         "poll_interval_seconds": 0.05,
         "order_timeout_seconds": 2.0,
         **changes,
@@ -127,3 +135,28 @@ async def executor(fake: FakeAlpaca) -> AsyncIterator[AlpacaExecutor]:
 @pytest.fixture
 def manager(executor: AlpacaExecutor, ledger: TradeLedger, clock: Clock) -> OptionsOrderManager:
     return OptionsOrderManager(executor, ledger, clock=clock)
+
+
+@asynccontextmanager
+async def broker_desk(
+    fake: FakeAlpaca, storage: Path, clock: Clock, settings: Settings | None = None
+) -> AsyncIterator[Desk]:
+    """The desk as the bot builds it with a broker (the fake)."""
+    settings = settings or broker_settings(fake)
+    link = BrokerLink(settings, storage, clock=clock)
+    fast(link.client)
+    desk = await open_desk(
+        settings,
+        storage,
+        board=ConsoleBoard(io.StringIO()),
+        messages=MessageMap(storage / "message_ids.json"),
+        notify=lambda: settings.discord.notify,
+        clock=clock,
+        watch=lambda quotes, symbols: None,
+        throttle_clock=time.monotonic,
+        broker=link,
+    )
+    try:
+        yield desk
+    finally:
+        await desk.close()

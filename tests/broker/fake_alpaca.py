@@ -1,5 +1,5 @@
 """A fake Alpaca on 127.0.0.1 for the real alpaca-py client: the REST routes the desk uses, the trade-updates
-stream (JSON) and the option data stream (msgpack), on its own thread and event loop (the SDK's REST calls
+stream (JSON) and the option and stock data streams (msgpack), on its own thread and event loop (the SDK's REST calls
 block). Tests script what happens to each order and read what the client did.
 
 Unknown routes answer 599 so that a new API call is noticed.
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import msgpack
@@ -76,6 +77,15 @@ class FakeOrder:
         }
 
 
+@dataclass
+class DataFeed:
+    """One market-data stream (option or stock: the same protocol) as the clients left it."""
+
+    subscriptions: set[str] = field(default_factory=set)  # quotes subscribed on the latest connection
+    connects: int = 0
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+
+
 class FakeAlpaca:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self.now = now
@@ -86,12 +96,11 @@ class FakeAlpaca:
         self.posts: Counter[str] = Counter()  # POST /v2/orders per client order id
         self.plans: list[list[Step]] = []  # taken by each new order in turn; none left: filled at 1.00
         self.fail_posts: list[int] = []  # statuses to answer the next POSTs with (the order is still placed)
-        self.option_subscriptions: set[str] = set()
-        self.option_connects = 0
+        self.options = DataFeed()
+        self.stocks = DataFeed()
         self.trade_connects = 0
         self.requests: list[str] = []
         self._trade_sockets: list[web.WebSocketResponse] = []
-        self._option_sockets: list[web.WebSocketResponse] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -125,7 +134,8 @@ class FakeAlpaca:
         app.router.add_get("/v2/account/activities/FILL", self._fill_activities)
         app.router.add_get("/v2/positions", self._positions)
         app.router.add_get("/stream", self._trade_stream)
-        app.router.add_get("/v1beta1/indicative", self._option_stream)
+        app.router.add_get("/v1beta1/indicative", partial(self._data_stream, self.options))
+        app.router.add_get("/v2/iex", partial(self._data_stream, self.stocks))
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -134,7 +144,7 @@ class FakeAlpaca:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def _stop(self) -> None:
-        for ws in [*self._trade_sockets, *self._option_sockets]:
+        for ws in [*self._trade_sockets, *self.options.sockets, *self.stocks.sockets]:
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -151,12 +161,13 @@ class FakeAlpaca:
     def drop_trade_stream(self) -> None:
         self._call(self._drop(self._trade_sockets))
 
-    def drop_option_stream(self) -> None:
-        self._call(self._drop(self._option_sockets))
+    def drop_data_stream(self, feed: DataFeed) -> None:
+        self._call(self._drop(feed.sockets))
 
-    def quote(self, symbol: str, bid: float, ask: float, ts: datetime) -> None:
+    def quote(self, symbol: str, bid: float, ask: float, ts: datetime, *, feed: DataFeed | None = None) -> None:
+        """A quote on the option stream, or on `feed`."""
         message = [{"T": "q", "S": symbol, "t": ts, "bp": bid, "bs": 10, "ap": ask, "as": 12}]
-        self._call(self._broadcast(self._option_sockets, msgpack.packb(message, datetime=True)))
+        self._call(self._broadcast((feed or self.options).sockets, msgpack.packb(message, datetime=True)))
 
     def add_activity(self, **fields: Any) -> None:
         """A fill in the account's history that no order here made (an order placed elsewhere)."""
@@ -333,10 +344,10 @@ class FakeAlpaca:
                 await ws.send_str(json.dumps({"stream": "listening", "data": {"streams": ["trade_updates"]}}))
         return ws
 
-    async def _option_stream(self, request: web.Request) -> web.WebSocketResponse:
+    async def _data_stream(self, feed: DataFeed, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self.option_connects += 1
+        feed.connects += 1
         await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "connected"}]))
         async for message in ws:
             if message.type is not WSMsgType.BINARY:
@@ -344,11 +355,11 @@ class FakeAlpaca:
             data = msgpack.unpackb(message.data)
             if data.get("action") == "auth":
                 await ws.send_bytes(msgpack.packb([{"T": "success", "msg": "authenticated"}]))
-                self._option_sockets.append(ws)
+                feed.sockets.append(ws)
             elif data.get("action") == "subscribe":
-                self.option_subscriptions = set(data.get("quotes", []))
-                reply = {"T": "subscription", "quotes": sorted(self.option_subscriptions)}
+                feed.subscriptions = set(data.get("quotes", []))
+                reply = {"T": "subscription", "quotes": sorted(feed.subscriptions)}
                 await ws.send_bytes(msgpack.packb([reply]))
             elif data.get("action") == "unsubscribe":
-                self.option_subscriptions -= set(data.get("quotes", []))
+                feed.subscriptions -= set(data.get("quotes", []))
         return ws

@@ -1,51 +1,28 @@
 """A restart with orders in flight at Alpaca, through the desk as the bot builds it: the broker is asked by
 client order id, fills the ledger misses are applied once with the broker's ids, an order still working is
-followed to its end, and nothing is ever sent again."""
+followed to its end, and nothing is ever sent again. The order journal is written for its owner's eyes only."""
 
 from __future__ import annotations
 
 import asyncio
-import io
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import json
+import os
+import stat
 from decimal import Decimal
 from pathlib import Path
 
-from bot.broker.link import BrokerLink
+import pytest
+
+from bot.broker.restart import JOURNAL_FILE, OrderJournal
 from bot.options.contracts import OptionContract
 from bot.options.orders import OrderStatus
 from bot.options.positions import Source
 from bot.options.quotes import Quote
-from bot.runtime.desk import Desk, open_desk
-from bot.runtime.message_board import ConsoleBoard
-from bot.runtime.message_map import MessageMap
-from tests.broker.conftest import NOW, Clock, broker_settings, fast, until
+from bot.runtime.desk import Desk
+from tests.broker.conftest import NOW, Clock, broker_desk, until
 from tests.broker.fake_alpaca import FakeAlpaca
 
 SPY = OptionContract.parse("SPY   261127C00450000")
-
-
-@asynccontextmanager
-async def broker_desk(fake: FakeAlpaca, storage: Path, clock: Clock) -> AsyncIterator[Desk]:
-    settings = broker_settings(fake)
-    link = BrokerLink(settings, storage, clock=clock)
-    fast(link.client)
-    desk = await open_desk(
-        settings,
-        storage,
-        board=ConsoleBoard(io.StringIO()),
-        messages=MessageMap(storage / "message_ids.json"),
-        notify=lambda: settings.discord.notify,
-        clock=clock,
-        watch=lambda quotes, symbols: None,
-        throttle_clock=time.monotonic,
-        broker=link,
-    )
-    try:
-        yield desk
-    finally:
-        await desk.close()
 
 
 async def crash_during(desk: Desk, ledger_lines: int) -> None:
@@ -137,3 +114,25 @@ async def test_an_order_that_never_reached_alpaca_is_cancelled(fake: FakeAlpaca,
         assert desk.manager.open_positions() == [] and desk.ledger.read() == []
         assert await desk.store.open_orders() == []
     assert sum(fake.posts.values()) == 1
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+async def test_the_order_journal_is_readable_by_its_owner_only_whatever_the_umask(
+    fake: FakeAlpaca, storage: Path, clock: Clock, tmp_path: Path, umask: int
+) -> None:
+    fake.plans.append([("hold",)])
+    fresh = tmp_path / "not" / "there"
+    previous = os.umask(umask)
+    try:
+        async with broker_desk(fake, storage, clock) as desk:
+            await crash_during(desk, 0)
+        OrderJournal(fresh / JOURNAL_FILE).keep_only(set())  # its directories made by the journal itself
+    finally:
+        os.umask(previous)
+    journal = storage / JOURNAL_FILE
+    assert len(json.loads(journal.read_text())) == 1
+    assert [n for n in os.listdir(storage) if n.startswith(f".{JOURNAL_FILE}")] == []  # no temp file left
+    for path in (journal, fresh / JOURNAL_FILE):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for directory in (tmp_path / "not", fresh):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
