@@ -184,22 +184,11 @@ class OptionsOrderManager:
         async with self._buying if side is Side.BUY else contextlib.nullcontext():
             if self._risk is not None:
                 self._risk.check(position, side, qty, self._positions.values(), self._clock())
-            return await self._send(position, side, qty, source, actor, limit_price)
-
-    async def _send(
-        self,
-        position: Position,
-        side: Side,
-        qty: int,
-        source: Source,
-        actor: str | None,
-        limit_price: Decimal | None,
-    ) -> Position:
-        order = OrderContext(new_id("ord"), position.position_id, side, qty)
-        self.orders[order.order_id] = order
-        request = OrderRequest(order.order_id, position.position_id, position.contract, side, qty, limit_price)
-        await self._tell_order(order, position)
-        return await self._follow(position, order, self._executor.execute(request), source, actor)
+            order = OrderContext(new_id("ord"), position.position_id, side, qty)
+            self.orders[order.order_id] = order
+            request = OrderRequest(order.order_id, position.position_id, position.contract, side, qty, limit_price)
+            await self._tell_order(order, position)
+            return await self._follow(position, order, self._executor.execute(request), source, actor)
 
     async def resume_order(
         self, request: OrderRequest, strategy: str, fills: AsyncIterator[Fill], *, source: Source = Source.BROKER
