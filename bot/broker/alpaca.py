@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 
 from alpaca.data.enums import DataFeed, OptionsFeed
 from alpaca.data.live.option import OptionDataStream
 from alpaca.data.live.stock import StockDataStream
+from alpaca.data.live.websocket import DataStream
 from alpaca.trading.client import TradingClient
 from alpaca.trading.stream import TradingStream
 from pydantic import SecretStr
@@ -73,3 +75,13 @@ class Alpaca:
             feed=DataFeed(self.config.stock_feed),
             url_override=self.config.stock_stream_url,
         )
+
+
+async def stop_stream(stream: TradingStream | DataStream, running: asyncio.Task[None]) -> None:
+    """End a stream's loop (`running`) for good. A cancel alone can be lost: the SDK waits for each message with
+    `asyncio.wait_for`, which in Python 3.11 swallows a cancel that comes as a message arrives; the stop flag
+    and the closed socket end the loop at its next turn regardless."""
+    await stream.stop_ws()
+    await stream.close()
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)

@@ -22,6 +22,7 @@ from alpaca.trading.models import Order, TradeUpdate
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from alpaca.trading.stream import TradingStream
 
+from bot.broker.alpaca import stop_stream
 from bot.broker.alpaca_fills import fill_activities, to_broker_fill, whole_contracts
 from bot.options.errors import OrderRejected
 from bot.options.orders import Fill, OrderRequest, Side
@@ -65,11 +66,11 @@ class AlpacaExecutor:
         """The trade-updates stream, until cancelled (the SDK reconnects by itself)."""
         if self._stream is None:
             return
+        running = asyncio.create_task(self._stream._run_forever(), name="alpaca trade updates")
         try:
-            await self._stream._run_forever()
+            await asyncio.shield(running)  # a cancel of this worker is handed on by stop_stream
         finally:
-            await self._stream.stop_ws()
-            await self._stream.close()
+            await stop_stream(self._stream, running)
 
     async def _on_update(self, update: TradeUpdate) -> None:
         queue = self._updates.get(update.order.client_order_id)

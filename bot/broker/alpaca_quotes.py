@@ -19,6 +19,7 @@ from alpaca.data.live.option import OptionDataStream
 from alpaca.data.live.stock import StockDataStream
 from alpaca.data.models import Quote as AlpacaQuote
 
+from bot.broker.alpaca import stop_stream
 from bot.broker.alpaca_fills import ledger_symbol
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
@@ -73,10 +74,7 @@ class StreamQuotes:
                 await self._changed.wait()
         finally:
             if streaming is not None:
-                await self._stream.stop_ws()
-                await self._stream.close()
-                streaming.cancel()
-                await asyncio.gather(streaming, return_exceptions=True)
+                await stop_stream(self._stream, streaming)
 
     async def _update_subscriptions(self) -> None:
         wanted = self.wanted
