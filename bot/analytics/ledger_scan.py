@@ -31,6 +31,7 @@ MONEY = pl.Decimal(38, PLACES)  # 10 digits before the point: up to $9,999,999,9
 _FIELDS = {name: pl.String for name in ("ts", "kind", "strategy", "underlying", "fees", "realized_pnl")}
 _SCHEMA = {**_FIELDS, "realized_pnl_total": pl.String}
 _AMOUNTS = ("fees", "realized_pnl", "realized_pnl_total")
+LEDGER_TIME = "%Y-%m-%dT%H:%M:%S%.fZ"  # how TradeEvent writes `ts` (UTC, `Z`, fraction only when there is one)
 
 
 class _NotExact(Exception):
@@ -82,13 +83,13 @@ def _fills(source: Path | io.BytesIO, zone: tzinfo, first: date | None, last: da
     key = getattr(zone, "key", None)
     if key is None:
         raise _NotExact(f"the time zone {zone} has no IANA name")
-    day = pl.col("ts").str.to_datetime(time_zone="UTC").dt.convert_time_zone(key).dt.date()
-    frame = pl.scan_ndjson(source, schema=_SCHEMA).with_columns(day=day)
+    fills = pl.scan_ndjson(source, schema=_SCHEMA).with_columns(day=_day(key, LEDGER_TIME)).collect()
+    if fills.get_column("day").null_count():  # a time written otherwise than the ledger writes it: work it out
+        fills = fills.with_columns(day=_day(key, None))
     if first is not None:
-        frame = frame.filter(pl.col("day") >= first)
+        fills = fills.filter(pl.col("day") >= first)
     if last is not None:
-        frame = frame.filter(pl.col("day") <= last)
-    fills = frame.collect()
+        fills = fills.filter(pl.col("day") <= last)
     if _most_places(fills) > PLACES:
         raise _NotExact(f"an amount has more than {PLACES} decimal places")
     try:
@@ -99,6 +100,12 @@ def _fills(source: Path | io.BytesIO, zone: tzinfo, first: date | None, last: da
         )
     except pl.exceptions.InvalidOperationError:
         raise _NotExact("an amount is too large for 10 digits before the point") from None
+
+
+def _day(zone: str, form: str | None) -> pl.Expr:
+    """The fill's day in `zone`; with a `form`, times not in it are null (parsing to a known form is much faster)."""
+    utc = pl.col("ts").str.to_datetime(form, time_zone="UTC", strict=form is None)
+    return utc.dt.convert_time_zone(zone).dt.date()
 
 
 def _most_places(fills: pl.DataFrame) -> int:

@@ -79,3 +79,15 @@ def test_an_amount_finer_than_the_fast_path_holds_is_reported_by_the_pure_model(
     assert "reporting from the pure model" in caplog.text
     assert reports == daily_reports(writer.events, NEW_YORK)
     assert len(str(writer.events[-2].realized_pnl).split(".")[1]) > ledger_scan.PLACES
+
+
+def test_a_time_written_with_an_offset_is_still_read_right(tmp_path: Path) -> None:
+    # The ledger writes `...Z`; a line written by other hands as `+00:00` must land on the same day, not be lost.
+    path = tmp_path / "trade_events.jsonl"
+    events = write_random_ledger(path, [(0, True, 3, 120, 65, 0), (1, True, 2, 90, 0, 400), (0, False, 3, 150, 0, 30)])
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace('Z"', '+00:00"', 1)
+    path.write_text("".join(lines))
+    assert "+00:00" in lines[1]
+
+    assert scan_ledger(path, NEW_YORK).reports == daily_reports(events.events, NEW_YORK)
