@@ -13,6 +13,7 @@ import argparse
 import heapq
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +34,7 @@ from bot.options.positions import Position, Source
 from bot.options.trade_ledger import TradeEvent
 
 EVENTS = 1_000_000
+ROUNDS = 3  # each side timed this many times, interleaved; the median counts
 EVENTS_PER_DAY = 2_000
 GENERATOR_VERSION = 1
 STRATEGIES = {"spy-orb": "SPY", "spy-fade": "SPY", "qqq-meanrev": "QQQ", "iwm-orb": "IWM", "tsla-momo": "TSLA"}
@@ -152,6 +154,13 @@ def with_duckdb(path: Path) -> dict[date, float]:
     return dict(rows.fetchall())
 
 
+def warm_page_cache(path: Path) -> None:
+    """Read the file once, so that no side pays for reading it from disk where the others read it from memory."""
+    with path.open("rb") as file:
+        while file.read(1 << 24):
+            pass
+
+
 def timed(run: Callable[[Path], dict[date, T]], path: Path) -> tuple[float, dict[date, T]]:
     started = time.perf_counter()
     result = run(path)
@@ -171,9 +180,17 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=EVENTS, help="ledger size (default 1,000,000)")
     args = parser.parse_args()
     path = cached_ledger(args.events)
-    report_s, report = timed(ours, path)
-    pandas_s, by_pandas = timed(with_pandas, path)
-    duckdb_s, by_duckdb = timed(with_duckdb, path)
+    warm_page_cache(path)
+    # Interleaved rounds, each side's median: no side gets a cold file or a quieter moment of the machine alone.
+    times: dict[str, list[float]] = {"report": [], "pandas": [], "duckdb": []}
+    for _ in range(ROUNDS):
+        seconds, report = timed(ours, path)
+        times["report"].append(seconds)
+        seconds, by_pandas = timed(with_pandas, path)
+        times["pandas"].append(seconds)
+        seconds, by_duckdb = timed(with_duckdb, path)
+        times["duckdb"].append(seconds)
+    report_s, pandas_s, duckdb_s = (statistics.median(times[name]) for name in ("report", "pandas", "duckdb"))
     agree(report, by_pandas, "pandas")
     agree(report, by_duckdb, "DuckDB")
     print(
