@@ -163,15 +163,8 @@ def settings() -> Settings:
         trader_role_ids=[TRADER_ROLE_ID],
         admin_role_ids=[ADMIN_ROLE_ID],
     )
-    # The desk's clock here is the wall clock, whatever the hour: limits on the time of day are not tested here;
-    # nor are the desk-wide limits (the load and permission tests open hundreds of positions).
-    risk = RiskSettings(
-        market_hours_only=False,
-        no_entry_minutes_before_close=False,
-        max_open_positions=False,
-        max_premium_total=False,
-        max_daily_loss=False,
-    )
+    # The desk's clock here is the wall clock, whatever the hour: limits on the time of day are not tested here.
+    risk = RiskSettings(market_hours_only=False, no_entry_minutes_before_close=False)
     return Settings(discord=discord_settings, strategies=[], risk=risk)
 
 
