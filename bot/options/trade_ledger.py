@@ -23,7 +23,7 @@ from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
 from bot.options.orders import Side
 from bot.options.positions import ActionKind, Position, PositionAction, Source
-from bot.paths import private_dir
+from bot.paths import fsync_dir, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ class TradeLedger:
         ledger._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         ledger._size = os.fstat(ledger._fd).st_size
         if created:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         return ledger
 
     def read(self) -> list[TradeEvent]:
@@ -344,11 +344,3 @@ class TradeLedger:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
