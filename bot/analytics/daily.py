@@ -2,7 +2,7 @@
 
 Each fill's realized P&L and, at a close, the position's whole realized P&L come from the domain's own
 fold (`Position.with_fill`), not from what the ledger line says, so this is the reference the fast scan
-of the file (`ledger_scan.py`, in polars) is held to.
+of the file (`ledger_scan.py`: DuckDB reads, polars adds up) is held to.
 """
 
 from __future__ import annotations

@@ -1,41 +1,55 @@
-"""The fast read of the ledger for analytics: polars parses the JSON lines (in parallel, only the fields
-the report needs) and adds up each day, strategy and underlying in exact fixed-point decimals.
+"""The fast read of the ledger for analytics: DuckDB parses the JSON lines (in parallel, only the fields
+the report needs, straight into exact fixed-point decimals and each fill's day in the desk's zone), and
+polars adds up each day, strategy and underlying from the columns DuckDB hands over (Arrow, no copy).
 
+DuckDB reads JSON about twice as fast as polars here, which is what matters on a large ledger; polars'
+grouped running sums give the intraday drawdown in ledger order, which SQL would need a costly window for.
 Money is read into 28 decimal places, which holds every amount the desk writes exactly (its unrounded
-P&L has at most 28 significant digits); a ledger with an amount that would not fit is reported on by the
-pure model instead (`daily.py`), which the tests hold this to.
+P&L has at most 28 significant digits). A ledger the fast read cannot take exactly (an amount finer or
+larger than that, a line it cannot read) is reported on by the pure model instead (`daily.py`), which
+also names a malformed line; the tests hold the two to the same answers.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import mmap
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from bot.analytics.book import day_report, report_days
 from bot.analytics.daily import daily_reports, equity_curve
 from bot.analytics.tally import DayReport, Tally
-from bot.options.trade_ledger import LedgerError, parse_line, read_ledger
+from bot.options.trade_ledger import read_ledger
 
 log = logging.getLogger(__name__)
 
 PLACES = 28
 MONEY = pl.Decimal(38, PLACES)  # 10 digits before the point: up to $9,999,999,999 a day
-_FIELDS = {name: pl.String for name in ("ts", "kind", "strategy", "underlying", "fees", "realized_pnl")}
-_SCHEMA = {**_FIELDS, "realized_pnl_total": pl.String}
-_AMOUNTS = ("fees", "realized_pnl", "realized_pnl_total")
-LEDGER_TIME = "%Y-%m-%dT%H:%M:%S%.fZ"  # how TradeEvent writes `ts` (UTC, `Z`, fraction only when there is one)
+_FIELDS = ("ts", "kind", "strategy", "underlying", "fees", "realized_pnl", "realized_pnl_total")
+_COLUMNS = "{" + ", ".join(f"{name}: 'VARCHAR'" for name in _FIELDS) + "}"
+# An amount's decimal places, also when Python wrote it with an exponent (`0E-26`, `1.5E-7`); DuckDB
+# would round one with more places than the decimal holds, so it is refused instead.
+_MACROS = (
+    "CREATE TEMP MACRO after_point(s) AS CASE WHEN contains(s, '.') THEN length(s) - strpos(s, '.') ELSE 0 END",
+    """CREATE TEMP MACRO places(s) AS CASE
+        WHEN contains(s, 'E') OR contains(s, 'e')
+        THEN after_point(split_part(upper(s), 'E', 1)) - CAST(split_part(upper(s), 'E', 2) AS INTEGER)
+        ELSE after_point(s) END""",
+    f"""CREATE TEMP MACRO money(s) AS CASE
+        WHEN places(s) > {PLACES} THEN error('an amount has more than {PLACES} decimal places')
+        ELSE CAST(s AS DECIMAL(38, {PLACES})) END""",
+)
 
 
-class _NotExact(Exception):
-    """An amount polars' fixed-point decimals would not hold exactly."""
+class _NeedsPureModel(Exception):
+    """A ledger the fast read cannot take exactly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,86 +63,66 @@ def scan_ledger(
     path: Path, zone: tzinfo, first: date | None = None, last: date | None = None, *, curve: bool = False
 ) -> Scan:
     """The daily reports (and, with `curve`, the equity curve) of the days from `first` to `last`."""
-    source, torn = _whole_lines(path)
-    if source is None:
-        return Scan([day_report(d, {}, 0, Decimal(0)) for d in report_days(set(), first, last)], [], torn)
+    torn = _torn_tail(path)
+    if torn is None:
+        return Scan([day_report(d, {}, 0, Decimal(0)) for d in report_days(set(), first, last)], [], 0)
     try:
-        fills = _fills(source, zone, first, last)
-        reports = _reports(fills, first, last)
-        points = _curve(fills) if curve else []
-    except _NotExact as why:
+        fills = _fills(path, zone, torn, first, last, curve=curve)
+    except _NeedsPureModel as why:
         log.warning("ledger %s: %s; reporting from the pure model (slower)", path, why)
         events = read_ledger(path).events
         points = equity_curve(events, zone, first, last) if curve else []
-        return Scan(daily_reports(events, zone, first, last), points, torn)
-    except pl.exceptions.PolarsError:
-        raise _bad_line(path) from None
-    return Scan(reports, points, torn)
+        return Scan(daily_reports(events, zone, first, last), points, len(torn))
+    points = list(fills.select("at", pl.col("pnl").cum_sum()).iter_rows()) if curve else []
+    return Scan(_reports(fills, first, last), points, len(torn))
 
 
-def _whole_lines(path: Path) -> tuple[Path | io.BytesIO | None, int]:
-    """What polars should read (the file, or its complete lines when the last one is torn) and the torn
-    tail's length."""
+def _torn_tail(path: Path) -> bytes | None:
+    """The bytes after the ledger's last newline (a line still being written, or cut by a crash), or None
+    when there is no complete line to read."""
     if not path.exists() or path.stat().st_size == 0:
-        return None, 0
+        return None
     with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
         end = data.rfind(b"\n") + 1
-        torn = len(data) - end
-        if end == 0:
-            return None, torn
-        return (io.BytesIO(data[:end]) if torn else path), torn
+        return data[end:] if end else None
 
 
-def _fills(source: Path | io.BytesIO, zone: tzinfo, first: date | None, last: date | None) -> pl.DataFrame:
+def _fills(
+    path: Path, zone: tzinfo, torn: bytes, first: date | None, last: date | None, *, curve: bool
+) -> pl.DataFrame:
+    """One row per fill, in ledger order: its day, strategy, underlying, whether it opened a position, its
+    realized P&L and fees, and at a close the position's whole realized P&L (with `curve`, its time too)."""
     key = getattr(zone, "key", None)
     if key is None:
-        raise _NotExact(f"the time zone {zone} has no IANA name")
-    fills = pl.scan_ndjson(source, schema=_SCHEMA).with_columns(day=_day(key, LEDGER_TIME)).collect()
-    if fills.get_column("day").null_count():  # a time written otherwise than the ledger writes it: work it out
-        fills = fills.with_columns(day=_day(key, None))
+        raise _NeedsPureModel(f"the time zone {zone} has no IANA name")
+    at = "CAST(ts AS TIMESTAMPTZ)"
+    query = f"""
+        SELECT CAST(timezone($zone, {at}) AS DATE) AS day, {f"{at} AS at," if curve else ""}
+            strategy, underlying, kind = 'open' AS opened, money(realized_pnl) AS pnl, money(fees) AS fee,
+            CASE WHEN kind = 'close' THEN money(realized_pnl_total) END AS total
+        FROM read_json($path, format = 'newline_delimited', columns = {_COLUMNS}, ignore_errors = $torn)
+    """
+    # A torn last line becomes an empty last row (read leniently, so that it does not stop the read);
+    # an empty row anywhere else is a malformed line, which the pure model names.
+    lenient = bool(torn.strip())
+    params = {"zone": key, "path": str(path), "torn": lenient}
+    with duckdb.connect() as db:
+        db.execute("SET TimeZone = 'UTC'")  # a time written without a zone is UTC, as the ledger's are
+        for macro in _MACROS:
+            db.execute(macro)
+        try:
+            fills = pl.scan_arrow_c_stream(db.sql(query, params=params)).collect()
+        except (duckdb.Error, pl.exceptions.ComputeError) as error:  # polars passes on DuckDB's once rows flow
+            raise _NeedsPureModel(str(error).removeprefix("got external error: ").splitlines()[0]) from None
+    if lenient:
+        fills = fills.head(-1)
+    if fills.get_column("day").null_count():
+        raise _NeedsPureModel("a line the fast read cannot place")
     if first is not None:
         fills = fills.filter(pl.col("day") >= first)
     if last is not None:
         fills = fills.filter(pl.col("day") <= last)
-    if _most_places(fills) > PLACES:
-        raise _NotExact(f"an amount has more than {PLACES} decimal places")
-    try:
-        return fills.with_columns(
-            pnl=pl.col("realized_pnl").cast(MONEY),
-            fee=pl.col("fees").cast(MONEY),
-            total=pl.when(pl.col("kind") == "close").then(pl.col("realized_pnl_total").cast(MONEY)),
-        )
-    except pl.exceptions.InvalidOperationError:
-        raise _NotExact("an amount is too large for 10 digits before the point") from None
-
-
-def _day(zone: str, form: str | None) -> pl.Expr:
-    """The fill's day in `zone`; with a `form`, times not in it are null (parsing to a known form is much faster)."""
-    utc = pl.col("ts").str.to_datetime(form, time_zone="UTC", strict=form is None)
-    return utc.dt.convert_time_zone(zone).dt.date()
-
-
-def _most_places(fills: pl.DataFrame) -> int:
-    """The most decimal places of any amount: counted after the point, or, for the few written with an
-    exponent (`0E-26`, as Python writes tiny Decimals), read by Decimal itself."""
-    plain = fills.select(
-        pl.max_horizontal(
-            (pl.col(c).str.len_bytes() - pl.col(c).str.find(".", literal=True) - 1).max() for c in _AMOUNTS
-        )
-    ).item()
-    places = [
-        _places(text)
-        for c in _AMOUNTS
-        for text in fills.get_column(c).filter(fills.get_column(c).str.contains("[eE]")).drop_nulls()
-    ]
-    return max([plain or 0, *places])
-
-
-def _places(text: str) -> int:
-    try:
-        return -int(Decimal(text).as_tuple().exponent)
-    except (InvalidOperation, ValueError):  # not a number: the conversion names the line
-        return 0
+    return fills
 
 
 def _reports(fills: pl.DataFrame, first: date | None, last: date | None) -> list[DayReport]:
@@ -149,7 +143,7 @@ def _reports(fills: pl.DataFrame, first: date | None, last: date | None) -> list
     running = pl.col("pnl").cum_sum()
     # Rows keep their ledger order within each group, so the running P&L is the day's, fill by fill.
     days = fills.group_by("day").agg(
-        (pl.col("kind") == "open").sum().alias("opened"),
+        pl.col("opened").sum(),
         (pl.max_horizontal(running.cum_max(), pl.lit(0, MONEY)) - running).max().alias("drawdown"),
     )
     tallies: dict[date, dict[tuple[str, str], Tally]] = {}
@@ -177,20 +171,3 @@ def _tally(row: dict[str, Any]) -> Tally:
         largest_win=row["largest_win"],
         largest_loss=row["largest_loss"],
     )
-
-
-def _curve(fills: pl.DataFrame) -> list[tuple[datetime, Decimal]]:
-    points = fills.select(pl.col("ts").str.to_datetime(time_zone="UTC"), pl.col("pnl").cum_sum())
-    return list(points.iter_rows())
-
-
-def _bad_line(path: Path) -> LedgerError:
-    """The error naming the first line that is not a valid trade event (found again, line by line)."""
-    with path.open("rb") as file:
-        for number, line in enumerate(file, start=1):
-            if line.endswith(b"\n"):
-                try:
-                    parse_line(path, number, line)
-                except LedgerError as error:
-                    return error
-    return LedgerError(f"{path}: a line could not be read for the report")

@@ -145,6 +145,45 @@ def test_the_fast_scan_leaves_out_a_torn_last_line(ledger: Path) -> None:
     assert [d.totals.trades for d in scan.reports] == [8, 2, 1, 2]
 
 
+def test_a_whole_last_line_still_waiting_for_its_newline_is_left_out_too(ledger: Path) -> None:
+    # A write caught between the line and its newline: whole JSON, but not yet a line of the ledger.
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    ledger.write_bytes(b"".join(lines[:-1]) + lines[-1].rstrip(b"\n"))
+
+    scan = scan_ledger(ledger, NEW_YORK)
+
+    assert scan.torn_tail == len(lines[-1]) - 1
+    assert [d.totals.trades for d in scan.reports] == [8, 2, 1, 1]
+    assert scan.reports == pure(ledger, None, None)
+
+
+def test_a_malformed_line_is_named_also_when_the_last_line_is_torn(ledger: Path) -> None:
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    lines[3] = lines[3].replace(b"}", b"")
+    ledger.write_bytes(b"".join(lines) + b'{"v":1,"event_id":"evt-x"')
+
+    with pytest.raises(LedgerError, match=r"line 4 is not a valid trade event"):
+        scan_ledger(ledger, NEW_YORK)
+
+
+@pytest.mark.parametrize(
+    ("written", "slow"),
+    [("-100E-2", False), ("-0.01E+2", False), (f"-1.{'0' * 28}E0", False), (f"-1.{'0' * 29}E0", True), ("-1E0", False)],
+)
+def test_an_amount_written_with_an_exponent_is_read_exactly(
+    ledger: Path, caplog: pytest.LogCaptureFixture, written: str, slow: bool
+) -> None:
+    # Python writes some Decimals with an exponent (`0E-26`): the places are counted with it, 28 fit, 29 do not.
+    before = pure(ledger, None, None)
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    assert b'"realized_pnl":"-1"' in lines[0]
+    lines[0] = lines[0].replace(b'"realized_pnl":"-1"', f'"realized_pnl":"{written}"'.encode())
+    ledger.write_bytes(b"".join(lines))
+
+    assert fast(ledger, None, None) == before
+    assert ("reporting from the pure model" in caplog.text) is slow
+
+
 @pytest.mark.parametrize(
     ("good", "bad"),
     [(b'"fees":"1"', b'"fees":"one"'), (b'"ts":"2026-11-25T20:30:00Z"', b'"ts":"yesterday"'), (b"}", b"")],
