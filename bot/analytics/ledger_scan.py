@@ -2,8 +2,9 @@
 the report needs, straight into exact fixed-point decimals and each fill's day in the desk's zone), and
 polars adds up each day, strategy and underlying from the columns DuckDB hands over (Arrow, no copy).
 
-DuckDB reads JSON about twice as fast as polars here, which is what matters on a large ledger; polars'
-grouped running sums give the intraday drawdown in ledger order, which SQL would need a costly window for.
+Measured on a 1,000,000-event ledger: DuckDB parses, checks and converts in about the time polars' own
+JSON reader took to parse the fields alone; polars' grouped running sums give the intraday drawdown in
+ledger order in a few hundredths of a second, where DuckDB's window functions took most of a second.
 Money is read into 28 decimal places, which holds every amount the desk writes exactly (its unrounded
 P&L has at most 28 significant digits). A ledger the fast read cannot take exactly (an amount finer or
 larger than that, a line it cannot read) is reported on by the pure model instead (`daily.py`), which
@@ -106,7 +107,8 @@ def _fills(
     # an empty row anywhere else is a malformed line, which the pure model names.
     lenient = bool(torn.strip())
     params = {"zone": key, "path": str(path), "torn": lenient}
-    with duckdb.connect() as db:
+    # JSON and time zones are built into DuckDB; the report never downloads an extension.
+    with duckdb.connect(config={"autoinstall_known_extensions": False}) as db:
         db.execute("SET TimeZone = 'UTC'")  # a time written without a zone is UTC, as the ledger's are
         for macro in _MACROS:
             db.execute(macro)
@@ -126,15 +128,15 @@ def _fills(
 
 
 def _reports(fills: pl.DataFrame, first: date | None, last: date | None) -> list[DayReport]:
-    total = pl.col("total")
-    won, lost = total.filter(total > 0), total.filter(total < 0)
+    total = pl.col("total")  # a closed position's whole realized P&L, on its closing fill
+    won, lost = pl.when(total > 0).then(total), pl.when(total < 0).then(total)
     groups = fills.group_by("day", "strategy", "underlying").agg(
         pl.col("pnl").sum(),
         pl.col("fee").sum(),
         pl.len().alias("trades"),
-        total.is_not_null().sum().alias("closed"),
-        (total > 0).sum().alias("wins"),
-        (total < 0).sum().alias("losses"),
+        total.count().alias("closed"),
+        won.count().alias("wins"),
+        lost.count().alias("losses"),
         won.sum().alias("gross_profit"),
         lost.sum().alias("gross_loss"),
         won.max().alias("largest_win"),
