@@ -12,10 +12,10 @@ from typing import Any
 
 from bot.analytics.export import day_json
 from bot.analytics.ledger_scan import scan_ledger
-from bot.analytics.tally import DayReport, PeriodReport, Tally
+from bot.analytics.tally import PeriodReport
 from bot.options.clock import utc_now
 from bot.paths import ledger_path
-from bot.render import money
+from bot.render import daily_table
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,45 +83,3 @@ def report_daily(settings: Settings, storage: Path, args: argparse.Namespace) ->
     else:
         print(daily_table(PeriodReport(first, last, scan.reports)))
     return EXIT_OK
-
-
-def _rate(tally: Tally) -> str:
-    return "-" if tally.win_rate is None else f"{tally.win_rate:.0%}"
-
-
-def _row(label: str, t: Tally, opened: str, drawdown: str) -> str:
-    return (
-        f"{label:<12} {t.trades:>7} {opened:>6} {t.positions_closed:>6} {f'{t.wins}/{t.losses}':>9} "
-        f"{_rate(t):>5} {money(t.realized_pnl):>14} {money(t.fees):>11} {drawdown:>11}"
-    )
-
-
-def _group_rows(title: str, groups: dict[str, Tally]) -> list[str]:
-    return [f"by {title}:"] + [
-        f"  {name:<14} {t.trades:>7} trades  {money(t.realized_pnl):>14}  fees {money(t.fees):>10}  "
-        f"win rate {_rate(t)} ({t.wins}/{t.losses})"
-        for name, t in groups.items()
-    ]
-
-
-def daily_table(period: PeriodReport) -> str:
-    """A readable table: one row per day, a total for a range, then the range by strategy and underlying."""
-    days: list[DayReport] = period.days
-    if not days:
-        return f"no trades from {period.first} to {period.last}"
-    lines = [
-        f"{'date':<12} {'trades':>7} {'opened':>6} {'closed':>6} {'won/lost':>9} {'win%':>5} "
-        f"{'realized P&L':>14} {'fees':>11} {'max DD':>11}"
-    ]
-    lines += [_row(str(d.day), d.totals, str(d.positions_opened), money(-d.max_drawdown)) for d in days]
-    if len(days) > 1:
-        lines.append(_row("total", period.totals, str(period.positions_opened), money(-period.max_drawdown)))
-    totals = period.totals
-    lines.append(
-        f"profit factor {'-' if totals.profit_factor is None else f'{totals.profit_factor:.2f}'}   "
-        f"largest win {money(totals.largest_win) if totals.largest_win is not None else '-'}   "
-        f"largest loss {money(totals.largest_loss) if totals.largest_loss is not None else '-'}"
-    )
-    if period.by_strategy:
-        lines += _group_rows("strategy", period.by_strategy) + _group_rows("underlying", period.by_underlying)
-    return "\n".join(lines)

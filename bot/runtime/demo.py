@@ -6,14 +6,16 @@ terminal). Every tick is handled to the end before the next, so the same seed gi
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
+from bot.analytics.ledger_scan import scan_ledger
+from bot.analytics.tally import PeriodReport
 from bot.options.clock import utc_now
 from bot.options.market_hours import (
     MARKET_TZ,
@@ -27,7 +29,7 @@ from bot.options.quotes import QuoteCache
 from bot.options.sim_market import SimulatedMarket, UnderlyingSpec
 from bot.options.trade_ledger import TradeEvent, last_event
 from bot.paths import ledger_path
-from bot.render import money
+from bot.render import daily_table
 from bot.runtime.desk import MESSAGE_FILE, open_desk
 from bot.runtime.message_board import ConsoleBoard
 from bot.runtime.message_map import MessageMap
@@ -38,28 +40,17 @@ from bot.settings import Settings, SettingsError
 class DaySummary:
     day: date
     fills: list[TradeEvent]
-    closed_pnl: dict[str, Decimal]  # position id -> its whole realized P&L, for positions closed today
     still_open: int
-
-    @property
-    def realized_pnl(self) -> Decimal:
-        return sum((event.realized_pnl for event in self.fills), Decimal(0))
-
-    @property
-    def wins(self) -> int:
-        return sum(1 for pnl in self.closed_pnl.values() if pnl > 0)
+    report: PeriodReport  # the day as `python -m bot report daily` reads it from the ledger
 
     def render(self) -> str:
         kinds = Counter(event.kind.value for event in self.fills)
-        closed = len(self.closed_pnl)
-        rate = f"{self.wins / closed:.0%} ({self.wins} of {closed})" if closed else "n/a (nothing closed)"
         return "\n".join(
             [
                 f"Day {self.day}: {len(self.fills)} trades ("
                 + ", ".join(f"{kinds[k]} {k}" for k in ("open", "add", "trim", "close"))
-                + ")",
-                f"  positions closed: {closed}, still open: {self.still_open}",
-                f"  realized P&L: {money(self.realized_pnl)}   win rate: {rate}",
+                + f"), {self.still_open} positions still open",
+                daily_table(self.report),
             ]
         )
 
@@ -131,9 +122,6 @@ async def run_demo_day(
         await desk.step()
     finally:
         await desk.close()
-    closed_today = {
-        p.position_id: p.realized_pnl
-        for p in desk.manager.all_positions()
-        if p.closed_at and p.closed_at.astimezone(MARKET_TZ).date() == day
-    }
-    return DaySummary(day, fills, closed_today, len(desk.manager.open_positions()))
+    scan = await asyncio.to_thread(scan_ledger, ledger_path(storage), settings.zone, day, day)
+    [report] = scan.reports
+    return DaySummary(day, fills, len(desk.manager.open_positions()), PeriodReport(day, day, [report]))

@@ -9,6 +9,7 @@ from bot.options.market_hours import session_close, session_open
 from bot.options.positions import ActionKind
 from bot.options.trade_ledger import read_ledger
 from bot.paths import ledger_path
+from bot.render import money
 from bot.runtime.demo import run_demo_day, sim_market
 from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, Settings, SettingsError
 
@@ -43,10 +44,13 @@ async def test_the_summary_matches_the_ledger_and_messages_were_shown(tmp_path):
 
     events = read_ledger(ledger_path(tmp_path)).events
     assert summary.fills == events
-    assert summary.realized_pnl == sum((e.realized_pnl for e in events), Decimal(0))
-    closed = {e.position_id for e in events if e.kind is ActionKind.CLOSE}
-    assert set(summary.closed_pnl) == closed
-    assert f"{len(events)} trades" in summary.render()
+    [day] = summary.report.days
+    assert day.totals.realized_pnl == sum((e.realized_pnl for e in events), Decimal(0))
+    assert day.totals.trades == len(events)
+    assert day.totals.positions_closed == sum(1 for e in events if e.kind is ActionKind.CLOSE)
+    shown = summary.render()
+    assert f"{len(events)} trades" in shown
+    assert money(day.totals.realized_pnl) in shown
     for position_id in {e.position_id for e in events}:
         assert f"| {position_id}" in out.getvalue()
 
