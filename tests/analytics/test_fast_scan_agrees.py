@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bot.analytics import ledger_scan
 from bot.analytics.daily import daily_reports, equity_curve
 from bot.analytics.ledger_scan import scan_ledger
+from bot.options.trade_ledger import LedgerError
 from tests.analytics.ledgers import NEW_YORK, QQQ, SPY, LedgerWriter, ny
 
 # One step: which position, buy or sell, how many, at what price (cents), fees (cents), minutes later.
@@ -91,3 +92,15 @@ def test_a_time_written_with_an_offset_is_still_read_right(tmp_path: Path) -> No
     assert "+00:00" in lines[1]
 
     assert scan_ledger(path, NEW_YORK).reports == daily_reports(events.events, NEW_YORK)
+
+
+def test_a_malformed_line_far_into_a_long_ledger_is_named(tmp_path: Path) -> None:
+    # Past the first few thousand rows DuckDB's error reaches us through polars, mid-stream.
+    path = tmp_path / "trade_events.jsonl"
+    write_random_ledger(path, [(n % 4, n % 3 != 2, 1 + n % 3, 100 + n % 50, 65, 1) for n in range(5000)])
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[4900] = lines[4900].replace(b'"fees":"', b'"fees":"x')
+    path.write_bytes(b"".join(lines))
+
+    with pytest.raises(LedgerError, match=r"line 4901 is not a valid trade event"):
+        scan_ledger(path, NEW_YORK)
