@@ -12,7 +12,13 @@ CENT = Decimal("0.01")
 
 
 def money(amount: Decimal) -> str:
+    """A gain or loss, signed: +1,234.50 or -80.00."""
     return f"{amount.quantize(CENT):+,.2f}"
+
+
+def cost(amount: Decimal) -> str:
+    """An amount paid, such as fees, unsigned: 1,234.50."""
+    return f"{amount.quantize(CENT):,.2f}"
 
 
 def ledger_summary(report: LedgerReport, torn_tail: int = 0) -> str:
@@ -52,13 +58,13 @@ def _rate(tally: Tally) -> str:
 def _row(label: str, t: Tally, opened: str, drawdown: str) -> str:
     return (
         f"{label:<12} {t.trades:>7} {opened:>6} {t.positions_closed:>6} {f'{t.wins}/{t.losses}':>9} "
-        f"{_rate(t):>5} {money(t.realized_pnl):>14} {money(t.fees):>11} {drawdown:>11}"
+        f"{_rate(t):>5} {money(t.realized_pnl):>14} {cost(t.fees):>11} {drawdown:>11}"
     )
 
 
 def _group_rows(title: str, groups: dict[str, Tally]) -> list[str]:
     return [f"by {title}:"] + [
-        f"  {name:<14} {t.trades:>7} trades  {money(t.realized_pnl):>14}  fees {money(t.fees):>10}  "
+        f"  {name:<14} {t.trades:>7} trades  {money(t.realized_pnl):>14}  fees {cost(t.fees):>10}  "
         f"win rate {_rate(t)} ({t.wins}/{t.losses})"
         for name, t in groups.items()
     ]

@@ -15,7 +15,7 @@ from bot.analytics.ledger_scan import scan_ledger
 from bot.analytics.tally import PeriodReport, Tally
 from bot.options.trade_ledger import LedgerError
 from bot.paths import ledger_path
-from bot.render import money
+from bot.render import cost, money
 from bot.runtime.position_embed import NO_MENTIONS
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def pnl_embed(period: PeriodReport, title: str) -> discord.Embed:
     embed.add_field(name="Profit factor", value="-" if t.profit_factor is None else f"{t.profit_factor:.2f}")
     embed.add_field(name="Largest win", value=_or_dash(t.largest_win))
     embed.add_field(name="Largest loss", value=_or_dash(t.largest_loss))
-    embed.add_field(name="Fees", value=money(t.fees))
+    embed.add_field(name="Fees", value=cost(t.fees))
     embed.add_field(name="Max intraday drawdown", value=money(-period.max_drawdown))
     groups = list(period.by_strategy.items())
     lines = [f"{name}: {money(g.realized_pnl)} · {g.trades} trades · {g.wins}/{g.losses}" for name, g in groups]

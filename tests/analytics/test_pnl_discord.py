@@ -49,7 +49,7 @@ async def test_pnl_answers_traders_with_the_days_numbers_and_the_equity_curve(de
     assert fields["Trades"] == "3 (1 opened, 1 closed)"
     assert fields["Win rate"] == "100% (1 of 1)"
     assert (fields["Profit factor"], fields["Largest win"], fields["Largest loss"]) == ("-", "+387.00", "-")
-    assert fields["Fees"] == "+13.00"
+    assert fields["Fees"] == "13.00"  # a cost, unsigned
     assert fields["Max intraday drawdown"] == "-6.50"
     assert fields["By strategy"] == "orb: +387.00 · 3 trades · 1/0"
     [attachment] = message.attachments

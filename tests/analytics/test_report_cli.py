@@ -50,7 +50,7 @@ def test_the_table_shows_each_day_a_total_and_the_breakdowns(storage: Path, caps
     assert code == 0
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
     assert rows["2026-11-24"][1:5] == ["8", "2", "2", "1/1"]
-    assert rows["2026-11-24"][6] == "+62.00"
+    assert rows["2026-11-24"][6:8] == ["+62.00", "8.00"]  # fees are a cost, unsigned
     assert rows["2026-11-27"][6] == "-111.00"
     assert rows["total"][6] == "-51.00"
     assert "by strategy:" in out and "meanrev" in out and "by underlying:" in out
