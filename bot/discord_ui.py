@@ -20,13 +20,22 @@ MAX_CHOICES = 25  # Discord's limit for autocomplete answers
 _TICK = Decimal("0.0001")
 
 
-async def reply(interaction: discord.Interaction, text: str, *, embed: discord.Embed | None = None) -> None:
+async def reply(
+    interaction: discord.Interaction,
+    text: str,
+    *,
+    embed: discord.Embed | None = None,
+    file: discord.File | None = None,
+) -> None:
     """An ephemeral answer that never pings, whether or not the interaction was answered already."""
-    card = embed if embed is not None else discord.utils.MISSING
+    card = embed if embed is not None else discord.utils.MISSING  # an Embed without text is falsy
+    attached = file if file is not None else discord.utils.MISSING
     if interaction.response.is_done():
-        await interaction.followup.send(text, embed=card, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(text, embed=card, file=attached, ephemeral=True, allowed_mentions=NO_MENTIONS)
     else:
-        await interaction.response.send_message(text, embed=card, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.response.send_message(
+            text, embed=card, file=attached, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
 
 def actor_of(interaction: discord.Interaction) -> str:

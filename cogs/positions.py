@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.discord_ui import is_today, position_choices, positions_list_embed, reply
 from bot.rights import traders_only
-from bot.runtime.position_embed import position_embed
+from bot.runtime.discord_sink import position_card
 
 if TYPE_CHECKING:
     from bot.desk_bot import OptionDeskBot
@@ -50,8 +50,8 @@ class Positions(commands.Cog):
     @traders_only()
     async def position(self, interaction: discord.Interaction, position: str) -> None:
         found = self.bot.desk.manager.get(position.strip())
-        view = self.bot.desk.notifier.view(found)
-        await reply(interaction, f"Position `{found.position_id}`", embed=position_embed(view))
+        embed, chart = await position_card(self.bot.desk.notifier.view(found), self.bot.charts)
+        await reply(interaction, f"Position `{found.position_id}`", embed=embed, file=chart)
 
     @position.autocomplete("position")
     async def _any_position(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -30,6 +30,15 @@ def charted(embed: discord.Embed) -> discord.Embed:
     return embed.set_image(url=f"attachment://{CHART_FILE}")
 
 
+async def position_card(view: PositionView, charts: PositionCharts | None) -> tuple[discord.Embed, discord.File | None]:
+    """A position's embed, and its chart (drawn now, off the event loop) unless charts are off or failed."""
+    embed = position_embed(view)
+    png = await charts.png(view) if charts is not None else None
+    if png is None:
+        return embed, None
+    return charted(embed), discord.File(io.BytesIO(png), filename=CHART_FILE)
+
+
 class DiscordBoard:
     """Reads the trade channel from the settings at each call, so a changed channel counts at once."""
 
@@ -46,17 +55,9 @@ class DiscordBoard:
     def _channel(self) -> discord.PartialMessageable:
         return self._client.get_partial_messageable(self.channel_id)
 
-    async def _content(self, view: PositionView) -> tuple[discord.Embed, discord.File | None]:
-        """The message's embed, and its chart (drawn now, off the event loop) unless charts are off or failed."""
-        embed = position_embed(view)
-        png = await self.charts.png(view) if self.charts is not None else None
-        if png is None:
-            return embed, None
-        return charted(embed), discord.File(io.BytesIO(png), filename=CHART_FILE)
-
     async def post(self, view: PositionView, *, silent: bool) -> int:
         buttons = self._buttons_for(view.position)
-        embed, chart = await self._content(view)
+        embed, chart = await position_card(view, self.charts)
         message = await self._channel().send(
             embed=embed,
             file=chart or discord.utils.MISSING,
@@ -67,7 +68,7 @@ class DiscordBoard:
         return message.id
 
     async def edit(self, message_id: int, view: PositionView) -> None:
-        embed, chart = await self._content(view)
+        embed, chart = await position_card(view, self.charts)
         # The new chart replaces the old one; with none, an old one goes too rather than show a stale state.
         attachments = discord.utils.MISSING if self.charts is None else [chart] if chart else []
         try:

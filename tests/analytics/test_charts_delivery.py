@@ -1,5 +1,6 @@
 """Charts on the position messages, through the real discord.py client under simcord: the message carries its
-chart, an edit replaces it, charts can be switched off, and a chart never holds up trading."""
+chart, an edit replaces it, `/position` answers with it, charts can be switched off, and a chart never
+holds up trading."""
 
 from __future__ import annotations
 
@@ -119,3 +120,26 @@ async def test_a_burst_of_updates_draws_one_chart_per_delivered_edit(desk: Desk)
     message = desk.message_of(position.position_id)
     assert len(desk.edits(message)) == 1
     assert charts.rendered - drawn_before == 1
+
+
+async def test_the_position_command_answers_with_the_positions_chart(desk: Desk) -> None:
+    position = await desk.open(qty=3)
+    desk.quote(SPY, "1.30", "1.40")
+
+    result = await desk.trader.slash(desk.channel, "position", position=position.position_id)
+
+    [attachment] = result.response.attachments
+    assert attachment.filename == "chart.png"
+    assert (await attachment.read()).startswith(PNG_SIGNATURE)
+    assert result.response.embeds[0].image.url == "attachment://chart.png"
+    assert result.response.flags.ephemeral
+
+
+async def test_with_charts_off_the_position_command_answers_without_one(desk: Desk) -> None:
+    position = await desk.open(qty=3)
+    desk.use_settings(charts=False)
+
+    result = await desk.trader.slash(desk.channel, "position", position=position.position_id)
+
+    assert result.response.attachments == [] and result.response.embeds[0].image.url is None
+    assert result.response.embeds[0].fields[1].value == "3"
