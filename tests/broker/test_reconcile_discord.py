@@ -3,6 +3,7 @@ the report goes to the admin channel."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord
@@ -20,11 +21,13 @@ GUILD_ID = 222_222_222_222_222_222
 
 
 @pytest.fixture
-def simcord_bot(fake: FakeAlpaca, tmp_path: Path) -> OptionDeskBot:
+async def simcord_bot(fake: FakeAlpaca, tmp_path: Path) -> AsyncIterator[OptionDeskBot]:
     settings = broker_settings(fake).model_copy(
         update={"discord": DiscordSettings(guild_id=GUILD_ID, trade_channel_id=1)}
     )
-    return create_bot(settings, storage=tmp_path / "storage", background=False)
+    bot = create_bot(settings, storage=tmp_path / "storage", background=False)
+    yield bot
+    await bot.close()  # simcord detaches the bot but leaves closing it (its store and ledger) to us
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ One clock for everything: the desk's market clock is simcord's virtual clock (wh
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -68,8 +69,18 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-def simcord_bot(storage: Path, clock: VirtualClock) -> OptionDeskBot:
-    return create_bot(base_settings(), storage=storage, background=False, clock=clock)
+def bots() -> list[OptionDeskBot]:
+    """Every bot a test starts (a restart starts another one)."""
+    return []
+
+
+@pytest.fixture
+async def simcord_bot(storage: Path, clock: VirtualClock, bots: list[OptionDeskBot]) -> AsyncIterator[OptionDeskBot]:
+    bots.append(create_bot(base_settings(), storage=storage, background=False, clock=clock))
+    yield bots[0]
+    # simcord detaches the bots at the end but leaves closing them to us: their state stores and ledgers close here.
+    for bot in bots:
+        await bot.close()
 
 
 @dataclass
@@ -87,6 +98,7 @@ class Desk:
     moderator: simcord.MemberActor
     server_manager: simcord.MemberActor  # manages the server (sees /reset-messages); a trader, not a desk admin
     trader_role: simcord.RoleHandle
+    bots: list[OptionDeskBot]  # every bot started, closed at the end
     marks: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
@@ -123,6 +135,7 @@ class Desk:
     async def restart(self) -> None:
         """Stop the bot and start a new one on the same settings and storage; quotes are given again."""
         bot = create_bot(self.bot.settings, storage=self.storage, background=False, clock=self.clock)
+        self.bots.append(bot)
         await self.env.restart_bot(bot)
         self.bot = bot
         self.requote()
@@ -183,7 +196,7 @@ def fields_of(embed: discord.Embed) -> dict[str, str]:
 
 
 @pytest.fixture
-async def desk(simcord_env: simcord.Env, storage: Path, clock: VirtualClock) -> Desk:
+async def desk(simcord_env: simcord.Env, storage: Path, clock: VirtualClock, bots: list[OptionDeskBot]) -> Desk:
     env = simcord_env
     guild = env.create_guild("Desk", id=GUILD_ID)
     channel = guild.create_text_channel("trades")
@@ -209,4 +222,4 @@ async def desk(simcord_env: simcord.Env, storage: Path, clock: VirtualClock) -> 
     clock.env = env
     await env.settle()
     members = (trader, admin, nobody, moderator, server_manager)
-    return Desk(env, bot, storage, clock, guild, channel, other, *members, trader_role)
+    return Desk(env, bot, storage, clock, guild, channel, other, *members, trader_role, bots)

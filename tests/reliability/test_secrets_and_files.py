@@ -134,7 +134,7 @@ async def test_storage_files_and_directories_are_created_owner_only_whatever_the
             ledger.write(b'{"torn')  # a crash mid-line: the next open keeps the bytes in a side file
         TradeLedger.open(ledger_path(storage)).close()
         (storage / STATE_FILE).write_bytes(b"garbage")  # set aside as corrupt at the next start
-        (await open_offline_desk(storage)).ledger.close()
+        await (await open_offline_desk(storage)).close()
     finally:
         os.umask(previous)
 

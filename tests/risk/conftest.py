@@ -20,7 +20,7 @@ from bot.options.risk import NEVER_SET, DeskState, RiskCheck, RiskLimits, Tradin
 from bot.options.trade_ledger import TradeLedger
 
 # The bot under simcord, as the Discord tests build it (a desk with a trader, an admin and a member without a role).
-from tests.discord.conftest import clock, desk, simcord_bot, storage  # noqa: F401
+from tests.discord.conftest import bots, clock, desk, simcord_bot, storage  # noqa: F401
 
 NEW_YORK = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday 10:00 New York
