@@ -42,7 +42,8 @@ class Broker(commands.Cog):
         except ValueError:
             raise TradeError(f"{day!r} is not a date like 2026-11-25.") from None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        report = await asyncio.to_thread(reconcile_day, broker.client, self.bot.storage, wanted, zone, now)
+        fee = self.bot.settings.broker.fee_per_contract
+        report = await asyncio.to_thread(reconcile_day, broker.client, self.bot.storage, wanted, zone, now, fee)
         posted = await self._post(report.lines())
         where = " The report is in the admin channel." if posted else ""
         await reply(interaction, report.summary() + where)

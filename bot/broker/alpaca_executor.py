@@ -52,8 +52,10 @@ class AlpacaExecutor:
         *,
         poll_interval: float = 2.0,
         order_timeout: float = 60.0,
+        fee_per_contract: Decimal = Decimal(0),
     ) -> None:
         self._client = client
+        self._fee = fee_per_contract
         self._stream = stream
         self._poll_interval = poll_interval
         self._order_timeout = order_timeout
@@ -168,13 +170,14 @@ class AlpacaExecutor:
                 continue
             state = update.order
             if update.event in _FILL_EVENTS and update.execution_id is not None:
+                qty = whole_contracts(update.qty)
                 fill = Fill(
                     str(update.execution_id),
                     order.order_id,
                     order.side,
-                    whole_contracts(update.qty),
+                    qty,
                     Decimal(str(update.price)),
-                    Decimal(0),
+                    self._fee * qty,
                     update.timestamp.astimezone(UTC),
                 )
                 if fill.fill_id not in seen:
@@ -187,7 +190,9 @@ class AlpacaExecutor:
         activities = await asyncio.to_thread(fill_activities, self._client, state.submitted_at - _HISTORY_MARGIN)
         ours = {str(state.id): order.order_id}
         fills = [
-            to_broker_fill(a, ours).as_fill(order.order_id) for a in activities if str(a.order_id) == str(state.id)
+            to_broker_fill(a, ours).as_fill(order.order_id, self._fee)
+            for a in activities
+            if str(a.order_id) == str(state.id)
         ]
         missed = [fill for fill in fills if fill.fill_id not in seen]
         for fill in missed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,3 +31,6 @@ class BrokerSettings(BaseModel):
     order_timeout_seconds: Seconds = 60.0
     request_timeout_seconds: Seconds = 10.0
     reconcile_on_start: bool = False
+    # Alpaca reports its fills without the fees it passes on (regulatory and clearing fees per contract):
+    # what the account is charged per contract, recorded with each fill so realized P&L includes it.
+    fee_per_contract: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)

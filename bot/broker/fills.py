@@ -23,5 +23,5 @@ class BrokerFill:
     price: Decimal
     ts: datetime  # UTC
 
-    def as_fill(self, order_id: str, fees: Decimal = Decimal(0)) -> Fill:
-        return Fill(self.fill_id, order_id, self.side, self.qty, self.price, fees, self.ts)
+    def as_fill(self, order_id: str, fee_per_contract: Decimal) -> Fill:
+        return Fill(self.fill_id, order_id, self.side, self.qty, self.price, fee_per_contract * self.qty, self.ts)

@@ -40,6 +40,7 @@ class BrokerLink:
             self.alpaca.trade_stream() if config.use_stream else None,
             poll_interval=config.poll_interval_seconds,
             order_timeout=config.order_timeout_seconds,
+            fee_per_contract=config.fee_per_contract,
         )
         self.feed = AlpacaQuoteFeed(self.alpaca.option_stream(), self.alpaca.stock_stream())
         self.journal = OrderJournal(storage / JOURNAL_FILE)
@@ -74,7 +75,13 @@ class BrokerLink:
         now = self.clock()
         zone = self.settings.zone
         report = await asyncio.to_thread(
-            reconcile_day, self.client, self.storage, now.astimezone(zone).date(), zone, now
+            reconcile_day,
+            self.client,
+            self.storage,
+            now.astimezone(zone).date(),
+            zone,
+            now,
+            self.settings.broker.fee_per_contract,
         )
         for line in report.lines():
             (log.info if report.ok else log.warning)("reconcile: %s", line)

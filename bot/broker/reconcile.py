@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 
 from bot.broker.fills import BrokerFill
 from bot.options.errors import TradeError
 from bot.options.ids import new_id
-from bot.options.positions import ZERO, Position, Source
+from bot.options.positions import Position, Source
 from bot.options.trade_ledger import TradeEvent, replay
 
 RECONCILE_ACTOR = "reconcile"
@@ -131,8 +132,10 @@ def reconcile(
     day: date,
     zone: tzinfo,
     now: datetime,
+    fee_per_contract: Decimal,
 ) -> ReconcileReport:
-    """Compare the whole ledger (`events`) with the broker's fills of `day` and its positions (symbol -> qty)."""
+    """Compare the whole ledger (`events`) with the broker's fills of `day` and its positions (symbol -> qty);
+    a missing fill would be recorded with `fee_per_contract` (the broker reports none)."""
     report = ReconcileReport(day)
     fills = sorted(broker_fills, key=lambda f: f.ts)
     recorded = {event.fill_id: event for event in events}
@@ -161,11 +164,17 @@ def reconcile(
         for symbol in sorted(held.keys() | broker_positions.keys())
         if held.get(symbol, 0) != broker_positions.get(symbol, 0)
     ]
-    _plan(report, events, positions, now)
+    _plan(report, events, positions, now, fee_per_contract)
     return report
 
 
-def _plan(report: ReconcileReport, events: list[TradeEvent], positions: dict[str, Position], now: datetime) -> None:
+def _plan(
+    report: ReconcileReport,
+    events: list[TradeEvent],
+    positions: dict[str, Position],
+    now: datetime,
+    fee_per_contract: Decimal,
+) -> None:
     """Which missing fills may be applied, as the ledger lines they would be, and why the others may not."""
     position_of_order = {event.order_id: event.position_id for event in events}
     for fill in report.missing:
@@ -185,7 +194,7 @@ def _plan(report: ReconcileReport, events: list[TradeEvent], positions: dict[str
                     side=fill.side,
                     qty=fill.qty,
                     price=fill.price,
-                    fees=ZERO,  # Alpaca's fill history carries no fees
+                    fees=fee_per_contract * fill.qty,
                     ts=now,
                     fill_id=fill.fill_id,
                     order_id=fill.order_id,

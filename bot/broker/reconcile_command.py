@@ -41,7 +41,8 @@ def reconcile_command(settings: Settings, storage: Path, *, day: date | None, as
     now = utc_now()
     day = day or now.astimezone(settings.zone).date()
     try:
-        report = reconcile_day(Alpaca(settings).trading_client(), storage, day, settings.zone, now)
+        client = Alpaca(settings).trading_client()
+        report = reconcile_day(client, storage, day, settings.zone, now, settings.broker.fee_per_contract)
     except (APIError, RequestException) as error:
         print(f"optiondesk: could not read the fills from Alpaca ({type(error).__name__})", file=sys.stderr)
         return EXIT_PROBLEM

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
 from pathlib import Path
 
 from alpaca.trading.client import TradingClient
@@ -40,8 +41,12 @@ def fetch_day(client: TradingClient, day: date, zone: tzinfo) -> BrokerDay:
     return BrokerDay([to_broker_fill(a, client_ids) for a in activities], positions)
 
 
-def reconcile_day(client: TradingClient, storage: Path, day: date, zone: tzinfo, now: datetime) -> ReconcileReport:
+def reconcile_day(
+    client: TradingClient, storage: Path, day: date, zone: tzinfo, now: datetime, fee_per_contract: Decimal
+) -> ReconcileReport:
     """The report for `day`: the ledger in `storage` against what Alpaca says."""
     broker = fetch_day(client, day, zone)
     events = read_ledger(ledger_path(storage)).events
-    return reconcile(events, broker.fills, broker.positions, day=day, zone=zone, now=now)
+    return reconcile(
+        events, broker.fills, broker.positions, day=day, zone=zone, now=now, fee_per_contract=fee_per_contract
+    )

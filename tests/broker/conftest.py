@@ -108,6 +108,7 @@ def executor_for(settings: Settings, *, stream: bool = True) -> AlpacaExecutor:
         fast(alpaca.trade_stream()) if stream else None,
         poll_interval=settings.broker.poll_interval_seconds,
         order_timeout=settings.broker.order_timeout_seconds,
+        fee_per_contract=settings.broker.fee_per_contract,
     )
 
 

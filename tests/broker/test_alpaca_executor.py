@@ -143,3 +143,23 @@ async def test_a_504_retried_by_the_sdk_places_the_order_once(
     (cid,) = fake.orders
     assert fake.posts[cid] == 2 and len(fake.orders) == 1
     assert position.qty == 2 and len(ledger.read()) == 1
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "fill-history"])
+async def test_each_fill_carries_the_configured_fee_per_contract(
+    fake: FakeAlpaca, ledger: TradeLedger, clock: object, stream: bool
+) -> None:
+    # Alpaca reports fills without fees: the desk records what the account is charged per contract.
+    executor = executor_for(broker_settings(fake, fee_per_contract=Decimal("0.05")), stream=stream)
+    following = asyncio.create_task(executor.run())
+    if stream:
+        await until(lambda: fake._trade_sockets)
+    manager = OptionsOrderManager(executor, ledger, clock=clock)  # type: ignore[arg-type]
+    fake.plans.append([("fill", 2, "1.10"), ("fill", 1, "1.40")])
+    try:
+        position = await manager.open_position(SPY, 3, strategy="spy-orb")
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+    assert [e.fees for e in ledger.read()] == [Decimal("0.10"), Decimal("0.05")]
+    assert position.fees == Decimal("0.15") and position.realized_pnl == Decimal("-0.15")

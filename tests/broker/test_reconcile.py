@@ -101,12 +101,14 @@ async def test_apply_appends_only_what_it_may(
     desk_day: dict[str, str], fake: FakeAlpaca, storage: Path, ledger: TradeLedger
 ) -> None:
     before = ledger.read()
-    await asyncio.to_thread(reconcile_command, broker_settings(fake), storage, day=NOW.date(), as_json=True, apply=True)
+    charged = broker_settings(fake, fee_per_contract=Decimal("0.05"))  # Alpaca's fills come without fees
+    await asyncio.to_thread(reconcile_command, charged, storage, day=NOW.date(), as_json=True, apply=True)
     after = ledger.read()
     assert after[: len(before)] == before  # nothing rewritten or removed
     (added,) = after[len(before) :]
     assert (added.fill_id, added.source, added.actor) == (desk_day["late"], Source.RECONCILE, "reconcile")
     assert (added.kind, added.qty, added.price, added.position_qty) == ("add", 1, Decimal("1.20"), 3)
+    assert (added.fees, added.realized_pnl) == (Decimal("0.05"), Decimal("-0.05"))  # the configured fee
     assert added.broker_ts == LATER and added.ts > LATER  # written at reconcile time, the broker's time kept
     assert verify_events(after).ok
     # Applied once: a second run finds nothing more to apply.
