@@ -24,7 +24,7 @@ from bot.options.executor import Executor
 from bot.options.ids import new_id
 from bot.options.orders import Fill, OrderContext, OrderRequest, OrderStatus, Side
 from bot.options.positions import Position, Source
-from bot.options.risk import RiskCheck
+from bot.options.risk import PendingBuy, RiskCheck
 from bot.options.trade_ledger import LedgerError, TradeEvent, TradeLedger
 
 __all__ = ["OptionsOrderManager", "OrderContext", "Position"]
@@ -51,8 +51,11 @@ class OptionsOrderManager:
         self._executor = executor
         self._order_timeout = order_timeout
         self._risk = risk
-        # Buys pass risk one at a time, so two opens in flight cannot both slip under a desk-wide limit.
+        # Buys pass risk one at a time, and each counts against the desk-wide limits from then until it is
+        # wholly filled or ended (its unfilled part as a PendingBuy): two opens cannot both slip under a
+        # limit, and no buy waits for another's fills (a limit order may work for minutes).
         self._buying = asyncio.Lock()
+        self._buys_in_flight: dict[str, tuple[OrderContext, Position, Decimal | None]] = {}
         self._ledger = ledger
         self._clock = clock
         self._positions: dict[str, Position] = {p.position_id: p for p in positions}
@@ -182,13 +185,30 @@ class OptionsOrderManager:
         limit_price: Decimal | None = None,
     ) -> Position:
         async with self._buying if side is Side.BUY else contextlib.nullcontext():
+            price = None
             if self._risk is not None:
-                self._risk.check(position, side, qty, self._positions.values(), self._clock())
+                now = self._clock()
+                price = self._risk.check(position, side, qty, self._positions.values(), now, self._pending_buys())
             order = OrderContext(new_id("ord"), position.position_id, side, qty)
             self.orders[order.order_id] = order
+            if side is Side.BUY:
+                self._buys_in_flight[order.order_id] = (order, position, price)
+        try:
             request = OrderRequest(order.order_id, position.position_id, position.contract, side, qty, limit_price)
             await self._tell_order(order, position)
             return await self._follow(position, order, self._executor.execute(request), source, actor)
+        finally:
+            self._buys_in_flight.pop(order.order_id, None)
+
+    def _pending_buys(self) -> list[PendingBuy]:
+        """The unfilled part of each buy in flight, priced as it was when it passed risk."""
+        pending = []
+        for order, position, price in self._buys_in_flight.values():
+            left = order.requested_qty - order.filled_qty
+            if left > 0 and not order.is_final:
+                premium = (price or Decimal(0)) * left * position.contract.multiplier
+                pending.append(PendingBuy(position.position_id, not position.actions, premium))
+        return pending
 
     async def resume_order(
         self, request: OrderRequest, strategy: str, fills: AsyncIterator[Fill], *, source: Source = Source.BROKER

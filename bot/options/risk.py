@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -88,6 +88,16 @@ def loss_limit_reached(limits: RiskLimits, realized_today: Decimal) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingBuy:
+    """A buy sent and not yet wholly filled or ended: its unfilled contracts count against the desk-wide
+    limits as if bought, so that buys need not wait for each other's fills to be checked safely."""
+
+    position_id: str
+    opening: bool  # the position had no fills when the buy was sent
+    premium: Decimal  # of the unfilled contracts, at the price expected when the buy was checked
+
+
+@dataclass(frozen=True, slots=True)
 class Buy:
     """A buy the desk is asked for: an open (the position has no fills yet) or an add."""
 
@@ -98,6 +108,7 @@ class Buy:
     open_positions: list[Position]
     realized_today: Decimal
     now: datetime
+    pending: list[PendingBuy] = field(default_factory=list)  # other buys in flight
 
     @property
     def is_open(self) -> bool:
@@ -194,16 +205,19 @@ def _position_premium(limits: RiskLimits, buy: Buy) -> str | None:
 
 def _total_premium(limits: RiskLimits, buy: Buy) -> str | None:
     held = sum((premium_at_risk(p) for p in buy.open_positions), Decimal(0))
+    held += sum((p.premium for p in buy.pending), Decimal(0))
     return _premium("max total premium", limits.max_premium_total, held, "across the desk", buy)
 
 
 def _open_positions(limits: RiskLimits, buy: Buy) -> str | None:
     cap = limits.max_open_positions
-    if cap is not None and buy.is_open and len(buy.open_positions) >= cap:
-        return (
-            f"Refused by the max open positions limit: {len(buy.open_positions)} positions are open, "
-            f"the limit is {cap}."
-        )
+    if cap is None or not buy.is_open:
+        return None
+    held = {p.position_id for p in buy.open_positions}
+    opening = {p.position_id for p in buy.pending if p.opening} - held  # a partly filled open is held already
+    if len(held) + len(opening) >= cap:
+        being = f" and {len(opening)} being opened" if opening else ""
+        return f"Refused by the max open positions limit: {len(held)} positions are open{being}, the limit is {cap}."
     return None
 
 
@@ -267,21 +281,33 @@ class RiskCheck:
         self._quote_of = quote_of
         self._state = state
 
-    def check(self, position: Position, side: Side, qty: int, positions: Iterable[Position], now: datetime) -> None:
-        """Raise RiskRefused with the sentence a trader reads when this order must not go out."""
+    def check(
+        self,
+        position: Position,
+        side: Side,
+        qty: int,
+        positions: Iterable[Position],
+        now: datetime,
+        pending: Iterable[PendingBuy] = (),
+    ) -> Decimal | None:
+        """Raise RiskRefused with the sentence a trader reads when this order must not go out; for a buy that
+        may go, return the price it is expected to fill at (None without a usable quote)."""
         desk = self._state()
         refusal = state_refusal(desk.state, side)
+        price = None
         if refusal is None and side is Side.BUY:
             everything = list(positions)
             quote = self._quote_of(position.contract.symbol)
+            price = expected_buy_price(quote)
             buy = Buy(
                 position,
                 qty,
-                expected_buy_price(quote),
+                price,
                 quote,
                 [p for p in everything if p.is_open],
                 realized_on(everything, now.astimezone(MARKET_TZ).date()),
                 now,
+                list(pending),
             )
             refusal = buy_refusal(self.limits, buy)
         if refusal is not None:
@@ -289,3 +315,4 @@ class RiskCheck:
                 "risk refused %s %d %s (%s): %s", side, qty, position.contract.label, position.position_id, refusal
             )
             raise RiskRefused(refusal)
+        return price

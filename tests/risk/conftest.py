@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,9 +14,10 @@ import pytest
 
 from bot.options.contracts import OptionContract
 from bot.options.execution_paper import PaperExecutor
+from bot.options.executor import Executor
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.quotes import Quote, QuoteCache
-from bot.options.risk import NEVER_SET, DeskState, RiskCheck, RiskLimits, TradingState
+from bot.options.risk import NEVER_SET, DeskState, RiskCheck, RiskLimits, RiskRefused, TradingState
 from bot.options.trade_ledger import TradeLedger
 
 # The bot under simcord, as the Discord tests build it (a desk with a trader, an admin and a member without a role).
@@ -59,7 +60,11 @@ class RiskDesk:
     state: DeskState = NEVER_SET
     manager: OptionsOrderManager = field(init=False)
 
-    def build(self, limits: RiskLimits) -> OptionsOrderManager:
+    def build(
+        self, limits: RiskLimits, executor: Callable[[PaperExecutor], Executor] = lambda paper: paper
+    ) -> OptionsOrderManager:
+        """The manager with `limits`, filling on paper (or through `executor` wrapped around the paper one)."""
+
         def current_state() -> DeskState:
             return self.state
 
@@ -67,7 +72,8 @@ class RiskDesk:
             return self.now
 
         risk = RiskCheck(limits, self.quotes.get, current_state)
-        self.manager = OptionsOrderManager(PaperExecutor(self.quotes, clock=now), self.ledger, clock=now, risk=risk)
+        paper = PaperExecutor(self.quotes, clock=now)
+        self.manager = OptionsOrderManager(executor(paper), self.ledger, clock=now, risk=risk)
         return self.manager
 
     def quote(self, contract: OptionContract, bid: str, ask: str) -> None:
@@ -86,3 +92,13 @@ def risk_desk(tmp_path: Path) -> Iterator[RiskDesk]:
     ledger = TradeLedger.open(ledger_file)
     yield RiskDesk(QuoteCache(), ledger_file, ledger)
     ledger.close()
+
+
+async def refused(risk_desk: RiskDesk, action) -> str:  # type: ignore[no-untyped-def]
+    """Run a buy that must be refused; check nothing was sent or written, and give the sentence."""
+    ledger_before, orders_before = risk_desk.ledger_bytes(), dict(risk_desk.manager.orders)
+    with pytest.raises(RiskRefused) as caught:
+        await action
+    assert risk_desk.ledger_bytes() == ledger_before
+    assert risk_desk.manager.orders == orders_before  # no order was even created, let alone sent
+    return str(caught.value)

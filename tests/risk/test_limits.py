@@ -10,19 +10,8 @@ import pytest
 
 from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
-from bot.options.risk import RiskLimits, RiskRefused
-from tests.risk.conftest import QQQ, SPY, RiskDesk, new_york, only
-
-
-async def refused(desk: RiskDesk, action) -> str:  # type: ignore[no-untyped-def]
-    """Run a buy that must be refused; check nothing was sent or written, and give the sentence."""
-    ledger_before, orders_before = desk.ledger_bytes(), dict(desk.manager.orders)
-    with pytest.raises(RiskRefused) as caught:
-        await action
-    assert desk.ledger_bytes() == ledger_before
-    assert desk.manager.orders == orders_before  # no order was even created, let alone sent
-    return str(caught.value)
-
+from bot.options.risk import RiskLimits
+from tests.risk.conftest import QQQ, SPY, RiskDesk, new_york, only, refused
 
 # --- size and premium --------------------------------------------------------------------------------
 
