@@ -64,9 +64,9 @@ def scan_ledger(
     path: Path, zone: tzinfo, first: date | None = None, last: date | None = None, *, curve: bool = False
 ) -> Scan:
     """The daily reports (and, with `curve`, the equity curve) of the days from `first` to `last`."""
-    torn = _torn_tail(path)
-    if torn is None:
-        return Scan([day_report(d, {}, 0, Decimal(0)) for d in report_days(set(), first, last)], [], 0)
+    whole, torn = _split_tail(path)
+    if not whole:
+        return Scan([day_report(d, {}, 0, Decimal(0)) for d in report_days(set(), first, last)], [], len(torn))
     try:
         fills = _fills(path, zone, torn, first, last, curve=curve)
     except _NeedsPureModel as why:
@@ -78,14 +78,14 @@ def scan_ledger(
     return Scan(_reports(fills, first, last), points, len(torn))
 
 
-def _torn_tail(path: Path) -> bytes | None:
-    """The bytes after the ledger's last newline (a line still being written, or cut by a crash), or None
-    when there is no complete line to read."""
+def _split_tail(path: Path) -> tuple[int, bytes]:
+    """How many bytes of the ledger are whole lines, and the bytes after its last newline (a line still
+    being written, or one cut short by a crash)."""
     if not path.exists() or path.stat().st_size == 0:
-        return None
+        return 0, b""
     with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
         end = data.rfind(b"\n") + 1
-        return data[end:] if end else None
+        return end, data[end:]
 
 
 def _fills(

@@ -145,6 +145,16 @@ def test_the_fast_scan_leaves_out_a_torn_last_line(ledger: Path) -> None:
     assert [d.totals.trades for d in scan.reports] == [8, 2, 1, 2]
 
 
+def test_a_ledger_of_only_a_torn_line_reports_quiet_days_and_the_torn_bytes(tmp_path: Path) -> None:
+    ledger = tmp_path / "trade_events.jsonl"
+    ledger.write_bytes(b'{"v":1,"event_id":"evt-x"')
+
+    scan = scan_ledger(ledger, NEW_YORK, date(2026, 11, 24), date(2026, 11, 24))
+
+    assert scan.torn_tail == len(b'{"v":1,"event_id":"evt-x"')
+    assert [(d.day, d.totals.trades) for d in scan.reports] == [(date(2026, 11, 24), 0)]
+
+
 def test_a_whole_last_line_still_waiting_for_its_newline_is_left_out_too(ledger: Path) -> None:
     # A write caught between the line and its newline: whole JSON, but not yet a line of the ledger.
     lines = ledger.read_bytes().splitlines(keepends=True)
