@@ -206,6 +206,7 @@ class OptionsOrderManager:
         for order, position, price in self._buys_in_flight.values():
             left = order.requested_qty - order.filled_qty
             if left > 0 and not order.is_final:
+                # Without a price it passed with the premium limits off, so it has no premium to count.
                 premium = (price or Decimal(0)) * left * position.contract.multiplier
                 pending.append(PendingBuy(position.position_id, not position.actions, premium))
         return pending
