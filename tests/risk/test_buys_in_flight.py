@@ -12,28 +12,38 @@ import pytest
 
 from bot.options.errors import TradeError
 from bot.options.execution_paper import PaperExecutor
+from bot.options.ids import new_id
 from bot.options.orders import Fill, OrderRequest
-from tests.risk.conftest import QQQ, SPY, RiskDesk, only, refused
+from tests.risk.conftest import QQQ, SPY, T0, RiskDesk, only, refused
 
 
 class HeldBuys:
-    """The paper executor, but orders for one contract wait until the test lets them fill (or cancels them)."""
+    """The paper executor, but an order for one contract fills `first` contracts at once, then waits until
+    the test releases it: the rest fills at 1.00 (or, with `fill` false, is cancelled)."""
 
     def __init__(self, paper: PaperExecutor, symbol: str) -> None:
         self._paper = paper
         self._symbol = symbol
+        self.first = 0
         self.sent = asyncio.Event()  # an order for the held contract reached the executor
         self.release = asyncio.Event()
-        self.fill = True  # at release: fill, or cancel with nothing filled
+        self.fill = True
 
     async def execute(self, order: OrderRequest) -> AsyncIterator[Fill]:
-        if order.contract.symbol == self._symbol:
-            self.sent.set()
-            await self.release.wait()
-            if not self.fill:
-                return
-        async for fill in self._paper.execute(order):
-            yield fill
+        if order.contract.symbol != self._symbol:
+            async for fill in self._paper.execute(order):
+                yield fill
+            return
+        if self.first:
+            yield self._fill(order, self.first)
+        self.sent.set()
+        await self.release.wait()
+        if self.fill:
+            yield self._fill(order, order.qty - self.first)
+
+    @staticmethod
+    def _fill(order: OrderRequest, qty: int) -> Fill:
+        return Fill(new_id("fill"), order.order_id, order.side, qty, Decimal("1.00"), Decimal(0), T0)
 
 
 @pytest.fixture
@@ -116,3 +126,24 @@ async def test_a_buy_that_ends_unfilled_frees_what_it_held(risk_desk: RiskDesk, 
     qqq = await manager.open_position(QQQ, 15, strategy="meanrev")
 
     assert qqq.qty == 15 and manager.open_positions() == [qqq]
+
+
+async def test_a_partly_filled_buy_counts_its_fills_as_held_and_the_rest_as_in_flight(
+    risk_desk: RiskDesk, held: list[HeldBuys]
+) -> None:
+    # SPY: 4 of 10 filled at 1.00 (400.00 held) and 6 in flight (600.00); the open is counted once.
+    spy = build(risk_desk, held, max_open_positions=2, max_premium_total=Decimal(1500))
+    spy.first = 4
+    manager = risk_desk.manager
+    waiting = asyncio.create_task(manager.open_position(SPY, 10, strategy="orb"))
+    await spy.sent.wait()
+    assert [p.qty for p in manager.open_positions()] == [4]
+
+    sentence = await refused(risk_desk, manager.open_position(QQQ, 6, strategy="meanrev"))
+
+    assert sentence == (
+        "Refused by the max total premium limit: 1,600.00 would be at risk across the desk, the limit is 1,500.00."
+    )
+    assert (await manager.open_position(QQQ, 5, strategy="meanrev")).qty == 5  # 2 positions: at the limit
+    spy.release.set()
+    assert (await waiting).qty == 10
