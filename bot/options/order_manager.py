@@ -232,7 +232,13 @@ class OptionsOrderManager:
                 full = order.filled_qty >= order.requested_qty
                 order.status = OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED
             self.orders[order.order_id] = order
-            return await self._follow(position, order, fills, source, None)
+            if request.side is Side.BUY:  # still at the broker: it counts against the limits like any buy in flight
+                price = self._risk.expected_price(request.contract) if self._risk is not None else None
+                self._buys_in_flight[order.order_id] = (order, position, price)
+            try:
+                return await self._follow(position, order, fills, source, None)
+            finally:
+                self._buys_in_flight.pop(order.order_id, None)
 
     async def _follow(
         self, position: Position, order: OrderContext, fills: AsyncIterator[Fill], source: Source, actor: str | None

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
 from bot.options.execution_paper import PRICE_FALLBACKS
 from bot.options.market_hours import MARKET_TZ, is_market_open, session_close
@@ -280,6 +281,10 @@ class RiskCheck:
         self.limits = limits
         self._quote_of = quote_of
         self._state = state
+
+    def expected_price(self, contract: OptionContract) -> Decimal | None:
+        """What a buy of `contract` is expected to fill at now (None without a usable quote)."""
+        return expected_buy_price(self._quote_of(contract.symbol))
 
     def check(
         self,

@@ -18,11 +18,14 @@ from bot.options.contracts import OptionContract
 from bot.options.orders import OrderStatus
 from bot.options.positions import Source
 from bot.options.quotes import Quote
+from bot.options.risk import RiskRefused
 from bot.runtime.desk import Desk
-from tests.broker.conftest import NOW, Clock, broker_desk, until
+from bot.settings import RiskSettings
+from tests.broker.conftest import NOW, Clock, broker_desk, broker_settings, until
 from tests.broker.fake_alpaca import FakeAlpaca
 
 SPY = OptionContract.parse("SPY   261127C00450000")
+QQQ = OptionContract.parse("QQQ   261127P00400000")
 
 
 async def crash_during(desk: Desk, ledger_lines: int) -> None:
@@ -101,6 +104,32 @@ async def test_an_order_still_working_is_followed_through_the_stream(
         await asyncio.gather(stream, return_exceptions=True)
         assert [e.qty for e in desk.ledger.read()] == [1, 2]
     assert fake.posts[cid] == 1
+
+
+async def test_an_opening_order_still_working_after_a_restart_counts_against_the_limits(
+    fake: FakeAlpaca, storage: Path, clock: Clock
+) -> None:
+    fake.plans.append([("hold",)])
+    async with broker_desk(fake, storage, clock) as desk:
+        await crash_during(desk, 0)
+    (cid,) = fake.orders
+    one_open = broker_settings(fake).model_copy(update={"risk": RiskSettings(max_open_positions=1)})
+
+    async with broker_desk(fake, storage, clock, one_open) as desk:
+        assert desk.broker is not None
+        stream = asyncio.create_task(desk.broker.executor.run())
+        await until(lambda: fake._trade_sockets)
+        following = asyncio.create_task(resume_orders(desk))
+        await until(lambda: cid in desk.manager.orders)
+        desk.quotes.update(QQQ.symbol, Quote(bid=Decimal("0.95"), ask=Decimal("1.00"), ts=NOW))
+        with pytest.raises(RiskRefused, match="0 positions are open and 1 being opened, the limit is 1"):
+            await desk.manager.open_position(QQQ, 1, strategy="qqq-meanrev")
+        fake.fill(cid, 3, "1.25")
+        await following
+        stream.cancel()
+        await asyncio.gather(stream, return_exceptions=True)
+        assert [p.contract for p in desk.manager.open_positions()] == [SPY]
+    assert len(fake.orders) == 1  # the refused buy never reached Alpaca
 
 
 async def test_an_order_that_never_reached_alpaca_is_cancelled(fake: FakeAlpaca, storage: Path, clock: Clock) -> None:
