@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,6 +41,30 @@ async def crash_during(desk: Desk, ledger_lines: int) -> None:
     await asyncio.gather(opening, return_exceptions=True)
 
 
+@asynccontextmanager
+async def trade_stream(fake: FakeAlpaca, desk: Desk) -> AsyncIterator[None]:
+    """The executor's trade-updates stream, connected to the fake, for the block."""
+    assert desk.broker is not None
+    stream = asyncio.create_task(desk.broker.executor.run())
+    await until(lambda: fake._trade_sockets)
+    try:
+        yield
+    finally:
+        stream.cancel()
+        await asyncio.gather(stream, return_exceptions=True)
+
+
+async def crashed_with_an_order_at_alpaca(
+    fake: FakeAlpaca, storage: Path, clock: Clock, plan: list[tuple[object, ...]], *, ledger_lines: int
+) -> str:
+    """A desk that sent an order (filled at Alpaca as `plan` says) and died as in `crash_during`; its client id."""
+    fake.plans.append(plan)
+    async with broker_desk(fake, storage, clock) as desk:
+        await crash_during(desk, ledger_lines)
+    (cid,) = fake.orders
+    return cid
+
+
 async def resume_orders(desk: Desk) -> None:
     assert desk.broker is not None
     await desk.broker.workers(desk.manager, desk.store)["broker orders"]()
@@ -47,10 +73,7 @@ async def resume_orders(desk: Desk) -> None:
 async def test_fills_made_while_down_are_applied_once_and_the_order_is_not_sent_again(
     fake: FakeAlpaca, storage: Path, clock: Clock
 ) -> None:
-    fake.plans.append([("fill", 1, "1.10"), ("hold",)])
-    async with broker_desk(fake, storage, clock) as desk:
-        await crash_during(desk, 1)
-    (cid,) = fake.orders
+    cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("fill", 1, "1.10"), ("hold",)], ledger_lines=1)
     late = fake.fill(cid, 2, "1.20", tell=False)  # while the bot was down
 
     async with broker_desk(fake, storage, clock) as desk:
@@ -69,10 +92,7 @@ async def test_fills_made_while_down_are_applied_once_and_the_order_is_not_sent_
 async def test_an_opening_order_with_no_fill_yet_keeps_its_strategy(
     fake: FakeAlpaca, storage: Path, clock: Clock
 ) -> None:
-    fake.plans.append([("hold",)])
-    async with broker_desk(fake, storage, clock) as desk:
-        await crash_during(desk, 0)
-    (cid,) = fake.orders
+    cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("hold",)], ledger_lines=0)
     fake.fill(cid, 3, "1.30", tell=False)
 
     async with broker_desk(fake, storage, clock) as desk:
@@ -86,22 +106,14 @@ async def test_an_opening_order_with_no_fill_yet_keeps_its_strategy(
 async def test_an_order_still_working_is_followed_through_the_stream(
     fake: FakeAlpaca, storage: Path, clock: Clock
 ) -> None:
-    fake.plans.append([("fill", 1, "1.10"), ("hold",)])
-    async with broker_desk(fake, storage, clock) as desk:
-        await crash_during(desk, 1)
-    (cid,) = fake.orders
+    cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("fill", 1, "1.10"), ("hold",)], ledger_lines=1)
 
-    async with broker_desk(fake, storage, clock) as desk:
-        assert desk.broker is not None
-        stream = asyncio.create_task(desk.broker.executor.run())
-        await until(lambda: fake._trade_sockets)
+    async with broker_desk(fake, storage, clock) as desk, trade_stream(fake, desk):
         following = asyncio.create_task(resume_orders(desk))
         await asyncio.sleep(0.1)
         assert not following.done()  # still working at Alpaca: followed, not given up
         fake.fill(cid, 2, "1.25")
         await following
-        stream.cancel()
-        await asyncio.gather(stream, return_exceptions=True)
         assert [e.qty for e in desk.ledger.read()] == [1, 2]
     assert fake.posts[cid] == 1
 
@@ -109,16 +121,10 @@ async def test_an_order_still_working_is_followed_through_the_stream(
 async def test_an_opening_order_still_working_after_a_restart_counts_against_the_limits(
     fake: FakeAlpaca, storage: Path, clock: Clock
 ) -> None:
-    fake.plans.append([("hold",)])
-    async with broker_desk(fake, storage, clock) as desk:
-        await crash_during(desk, 0)
-    (cid,) = fake.orders
+    cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("hold",)], ledger_lines=0)
     one_open = broker_settings(fake).model_copy(update={"risk": RiskSettings(max_open_positions=1)})
 
-    async with broker_desk(fake, storage, clock, one_open) as desk:
-        assert desk.broker is not None
-        stream = asyncio.create_task(desk.broker.executor.run())
-        await until(lambda: fake._trade_sockets)
+    async with broker_desk(fake, storage, clock, one_open) as desk, trade_stream(fake, desk):
         following = asyncio.create_task(resume_orders(desk))
         await until(lambda: cid in desk.manager.orders)
         desk.quotes.update(QQQ.symbol, Quote(bid=Decimal("0.95"), ask=Decimal("1.00"), ts=NOW))
@@ -126,8 +132,6 @@ async def test_an_opening_order_still_working_after_a_restart_counts_against_the
             await desk.manager.open_position(QQQ, 1, strategy="qqq-meanrev")
         fake.fill(cid, 3, "1.25")
         await following
-        stream.cancel()
-        await asyncio.gather(stream, return_exceptions=True)
         assert [p.contract for p in desk.manager.open_positions()] == [SPY]
     assert len(fake.orders) == 1  # the refused buy never reached Alpaca
 

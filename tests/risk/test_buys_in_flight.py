@@ -94,23 +94,27 @@ async def test_an_open_in_flight_counts_as_an_open_position(risk_desk: RiskDesk,
     assert [p.contract for p in manager.open_positions()] == [SPY]
 
 
-async def test_the_unfilled_premium_of_a_buy_in_flight_counts_across_the_desk(
-    risk_desk: RiskDesk, held: list[HeldBuys]
+@pytest.mark.parametrize("filled", [0, 4], ids=["nothing-filled-yet", "partly-filled"])
+async def test_a_buy_in_flight_counts_its_fills_as_held_and_the_rest_as_in_flight(
+    risk_desk: RiskDesk, held: list[HeldBuys], filled: int
 ) -> None:
-    # SPY: 10 at 1.00 in flight = 1,000.00; QQQ: 6 at 1.00 = 600.00; the limit is 1,500.00.
-    spy = build(risk_desk, held, max_premium_total=Decimal(1500))
+    # SPY: 10 at 1.00 = 1,000.00, `filled` of them held and the rest in flight; the open counts once.
+    # QQQ: 6 at 1.00 would make 1,600.00 against a limit of 1,500.00; 5 is at the limit.
+    spy = build(risk_desk, held, max_open_positions=2, max_premium_total=Decimal(1500))
+    spy.first = filled
     manager = risk_desk.manager
     waiting = asyncio.create_task(manager.open_position(SPY, 10, strategy="orb"))
     await spy.sent.wait()
+    assert [p.qty for p in manager.open_positions()] == ([filled] if filled else [])
 
     sentence = await refused(risk_desk, manager.open_position(QQQ, 6, strategy="meanrev"))
 
     assert sentence == (
         "Refused by the max total premium limit: 1,600.00 would be at risk across the desk, the limit is 1,500.00."
     )
-    assert (await manager.open_position(QQQ, 5, strategy="meanrev")).qty == 5  # 1,500.00: at the limit
+    assert (await manager.open_position(QQQ, 5, strategy="meanrev")).qty == 5  # and 2 positions: at both limits
     spy.release.set()
-    await waiting
+    assert (await waiting).qty == 10
 
 
 async def test_a_buy_that_ends_unfilled_frees_what_it_held(risk_desk: RiskDesk, held: list[HeldBuys]) -> None:
@@ -126,24 +130,3 @@ async def test_a_buy_that_ends_unfilled_frees_what_it_held(risk_desk: RiskDesk, 
     qqq = await manager.open_position(QQQ, 15, strategy="meanrev")
 
     assert qqq.qty == 15 and manager.open_positions() == [qqq]
-
-
-async def test_a_partly_filled_buy_counts_its_fills_as_held_and_the_rest_as_in_flight(
-    risk_desk: RiskDesk, held: list[HeldBuys]
-) -> None:
-    # SPY: 4 of 10 filled at 1.00 (400.00 held) and 6 in flight (600.00); the open is counted once.
-    spy = build(risk_desk, held, max_open_positions=2, max_premium_total=Decimal(1500))
-    spy.first = 4
-    manager = risk_desk.manager
-    waiting = asyncio.create_task(manager.open_position(SPY, 10, strategy="orb"))
-    await spy.sent.wait()
-    assert [p.qty for p in manager.open_positions()] == [4]
-
-    sentence = await refused(risk_desk, manager.open_position(QQQ, 6, strategy="meanrev"))
-
-    assert sentence == (
-        "Refused by the max total premium limit: 1,600.00 would be at risk across the desk, the limit is 1,500.00."
-    )
-    assert (await manager.open_position(QQQ, 5, strategy="meanrev")).qty == 5  # 2 positions: at the limit
-    spy.release.set()
-    assert (await waiting).qty == 10
