@@ -16,6 +16,11 @@ def money(amount: Decimal) -> str:
     return f"{amount.quantize(CENT):+,.2f}"
 
 
+def money_or_dash(amount: Decimal | None) -> str:
+    """A gain or loss that may not exist (no win yet, say): signed, or a dash."""
+    return "-" if amount is None else money(amount)
+
+
 def cost(amount: Decimal) -> str:
     """An amount paid, such as fees, unsigned: 1,234.50."""
     return f"{amount.quantize(CENT):,.2f}"
@@ -85,8 +90,7 @@ def daily_table(period: PeriodReport) -> str:
     totals = period.totals
     lines.append(
         f"profit factor {'-' if totals.profit_factor is None else f'{totals.profit_factor:.2f}'}   "
-        f"largest win {money(totals.largest_win) if totals.largest_win is not None else '-'}   "
-        f"largest loss {money(totals.largest_loss) if totals.largest_loss is not None else '-'}"
+        f"largest win {money_or_dash(totals.largest_win)}   largest loss {money_or_dash(totals.largest_loss)}"
     )
     if period.by_strategy:
         lines += _group_rows("strategy", period.by_strategy) + _group_rows("underlying", period.by_underlying)

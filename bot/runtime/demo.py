@@ -123,5 +123,4 @@ async def run_demo_day(
     finally:
         await desk.close()
     scan = await asyncio.to_thread(scan_ledger, ledger_path(storage), settings.zone, day, day)
-    [report] = scan.reports
-    return DaySummary(day, fills, len(desk.manager.open_positions()), PeriodReport(day, day, [report]))
+    return DaySummary(day, fills, len(desk.manager.open_positions()), PeriodReport(day, day, scan.reports))

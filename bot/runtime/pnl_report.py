@@ -15,7 +15,7 @@ from bot.analytics.ledger_scan import scan_ledger
 from bot.analytics.tally import PeriodReport, Tally
 from bot.options.trade_ledger import LedgerError
 from bot.paths import ledger_path
-from bot.render import cost, money
+from bot.render import cost, money, money_or_dash
 from bot.runtime.position_embed import NO_MENTIONS
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,6 @@ def _rate(t: Tally) -> str:
     return "n/a (nothing closed)" if t.win_rate is None else f"{t.win_rate:.0%} ({t.wins} of {t.positions_closed})"
 
 
-def _or_dash(value: Decimal | None) -> str:
-    return "-" if value is None else money(value)
-
-
 def pnl_embed(period: PeriodReport, title: str) -> discord.Embed:
     t = period.totals
     colour = discord.Colour.green() if t.realized_pnl >= 0 else discord.Colour.red()
@@ -49,8 +45,8 @@ def pnl_embed(period: PeriodReport, title: str) -> discord.Embed:
     embed.add_field(name="Trades", value=f"{t.trades} ({period.positions_opened} opened, {t.positions_closed} closed)")
     embed.add_field(name="Win rate", value=_rate(t))
     embed.add_field(name="Profit factor", value="-" if t.profit_factor is None else f"{t.profit_factor:.2f}")
-    embed.add_field(name="Largest win", value=_or_dash(t.largest_win))
-    embed.add_field(name="Largest loss", value=_or_dash(t.largest_loss))
+    embed.add_field(name="Largest win", value=money_or_dash(t.largest_win))
+    embed.add_field(name="Largest loss", value=money_or_dash(t.largest_loss))
     embed.add_field(name="Fees", value=cost(t.fees))
     embed.add_field(name="Max intraday drawdown", value=money(-period.max_drawdown))
     groups = list(period.by_strategy.items())
