@@ -20,6 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord, FakeRequest
+from tests.discord.wire import until_ready
 
 GUILD_ID = 900_000_000_000_000_001
 CHANNEL_ID = 900_000_000_000_000_010
@@ -81,15 +82,10 @@ def populate(fake: FakeDiscord) -> None:
 async def running(bot: commands.Bot) -> AsyncIterator[commands.Bot]:
     """Run the bot until ready; a failed start raises here instead of hanging in wait_until_ready."""
     task = asyncio.create_task(bot.start("fake-token"))
-    ready = asyncio.create_task(bot.wait_until_ready())
     try:
-        done, _ = await asyncio.wait({task, ready}, timeout=READY_WITHIN, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            task.result()
-        assert ready in done, "bot not ready in time"
+        await until_ready(bot, task, within=READY_WITHIN)
         yield bot
     finally:
-        ready.cancel()
         await bot.close()
         await task
 

@@ -21,6 +21,7 @@ from queue import SimpleQueue
 from typing import Any
 
 import aiosqlite.core
+import discord
 import pytest
 
 from bot.desk_bot import OptionDeskBot, create_bot
@@ -168,11 +169,11 @@ def settings() -> Settings:
     return Settings(discord=discord_settings, strategies=[], risk=risk)
 
 
-async def until_ready(bot: OptionDeskBot, running: asyncio.Task[None]) -> None:
+async def until_ready(bot: discord.Client, running: asyncio.Task[None], within: float = READY_WITHIN) -> None:
     """Wait for on_ready; a start that fails raises here instead of hanging."""
     ready = asyncio.create_task(bot.wait_until_ready())
     try:
-        done, _ = await asyncio.wait({running, ready}, timeout=READY_WITHIN, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({running, ready}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
         if running in done:
             running.result()
         assert ready in done, "the bot was not ready in time"
