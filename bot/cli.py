@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from bot.options.ledger_verify import verify_events
 from bot.options.positions import Position
 from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger, replay
-from bot.paths import DEFAULT_STORAGE, ledger_path, private_dir
+from bot.paths import DEFAULT_STORAGE, StorageError, ledger_path, private_dir
 from bot.render import ledger_summary, position_row
 from bot.report_command import add_report_parser, report_daily
 from bot.settings import Settings, SettingsError, discord_token, load_settings
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return run(settings, storage, speed=args.speed, seed=getattr(args, "seed", None), replay=args.replay)
         return demo(settings, storage, seed=getattr(args, "seed", None), day=getattr(args, "date", None))
-    except (SettingsError, LedgerError, ValueError) as error:
+    except (SettingsError, LedgerError, StorageError, ValueError) as error:
         print(f"optiondesk: {error}", file=sys.stderr)
         return EXIT_PROBLEM
 

@@ -11,6 +11,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STORAGE = PROJECT_ROOT / "storage"
 
 
+class StorageError(Exception):
+    """A file or folder of the storage cannot be used as it is; the message names it and says what to do.
+
+    Every command ends on it with that one line and exit status 1 (no traceback)."""
+
+
 def private_dir(path: Path) -> Path:
     """Create `path` and every missing parent owner-only (0700): `mkdir(parents=True)` would make the parents with
     the default mode. (A umask only takes bits away, so it cannot widen them.)"""
