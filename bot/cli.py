@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -15,21 +16,48 @@ import discord
 from pydantic import SecretStr
 
 from bot.options.ledger_verify import verify_events
+from bot.options.market_hours import FIRST_DAY, LAST_DAY
 from bot.options.positions import Position
 from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger, replay
 from bot.paths import DEFAULT_STORAGE, StorageError, ledger_path, private_dir
 from bot.render import ledger_summary, position_row
 from bot.report_command import add_report_parser, report_daily
+from bot.runtime.demo_folder import DEMO_FOLDER, claim_demo_folder, refuse_demo_folder
 from bot.settings import Settings, SettingsError, discord_token, load_settings
+from bot.storage_lock import StorageLock
 from bot.trading_cli import add_commands, state_command, status_command
 
 log = logging.getLogger("bot")
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _storage(value: str) -> Path:
-    return private_dir(Path(value))
+WRITERS = frozenset({None, "demo", "run"})  # with `reconcile --apply`: the commands that hold the storage's lock
+
+
+def _date(value: str) -> date:
+    day = date.fromisoformat(value)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"{value} is outside the market calendar ({FIRST_DAY} to {LAST_DAY})")
+    return day
+
+
+def _folder(storage: Path) -> Path:
+    """`storage` if it is a folder or does not exist yet; anything else is one line."""
+    if storage.exists() and not storage.is_dir():
+        raise StorageError(f"storage {storage} is not a folder; give --storage a folder (or a path to create)")
+    return storage
+
+
+def _writable_folder(storage: Path) -> Path:
+    """The folder of a command that writes: created if missing, and owner-only like every file the bot makes."""
+    try:
+        private_dir(_folder(storage))
+        if storage.stat().st_mode & 0o077:
+            storage.chmod(0o700)  # a clone's storage/ has git's 0755
+    except OSError as error:
+        raise StorageError(f"cannot use storage {storage} ({error.strerror or error}); check the folder") from None
+    return storage
 
 
 def _speed(value: str) -> float:
@@ -43,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     storage = argparse.ArgumentParser(add_help=False)
     storage.add_argument(
         "--storage",
-        type=_storage,
+        type=Path,
         default=argparse.SUPPRESS,
-        help="storage directory (default: $OPTIONDESK_STORAGE_DIR, storage_dir in the settings, or storage/)",
+        help="storage directory (default: $OPTIONDESK_STORAGE_DIR, storage_dir in the settings, or storage/; "
+        "the demo's: storage/demo under it)",
     )
     seed = argparse.ArgumentParser(add_help=False)
     seed.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="seed of the simulated market")
@@ -58,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[storage, seed], help="run one simulated trading day offline, then exit")
     demo.add_argument(
         "--date",
-        type=date.fromisoformat,
+        type=_date,
         default=None,
         help="the trading day to simulate, YYYY-MM-DD (default: the latest one, or the one after the ledger's end)",
     )
@@ -70,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     positions = commands.add_parser("positions", parents=[storage], help="list open positions as the bot resumes them")
     positions.add_argument("--json", action="store_true", help="print JSON only")
     reconcile = commands.add_parser("reconcile", parents=[storage], help="compare the ledger with the broker's fills")
-    reconcile.add_argument("--date", type=date.fromisoformat, default=None, help="the day, YYYY-MM-DD (default: today)")
+    reconcile.add_argument("--date", type=_date, default=None, help="the day, YYYY-MM-DD (default: today)")
     reconcile.add_argument("--json", action="store_true", help="print JSON only")
     reconcile.add_argument("--apply", action="store_true", help="append the missing fills that can be applied")
     ledger = commands.add_parser("ledger", help="inspect the trade ledger")
@@ -85,31 +114,52 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
-        storage: Path = getattr(args, "storage", None) or _storage(str(settings.storage_dir or DEFAULT_STORAGE))
-        if args.command == "ledger":
-            return verify_ledger(storage)
-        if args.command == "report":
-            return report_daily(settings, storage, args)
-        if args.command == "positions":
-            return list_positions(storage, as_json=args.json)
-        if args.command == "reconcile":
-            from bot.broker.reconcile_command import reconcile_command
-
-            return reconcile_command(settings, storage, day=args.date, as_json=args.json, apply=args.apply)
-        if args.command == "state":
-            return state_command(storage, set_to=args.set_to, reason=args.reason, as_json=args.json)
-        if args.command == "status":
-            return status_command(settings, storage, as_json=args.json)
-        token = discord_token()
-        if token is not None and args.command in (None, "run"):
-            return run_discord(settings, storage, token)
-        if args.command == "run":
-            return run(settings, storage, speed=args.speed, seed=getattr(args, "seed", None), replay=args.replay)
-        return demo(settings, storage, seed=getattr(args, "seed", None), day=getattr(args, "date", None))
+        return _command(args)
     except (SettingsError, LedgerError, StorageError, ValueError) as error:
         print(f"optiondesk: {error}", file=sys.stderr)
         return EXIT_PROBLEM
+    except KeyboardInterrupt:
+        print("optiondesk: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _command(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    given: Path | None = getattr(args, "storage", None)
+    storage = _folder(given or Path(settings.storage_dir or DEFAULT_STORAGE))
+    if args.command == "ledger":
+        return verify_ledger(storage)
+    if args.command == "report":
+        return report_daily(settings, storage, args)
+    if args.command == "positions":
+        return list_positions(storage, as_json=args.json)
+    if args.command == "reconcile":
+        from bot.broker.reconcile_command import reconcile_command
+
+        with _holding(storage, "reconcile --apply") if args.apply else nullcontext():
+            return reconcile_command(settings, storage, day=args.date, as_json=args.json, apply=args.apply)
+    if args.command == "state":
+        return state_command(storage, set_to=args.set_to, reason=args.reason, as_json=args.json)
+    if args.command == "status":
+        return status_command(settings, storage, as_json=args.json)
+    token = discord_token()
+    if token is not None and args.command in (None, "run"):
+        refuse_demo_folder(storage)
+        with _holding(storage, "run (Discord)"):
+            return run_discord(settings, storage, token)
+    if args.command == "run":
+        with _holding(storage, "run"):
+            return run(settings, storage, speed=args.speed, seed=getattr(args, "seed", None), replay=args.replay)
+    # The demo's invented market never trades into a desk's books: by default it has a folder of its own.
+    storage = given or storage / DEMO_FOLDER
+    with _holding(storage, "demo"):
+        claim_demo_folder(storage)
+        return demo(settings, storage, seed=getattr(args, "seed", None), day=getattr(args, "date", None))
+
+
+def _holding(storage: Path, command: str) -> StorageLock:
+    """The storage's writer lock for `command`, the folder made first."""
+    return StorageLock(_writable_folder(storage), f"python -m bot {command}")
 
 
 def run_discord(settings: Settings, storage: Path, token: SecretStr) -> int:

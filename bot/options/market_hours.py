@@ -15,6 +15,9 @@ import holidays
 MARKET_TZ = ZoneInfo("America/New_York")
 OPEN_TIME = time(9, 30)
 CLOSE_TIME = time(16, 0)
+# The days the calendar answers for: a date outside them is refused where it is read (the command line).
+FIRST_DAY = date(1990, 1, 1)
+LAST_DAY = date(2099, 12, 31)
 _DAY = timedelta(days=1)
 
 
