@@ -288,3 +288,37 @@ async def test_odd_amounts_get_a_clear_answer(manager, quotes, spy, qty):
         return
     with pytest.raises(TradeError, match="contracts"):
         await manager.open_position(spy, qty, strategy="orb")
+
+
+class Reports:
+    """A broker that reports the fills it is given, `(fill_id, qty)`, a fill id maybe again (a reconnect replaying
+    its stream, or a fill already in the ledger from before a restart)."""
+
+    def __init__(self, *fills):
+        self.fills = fills
+
+    async def execute(self, order):
+        for fill_id, qty in self.fills:
+            yield Fill(fill_id, order.order_id, order.side, qty, Decimal("1.00"), Decimal(0), T0)
+
+
+async def test_a_fill_reported_twice_is_applied_once(ledger, ledger_file, spy):
+    manager = OptionsOrderManager(Reports(("fill-a", 2), ("fill-a", 2), ("fill-b", 3)), ledger)
+
+    position = await manager.open_position(spy, 5, strategy="orb")
+
+    assert position.qty == 5
+    assert [event.fill_id for event in read_ledger(ledger_file).events] == ["fill-a", "fill-b"]
+    [order] = manager.orders.values()
+    assert (order.status, order.filled_qty) == (OrderStatus.FILLED, 5)
+
+
+async def test_a_fill_the_ledger_holds_from_before_a_restart_is_not_applied_again(ledger, ledger_file, spy):
+    opened = await OptionsOrderManager(Reports(("fill-a", 2)), ledger).open_position(spy, 2, strategy="orb")
+    resumed = replay(read_ledger(ledger_file).events).values()
+    again = OptionsOrderManager(Reports(("fill-a", 2), ("fill-b", 1)), ledger, positions=resumed)
+
+    position = await again.add(opened.position_id, 1)
+
+    assert position.qty == 3
+    assert [event.fill_id for event in read_ledger(ledger_file).events] == ["fill-a", "fill-b"]
