@@ -28,7 +28,7 @@ from bot.options.trade_ledger import TradeEvent, read_ledger, replay
 from bot.paths import PROJECT_ROOT, ledger_path
 
 RUN_ARGS = ("--speed", "600", "--seed", "3")
-STARTED = "offline on the simulated market"
+STARTED = "offline on "  # the simulated market, or recorded quotes
 START_UP_S = 60.0  # generous: many bots starting side by side on a small machine are slow to import
 STATE_FILE = "state.sqlite3"
 _MESSAGE_HEAD = re.compile(r"\[message (\d+) (posted|edited)\]")
@@ -53,16 +53,19 @@ def bot_env(crash_at: str | None = None) -> dict[str, str]:
 
 
 class BotRun:
-    """One `python -m bot run --storage DIR --speed 600 --seed 3` process, its output in `logs/<name>.*`."""
+    """One `python -m bot run --storage DIR --speed 600 --seed 3` process (or with other `args`), its output in
+    `logs/<name>.*`."""
 
-    def __init__(self, storage: Path, logs: Path, name: str, *, crash_at: str | None = None) -> None:
+    def __init__(
+        self, storage: Path, logs: Path, name: str, *, crash_at: str | None = None, args: Iterable[str] = RUN_ARGS
+    ) -> None:
         logs.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.out_path = logs / f"{name}.out"
         self.err_path = logs / f"{name}.err"
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run", "--storage", str(storage), *RUN_ARGS],
+                [sys.executable, "-m", "bot", "run", "--storage", str(storage), *args],
                 cwd=PROJECT_ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
