@@ -127,7 +127,7 @@ class OptionDeskBot(commands.Bot):
         if settings.executor != "paper":
             from bot.broker.link import BrokerLink
 
-            broker = BrokerLink(settings, self.storage)
+            broker = BrokerLink(settings, self.storage, alert=lambda text: self.alerts.alert("broker start-up", text))
         feed: QuoteFeed = broker.feed if broker else SimulatedFeed(market, speed=1.0)
 
         def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:

@@ -31,6 +31,9 @@ class BrokerSettings(BaseModel):
     order_timeout_seconds: Seconds = 60.0
     request_timeout_seconds: Seconds = 10.0
     reconcile_on_start: bool = False
+    # New orders wait at start-up until the last run's orders are followed to their end (and the start-up
+    # reconcile is done), at most this long: above order_timeout_seconds, which bounds an order still working.
+    resume_timeout_seconds: Seconds = 90.0
     # Alpaca reports its fills without the fees it passes on (regulatory and clearing fees per contract):
     # what the account is charged per contract, recorded with each fill so realized P&L includes it.
     fee_per_contract: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)

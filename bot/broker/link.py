@@ -1,5 +1,10 @@
 """What a broker adds to a desk: its executor, its quote feed, the order journal and the background work
-(the trade-updates stream, orders left open by the last run, an optional reconcile at start-up)."""
+(the trade-updates stream, and the start-up: orders left open by the last run, an optional reconcile).
+
+New orders are held from the moment the desk is built until the start-up is done (or has taken
+`resume_timeout_seconds`): the orders left open are read before this run can send one, and a strategy
+never trades on a position whose last order is still being looked up.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +14,45 @@ from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
 
+from alpaca.common.exceptions import APIError
+from requests import RequestException
+
 from bot.broker.alpaca import Alpaca
 from bot.broker.alpaca_executor import AlpacaExecutor
 from bot.broker.alpaca_quotes import AlpacaQuoteFeed
 from bot.broker.reconcile_fetch import reconcile_day
-from bot.broker.restart import JOURNAL_FILE, OrderJournal, follow_orders_left_open
+from bot.broker.restart import JOURNAL_FILE, OrderJournal, follow_orders_left_open, orders_left_open
 from bot.options.clock import Clock, utc_now
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent
-from bot.runtime.state_store import StateStore
+from bot.runtime.state_store import StateStore, StoredOrder
 from bot.settings import Settings
 from bot.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 
 Worker = Callable[[], Awaitable[None]]
+# What a trader is told while the start-up holds new orders (a Discord command cannot wait for it).
+RESUMING = "The desk is still taking up the last run's orders at the broker; try again in a moment."
 
 
 class BrokerLink:
-    def __init__(self, settings: Settings, storage: Path, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Path,
+        *,
+        clock: Clock = utc_now,
+        alert: Callable[[str], None] | None = None,
+    ) -> None:
+        """`alert(text)`: tell the admins (and log) that the start-up took too long; by default only logged."""
         self.settings = settings
         self.storage = storage
         self.clock = clock
+        self.alert = alert or (lambda text: log.error("broker: %s", text))
+        self._left_open: list[StoredOrder] = []
+        self._starting = False
         self.alpaca = Alpaca(settings)
         config = settings.broker
         self.client = self.alpaca.trading_client()
@@ -46,8 +67,14 @@ class BrokerLink:
         self.journal = OrderJournal(storage / JOURNAL_FILE)
         log.info("broker: Alpaca %s", "paper trading" if self.alpaca.paper else "LIVE trading")
 
-    def attach(self, manager: OptionsOrderManager) -> None:
-        """Journal each order before it is sent; quote the contracts of open positions as they change."""
+    async def attach(self, manager: OptionsOrderManager, store: StateStore) -> None:
+        """Journal each order before it is sent; quote the contracts of open positions as they change. Before
+        any order can go out: read the orders the last run left open, and hold new orders when the start-up
+        has work to do (see `start_up`)."""
+        self._left_open = await orders_left_open(manager, store, self.journal, self.clock())
+        self._starting = bool(self._left_open) or self.settings.broker.reconcile_on_start
+        if self._starting:
+            manager.hold_orders(RESUMING)
         manager.subscribe_orders(self.journal.on_order)
 
         async def held(event: TradeEvent, position: Position) -> None:
@@ -61,15 +88,40 @@ class BrokerLink:
         self.feed.subscribe(symbol for strategy in strategies for symbol in strategy.symbols())
 
     def workers(self, manager: OptionsOrderManager, store: StateStore) -> dict[str, Worker]:
-        workers: dict[str, Worker] = {
-            "broker stream": self.executor.run,
-            "broker orders": partial(
-                follow_orders_left_open, manager, self.executor, store, self.journal, self.clock()
-            ),
-        }
+        return {"broker stream": self.executor.run, "broker orders": partial(self.start_up, manager, store)}
+
+    async def start_up(self, manager: OptionsOrderManager, store: StateStore) -> None:
+        """Follow the orders the last run left open and reconcile (when configured), then release new orders;
+        after `resume_timeout_seconds` release them anyway (the admins are told) while this goes on."""
+        if not self._starting:
+            return
+        self._starting = False  # once: a restarted worker must not follow the same orders a second time
+        orders, self._left_open = self._left_open, []
+        work = asyncio.create_task(self._start_up(manager, store, orders), name="broker start-up")
+        try:
+            timeout = self.settings.broker.resume_timeout_seconds
+            done, _ = await asyncio.wait([work], timeout=timeout)
+            if not done:
+                self.alert(
+                    f"the last run's orders at Alpaca were not all taken up within {timeout:g} s "
+                    "([broker] resume_timeout_seconds); trading is open again while they are still followed"
+                )
+            manager.release_orders()
+            await work
+        finally:  # also when the desk closes meanwhile, or the start-up failed
+            manager.release_orders()
+            work.cancel()
+
+    async def _start_up(self, manager: OptionsOrderManager, store: StateStore, orders: list[StoredOrder]) -> None:
+        await follow_orders_left_open(manager, self.executor, store, self.journal, orders, self.clock())
         if self.settings.broker.reconcile_on_start:
-            workers["broker reconcile"] = self.reconcile_now
-        return workers
+            try:
+                await self.reconcile_now()
+            except (APIError, RequestException) as error:
+                log.warning(
+                    "reconcile at start-up: could not read the fills from Alpaca (%s); run python -m bot reconcile",
+                    type(error).__name__,
+                )
 
     async def reconcile_now(self) -> None:
         now = self.clock()

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "broker_orders.json"
 UNKNOWN_CONTRACT = "its contract was not known after a restart; see python -m bot reconcile"
+FILLED_IN_LEDGER = "filled in full in the ledger"
 
 
 class OrderJournal:
@@ -53,16 +54,40 @@ class OrderJournal:
         write_atomically(self.path, json.dumps(self.entries).encode())
 
 
+async def orders_left_open(
+    manager: OptionsOrderManager, store: StateStore, journal: OrderJournal, now: datetime
+) -> list[StoredOrder]:
+    """The orders the last run left open, read before this run can send any (so none of its own is among them).
+
+    One the ledger shows filled in full (`reconcile --apply` completed it) is closed in the store here, without
+    asking the broker; the journal keeps only the orders still to follow.
+    """
+    left = []
+    for order in await store.open_orders():
+        position = manager.positions_by_id.get(order.position_id)
+        filled = sum(a.qty for a in (position.actions if position else ()) if a.order_id == order.order_id)
+        if filled >= order.requested_qty:
+            await store.resolve_order(order.order_id, OrderStatus.FILLED, filled, FILLED_IN_LEDGER, now)
+            log.info(
+                "order %s left open by the last run is %s; closed without asking Alpaca",
+                order.order_id,
+                FILLED_IN_LEDGER,
+            )
+        else:
+            left.append(order)
+    journal.keep_only({order.order_id for order in left})
+    return left
+
+
 async def follow_orders_left_open(
     manager: OptionsOrderManager,
     executor: AlpacaExecutor,
     store: StateStore,
     journal: OrderJournal,
+    orders: list[StoredOrder],
     now: datetime,
 ) -> None:
-    """Each order the last run left open: apply its fills the ledger misses, follow it if still working."""
-    orders = await store.open_orders()
-    journal.keep_only({order.order_id for order in orders})
+    """Each of `orders` (from `orders_left_open`): apply its fills the ledger misses, follow it if still working."""
     await asyncio.gather(*(_follow(manager, executor, store, journal, order, now) for order in orders))
 
 

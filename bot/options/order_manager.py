@@ -66,6 +66,9 @@ class OptionsOrderManager:
         self._listeners: list[FillListener] = []
         self._order_listeners: list[OrderListener] = []
         self.orders: dict[str, OrderContext] = {}
+        # While held (see `hold_orders`), the sentence a trader is refused with; new orders go out once released.
+        self._held: str | None = None
+        self._released = asyncio.Event()
 
     def subscribe(self, listener: FillListener) -> None:
         """Call `listener(event, position)` after each fill is durable in the ledger."""
@@ -75,6 +78,24 @@ class OptionsOrderManager:
         """Call `listener(order, position)` when an order is sent, and when it ends without filling in full
         (rejected or cancelled); `position` is as it was before the order (no actions for an opening one)."""
         self._order_listeners.append(listener)
+
+    def hold_orders(self, reason: str) -> None:
+        """No new order goes out until `release_orders()`. A strategy's order waits for it; a trader's is
+        refused with `reason` (a sentence), as a command cannot keep a trader waiting."""
+        self._held = reason
+        self._released.clear()
+
+    def release_orders(self) -> None:
+        self._held = None
+        self._released.set()
+
+    async def _released_for(self, source: Source) -> None:
+        # Waited for before the position's lock: what the desk does meanwhile may need that lock.
+        if self._held is None:
+            return
+        if source is Source.MANUAL:
+            raise TradeError(self._held)
+        await self._released.wait()
 
     async def _tell_order(self, order: OrderContext, position: Position) -> None:
         for listener in self._order_listeners:
@@ -112,6 +133,7 @@ class OptionsOrderManager:
     ) -> Position:
         """Buy to open a new position; returns it after all its fills."""
         contracts = whole_contracts(qty)
+        await self._released_for(source)
         position = Position(new_id("pos"), contract, strategy)
         async with self._lock(position.position_id):
             return await self._trade(position, Side.BUY, contracts, source, actor, limit_price)
@@ -120,6 +142,7 @@ class OptionsOrderManager:
         self, position_id: str, qty: object, *, source: Source = Source.STRATEGY, actor: str | None = None
     ) -> Position:
         contracts = whole_contracts(qty)
+        await self._released_for(source)
         async with self._lock(position_id):
             return await self._trade(self._open(position_id), Side.BUY, contracts, source, actor)
 
@@ -137,6 +160,7 @@ class OptionsOrderManager:
             raise TradeError("Trim by a number of contracts or by a percentage, not both or neither.")
         contracts = whole_contracts(qty) if qty is not None else None
         share = trim_percent(percent) if percent is not None else None
+        await self._released_for(source)
         async with self._lock(position_id):
             # Sized under the lock: a racing trim or close may have just changed what is open.
             position = self._open(position_id)
@@ -150,6 +174,7 @@ class OptionsOrderManager:
             return await self._trade(position, Side.SELL, contracts, source, actor)
 
     async def close(self, position_id: str, *, source: Source = Source.STRATEGY, actor: str | None = None) -> Position:
+        await self._released_for(source)
         async with self._lock(position_id):
             position = self._open(position_id)
             return await self._trade(position, Side.SELL, position.qty, source, actor)

@@ -199,7 +199,7 @@ async def open_desk(
         risk=risk,
     )
     if broker is not None:
-        broker.attach(manager)
+        await broker.attach(manager, store)
 
     async def remember_order(order: OrderContext, position: Position) -> None:
         await store.save_order(order, clock())

@@ -1,11 +1,13 @@
 """A restart with orders in flight at Alpaca, through the desk as the bot builds it: the broker is asked by
 client order id, fills the ledger misses are applied once with the broker's ids, an order still working is
-followed to its end, and nothing is ever sent again. The order journal is written for its owner's eyes only."""
+followed to its end, and nothing is ever sent again. New orders wait until that is done (or has taken too
+long), so no order of the new run is taken for one left open. The order journal is for its owner's eyes only."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -15,14 +17,20 @@ from pathlib import Path
 
 import pytest
 
+from bot.broker.link import RESUMING
+from bot.broker.reconcile_command import reconcile_command
 from bot.broker.restart import JOURNAL_FILE, OrderJournal
 from bot.options.contracts import OptionContract
+from bot.options.errors import TradeError
 from bot.options.orders import OrderStatus
-from bot.options.positions import Source
+from bot.options.positions import Position, Source
 from bot.options.quotes import Quote
 from bot.options.risk import RiskRefused
+from bot.runtime import desk as desk_module
 from bot.runtime.desk import Desk
-from bot.settings import RiskSettings
+from bot.runtime.supervisor import supervise
+from bot.settings import OpeningRangeBreakoutSettings, RiskSettings, Settings
+from bot.strategies.base import UnderlyingStrategy
 from tests.broker.conftest import NOW, Clock, broker_desk, broker_settings, until
 from tests.broker.fake_alpaca import FakeAlpaca
 
@@ -118,22 +126,111 @@ async def test_an_order_still_working_is_followed_through_the_stream(
     assert fake.posts[cid] == 1
 
 
-async def test_an_opening_order_still_working_after_a_restart_counts_against_the_limits(
+async def test_trading_opens_after_the_resume_timeout_with_the_admins_told_and_the_order_still_counted(
     fake: FakeAlpaca, storage: Path, clock: Clock
 ) -> None:
     cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("hold",)], ledger_lines=0)
-    one_open = broker_settings(fake).model_copy(update={"risk": RiskSettings(max_open_positions=1)})
+    # The order stays working at Alpaca (never cancelled by its own timeout here) past the start-up's timeout.
+    slow = broker_settings(fake, order_timeout_seconds=600.0, resume_timeout_seconds=0.2)
+    one_open = slow.model_copy(update={"risk": RiskSettings(max_open_positions=1)})
+    told: list[str] = []
 
     async with broker_desk(fake, storage, clock, one_open) as desk, trade_stream(fake, desk):
+        assert desk.broker is not None
+        desk.broker.alert = told.append
         following = asyncio.create_task(resume_orders(desk))
-        await until(lambda: cid in desk.manager.orders)
         desk.quotes.update(QQQ.symbol, Quote(bid=Decimal("0.95"), ask=Decimal("1.00"), ts=NOW))
+        # Held until the timeout, then checked: the opening order still followed counts as a buy in flight.
         with pytest.raises(RiskRefused, match="0 positions are open and 1 being opened, the limit is 1"):
             await desk.manager.open_position(QQQ, 1, strategy="qqq-meanrev")
+        assert len(told) == 1 and "within 0.2 s ([broker] resume_timeout_seconds)" in told[0]
+        assert not following.done()
         fake.fill(cid, 3, "1.25")
         await following
         assert [p.contract for p in desk.manager.open_positions()] == [SPY]
     assert len(fake.orders) == 1  # the refused buy never reached Alpaca
+
+
+class FirstQuoteBuyer(UnderlyingStrategy):
+    """Buys 2 QQQ puts on the first quote of its underlying."""
+
+    asked = False
+    bought: Position | None = None
+
+    async def on_quote(self, symbol: str, quote: Quote) -> None:
+        if not self.asked:
+            self.asked = True
+            self.bought = await self.desk.open(QQQ, 2)
+
+
+@asynccontextmanager
+async def running(desk: Desk) -> AsyncIterator[None]:
+    """The desk's background work, started as the bot starts it."""
+    assert desk.broker is not None
+    work = [asyncio.create_task(supervise(name, start)) for name, start in desk.workers(desk.broker.feed).items()]
+    try:
+        yield
+    finally:
+        for task in work:
+            task.cancel()
+        await asyncio.gather(*work, return_exceptions=True)
+
+
+async def test_a_strategy_buying_on_the_first_quote_waits_for_the_last_runs_order_and_each_is_followed_once(
+    fake: FakeAlpaca,
+    storage: Path,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("fill", 1, "1.10"), ("hold",)], ledger_lines=1)
+    missed = fake.fill(cid, 1, "1.15", tell=False)  # while the bot was down
+    monkeypatch.setitem(desk_module.STRATEGY_KINDS, "opening_range_breakout", FirstQuoteBuyer)
+    first_quote = OpeningRangeBreakoutSettings(name="first-quote", underlying="QQQ")
+    settings: Settings = broker_settings(fake).model_copy(update={"strategies": [first_quote]})
+    caplog.set_level(logging.INFO)
+
+    async with broker_desk(fake, storage, clock, settings) as desk:
+        strategy = desk.runner.strategies["first-quote"]
+        assert isinstance(strategy, FirstQuoteBuyer)
+        (left,) = desk.manager.open_positions()
+        async with running(desk):
+            # The first quotes arrive as the desk starts: the strategy asks to buy at once.
+            desk.quotes.update(QQQ.symbol, Quote(bid=Decimal("0.95"), ask=Decimal("1.00"), ts=NOW))
+            desk.quotes.update("QQQ", Quote(bid=Decimal("400.00"), ask=Decimal("400.02"), ts=NOW))
+            await until(lambda: missed in {e.fill_id for e in desk.ledger.read()})
+            assert strategy.asked and list(fake.orders) == [cid]  # its buy waits for the last run's order
+            with pytest.raises(TradeError, match=RESUMING):  # and a trader is told to try again
+                await desk.manager.close(left.position_id, source=Source.MANUAL, actor="trader")
+            last = fake.fill(cid, 1, "1.20")  # the last run's order ends: trading opens
+            await until(lambda: strategy.bought is not None)
+            (new,) = set(fake.orders) - {cid}
+            events = desk.ledger.read()
+            assert [(e.order_id, e.qty) for e in events] == [(cid, 1), (cid, 1), (cid, 1), (new, 2)]
+            assert events[2].fill_id == last and len({e.fill_id for e in events}) == 4
+            assert await desk.store.open_orders() == []
+    followed = [r.getMessage() for r in caplog.records if "in flight at the restart" in r.getMessage()]
+    assert followed == [f"order {cid} was in flight at the restart; asking Alpaca about it"]
+    assert not [r for r in caplog.records if "reported again" in r.getMessage()]
+    assert not [r for r in fake.requests if r.startswith("DELETE")]  # nothing cancelled
+    assert fake.posts == {cid: 1, new: 1}
+
+
+async def test_an_order_reconcile_completed_is_closed_at_the_next_start_without_asking_alpaca(
+    fake: FakeAlpaca, storage: Path, clock: Clock
+) -> None:
+    cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("fill", 1, "1.10"), ("hold",)], ledger_lines=1)
+    fake.fill(cid, 2, "1.20", tell=False)  # while the bot was down; then the operator reconciles
+    await asyncio.to_thread(reconcile_command, broker_settings(fake), storage, day=NOW.date(), as_json=True, apply=True)
+    asked = len(fake.requests)
+
+    for _ in range(2):  # the next start, and the one after
+        async with broker_desk(fake, storage, clock) as desk:
+            assert await desk.store.open_orders() == []
+            await resume_orders(desk)
+            (position,) = desk.manager.open_positions()
+            assert position.qty == 3 and [e.source for e in desk.ledger.read()] == [Source.STRATEGY, Source.RECONCILE]
+    assert [r for r in fake.requests[asked:] if cid in r] == []
 
 
 async def test_an_order_that_never_reached_alpaca_is_cancelled(fake: FakeAlpaca, storage: Path, clock: Clock) -> None:
