@@ -8,13 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
+from bot.options.market_hours import MARKET_TZ
 from bot.options.orders import Side
 from bot.options.positions import Position, PositionAction
 from bot.render import money
-
-MARKET_TZ = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from functools import lru_cache
 from itertools import pairwise
-from zoneinfo import ZoneInfo
 
+from bot.options import market_hours
 from bot.options.contracts import OptionContract, Right
 from bot.options.orders import Side
 from bot.options.positions import ActionKind, Position, Source
@@ -31,8 +31,6 @@ __all__ = [
     "is_expired",
 ]
 
-NEW_YORK = ZoneInfo("America/New_York")
-EXPIRY_CUTOFF = time(16, 0)
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
 
@@ -302,9 +300,9 @@ def expiry_settlement_price(contract: OptionContract, underlying_price: Decimal)
 
 
 def is_expired(contract: OptionContract, now: datetime) -> bool:
-    """True from 16:00 America/New_York on the expiry date."""
+    """True from the session close (16:00 New York) on the expiry date."""
     _require_aware(now, "now")
-    return now >= datetime.combine(contract.expiry, EXPIRY_CUTOFF, tzinfo=NEW_YORK)
+    return now >= market_hours.session_close(contract.expiry)
 
 
 @lru_cache(maxsize=64)
@@ -317,7 +315,8 @@ def _time_stop(rules: ExitRules, position: Position, now: datetime, session_clos
     if minutes is None or now < _time_stop_at(session_close, minutes):
         return None
     # A session after the expiry date counts too: a contract still open then must not be carried further.
-    if rules.time_stop_expiry_only and session_close.astimezone(NEW_YORK).date() < position.contract.expiry:
+    session_day = session_close.astimezone(market_hours.MARKET_TZ).date()
+    if rules.time_stop_expiry_only and session_day < position.contract.expiry:
         return None
     when = "on expiry day" if rules.time_stop_expiry_only else ""
     return _close(
