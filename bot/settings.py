@@ -8,22 +8,23 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import time as dt_time
+from collections.abc import Collection, Sequence
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic_settings
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -36,22 +37,13 @@ from bot.broker.config import BrokerSettings
 from bot.options.positions import ActionKind
 from bot.options.risk import RiskLimits
 from bot.paths import PROJECT_ROOT
+from bot.settings_types import OFF, ClockTime, Dec, Flag, Int, Percent, PercentOrOff, Real, within
+from bot.strategies.options.exit_rules import ExitRules, ProfitLevel
 
 CONFIG_FILE = PROJECT_ROOT / "config" / "optiondesk.toml"
 
-Percent = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-
-
-def _off_is_none(value: object) -> object:
-    # TOML has no null: `false`, 0 or "off" switch a rule off.
-    return None if value is False or value == 0 or value == "off" else value
-
-
-OptionalPercent = Annotated[Percent | None, BeforeValidator(_off_is_none)]
-OptionalMinutes = Annotated[Annotated[int, Field(gt=0)] | None, BeforeValidator(_off_is_none)]
-OptionalCount = OptionalMinutes
-OptionalMoney = Annotated[Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None, BeforeValidator(_off_is_none)]
-OptionalTime = Annotated[dt_time | None, BeforeValidator(_off_is_none)]
+Minutes = Annotated[Int, within(0, 390, unit="minutes")]
+Id = Annotated[Int, within(0, above=True)]
 
 
 class Section(BaseModel):
@@ -61,83 +53,117 @@ class Section(BaseModel):
 class ExitRuleSettings(Section):
     """The shared exit rules; a rule is switched off with `false` (or an empty ladder)."""
 
-    profit_ladder: list[tuple[Percent, Percent]] = [(Decimal(30), Decimal(50)), (Decimal(60), Decimal(100))]
-    stop_loss_pct: OptionalPercent = Decimal(40)
-    trailing_stop_pct: OptionalPercent = Decimal(20)
-    trailing_activation_pct: Percent = Decimal(20)
-    time_stop_minutes: OptionalMinutes = 10
-    time_stop_expiry_only: bool = False
+    # [gain %, sell % of the open quantity], sorted by gain.
+    profit_ladder: list[tuple[Annotated[Dec, within(0, above=True)], Percent]] = [
+        (Decimal(30), Decimal(50)),
+        (Decimal(60), Decimal(100)),
+    ]
+    stop_loss_pct: PercentOrOff = Decimal(40)
+    trailing_stop_pct: PercentOrOff = Decimal(20)
+    trailing_activation_pct: Annotated[Dec, within(0)] = Decimal(20)
+    time_stop_minutes: Annotated[Annotated[Int, within(0, 390, above=True, unit="minutes", off=True)] | None, OFF] = 10
+    time_stop_expiry_only: Flag = False
+
+    def rules(self) -> ExitRules:
+        return ExitRules(
+            profit_ladder=tuple(ProfitLevel(gain, sell) for gain, sell in self.profit_ladder),
+            stop_loss_pct=self.stop_loss_pct,
+            trailing_stop_pct=self.trailing_stop_pct,
+            trailing_activation_pct=self.trailing_activation_pct,
+            time_stop_minutes=self.time_stop_minutes,
+            time_stop_expiry_only=self.time_stop_expiry_only,
+        )
+
+    @model_validator(mode="after")
+    def _rules_hold(self) -> Self:
+        self.rules()  # what the ranges above cannot say (a ladder out of order) the rules themselves refuse
+        return self
 
 
 class StrategyBase(Section):
     name: Annotated[str, Field(min_length=1, pattern=r"^[\w-]+$")]
     underlying: Annotated[str, Field(min_length=1)]
-    contracts: Annotated[int, Field(gt=0, le=1000)] = 5
-    days_to_expiry: Annotated[int, Field(ge=0, le=60)] = 2
-    no_entry_minutes_before_close: Annotated[int, Field(ge=0, le=390)] = 30
+    contracts: Annotated[Int, within(1, 1000)] = 5
+    days_to_expiry: Annotated[Int, within(0, 60, unit="days")] = 2
+    no_entry_minutes_before_close: Minutes = 30
     exits: ExitRuleSettings = ExitRuleSettings()
 
 
 class OpeningRangeBreakoutSettings(StrategyBase):
     kind: Literal["opening_range_breakout"] = "opening_range_breakout"
-    range_minutes: Annotated[int, Field(gt=0, le=120)] = 15
+    range_minutes: Annotated[Int, within(1, 120, unit="minutes")] = 15
     add_on_extension_pct: Percent = Decimal("0.3")
 
 
 class MeanReversionSettings(StrategyBase):
     kind: Literal["mean_reversion"] = "mean_reversion"
-    lookback_minutes: Annotated[int, Field(ge=5, le=390)] = 30
-    entry_z: Annotated[float, Field(gt=0)] = 2.0
-    add_z: Annotated[float, Field(gt=0)] = 3.0
+    lookback_minutes: Annotated[Int, within(5, 390, unit="minutes")] = 30
+    entry_z: Annotated[Real, within(0, 10, above=True)] = 2.0
+    add_z: Annotated[Real, within(0, 10, above=True)] = 3.0
 
 
 StrategySettings = Annotated[OpeningRangeBreakoutSettings | MeanReversionSettings, Field(discriminator="kind")]
+STRATEGY_KINDS = frozenset(get_args(Literal["opening_range_breakout", "mean_reversion"]))
 
 
 class UnderlyingSettings(Section):
     symbol: Annotated[str, Field(min_length=1, max_length=6)]
-    price: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-    vol: Annotated[float, Field(gt=0, lt=5)]
+    price: Annotated[Dec, within(0, above=True)]
+    vol: Annotated[Real, within(0, 5, above=True)]
 
 
 class MarketSettings(Section):
     """The simulated market, the embedded default feed."""
 
-    seed: int = 3
-    tick_seconds: Annotated[int, Field(gt=0, le=3600)] = 30
+    seed: Int = 3
+    tick_seconds: Annotated[Int, within(1, 3600, unit="seconds")] = 30
     underlyings: list[UnderlyingSettings] = [
         UnderlyingSettings(symbol="SPY", price=Decimal("600.00"), vol=0.18),
         UnderlyingSettings(symbol="QQQ", price=Decimal("520.00"), vol=0.24),
     ]
-    quote_max_age_seconds: Annotated[int, Field(gt=0)] = 120
+    quote_max_age_seconds: Annotated[Int, within(1, 3600, unit="seconds")] = 120
+
+    @field_validator("underlyings")
+    @classmethod
+    def _one_path_each(cls, value: list[UnderlyingSettings]) -> list[UnderlyingSettings]:
+        _unique([u.symbol for u in value], "{} is listed more than once; each underlying once, with its price and vol")
+        return value
 
 
 class PaperSettings(Section):
-    fee_per_contract: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal("0.65")
-    slippage_ticks: Annotated[int, Field(ge=0)] = 0
-    slippage_bps: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
-    partial_fills: bool = False
+    fee_per_contract: Annotated[Dec, within(0, 100)] = Decimal("0.65")
+    slippage_ticks: Annotated[Int, within(0, 100)] = 0
+    slippage_bps: Annotated[Dec, within(0, 10_000)] = Decimal(0)
+    partial_fills: Flag = False
 
 
 class WatcherSettings(Section):
-    throttle_seconds: Annotated[float, Field(ge=0)] = 1.0
+    # The exit rules see a position's marks this often at most: a long throttle is a stop loss asleep.
+    throttle_seconds: Annotated[Real, within(0, 300, unit="seconds")] = 1.0
 
 
 _LIMITS = RiskLimits()  # the defaults live with the checks
+Count = Annotated[Annotated[Int, within(0, off=True)] | None, OFF]
+Money = Annotated[Annotated[Dec, within(0, off=True)] | None, OFF]
 
 
 class RiskSettings(Section):
     """The desk's pre-trade limits (see bot.options.risk); `false` switches one off."""
 
-    max_contracts_per_order: OptionalCount = _LIMITS.max_contracts_per_order
-    max_open_positions: OptionalCount = _LIMITS.max_open_positions
-    max_premium_per_position: OptionalMoney = _LIMITS.max_premium_per_position
-    max_premium_total: OptionalMoney = _LIMITS.max_premium_total
-    max_daily_loss: OptionalMoney = _LIMITS.max_daily_loss
-    market_hours_only: bool = _LIMITS.market_hours_only
-    no_entry_minutes_before_close: OptionalMinutes = _LIMITS.no_entry_minutes_before_close
-    no_buy_expiring_today_after: OptionalTime = _LIMITS.no_buy_expiring_today_after
-    max_spread_pct: OptionalPercent = _LIMITS.max_spread_pct
+    # 0 means zero: no contracts, no new positions, no premium (nothing is bought). A loss limit of 0 or a
+    # spread limit of 0 would say nothing an operator means, so they are refused with a word about `false`.
+    max_contracts_per_order: Count = _LIMITS.max_contracts_per_order
+    max_open_positions: Count = _LIMITS.max_open_positions
+    max_premium_per_position: Money = _LIMITS.max_premium_per_position
+    max_premium_total: Money = _LIMITS.max_premium_total
+    max_daily_loss: Annotated[Annotated[Dec, within(0, above=True, off=True)] | None, OFF] = _LIMITS.max_daily_loss
+    market_hours_only: Flag = _LIMITS.market_hours_only
+    no_entry_minutes_before_close: Annotated[Annotated[Int, within(0, 390, unit="minutes", off=True)] | None, OFF] = (
+        _LIMITS.no_entry_minutes_before_close
+    )
+    no_buy_expiring_today_after: Annotated[ClockTime | None, OFF] = _LIMITS.no_buy_expiring_today_after
+    # A spread is at most 200 % of its mid (a bid of 0).
+    max_spread_pct: Annotated[Annotated[Dec, within(0, 200, above=True, off=True)] | None, OFF] = _LIMITS.max_spread_pct
 
     def limits(self) -> RiskLimits:
         return RiskLimits(**self.model_dump())
@@ -149,12 +175,12 @@ Notify = Literal["notify", "silent", "off"]
 class DiscordSettings(Section):
     """Where the bot works in Discord and who may do what. Required only when DISCORD_TOKEN is set."""
 
-    guild_id: Annotated[int, Field(gt=0)] | None = None
-    trade_channel_id: Annotated[int, Field(gt=0)] | None = None
-    admin_channel_id: Annotated[int, Field(gt=0)] | None = None
-    trader_role_ids: list[Annotated[int, Field(gt=0)]] = []
-    admin_role_ids: list[Annotated[int, Field(gt=0)]] = []
-    eod_reset_time: dt_time = dt_time(16, 15)
+    guild_id: Id | None = None
+    trade_channel_id: Id | None = None
+    admin_channel_id: Id | None = None
+    trader_role_ids: list[Id] = []
+    admin_role_ids: list[Id] = []
+    eod_reset_time: ClockTime = time(16, 15)
     # Per kind of event: a normal message, a silent one (no push notification), or no update at all.
     notify: dict[ActionKind, Notify] = {
         ActionKind.OPEN: "notify",
@@ -162,7 +188,7 @@ class DiscordSettings(Section):
         ActionKind.TRIM: "notify",
         ActionKind.CLOSE: "notify",
     }
-    charts: bool = True  # a chart image on each position's message; off spares a slow machine the drawing
+    charts: Flag = True  # a chart image on each position's message; off spares a slow machine the drawing
 
 
 def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSettings]:
@@ -186,7 +212,7 @@ class Settings(BaseSettings):
     executor: Literal["paper", "alpaca-paper", "alpaca-live"] = "paper"
     # The longest any executor may take over one order (then the unfilled rest is given up): a backstop for an
     # executor that stops answering, above the broker's own `broker.order_timeout_seconds`.
-    order_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    order_timeout_seconds: Annotated[Real, within(0, 3600, above=True, unit="seconds")] = 120.0
     broker: BrokerSettings = Field(default=BrokerSettings(), validate_default=True)
     discord: DiscordSettings = DiscordSettings()
     market: MarketSettings = MarketSettings()
@@ -202,6 +228,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("strategies")
+    @classmethod
+    def _names_unique(cls, value: list[StrategySettings]) -> list[StrategySettings]:
+        # A strategy's name keys its positions and its memory: two of one name would trade as neither.
+        _unique([strategy.name for strategy in value], "more than one strategy is named {}; each needs its own name")
         return value
 
     @field_validator("broker")
@@ -234,11 +267,30 @@ class SettingsError(Exception):
     """A bad setting; the message is one line naming it."""
 
 
+def _unique(names: Sequence[str], problem: str) -> None:
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(problem.format(", ".join(twice)))
+
+
+def unquoted_underlyings(settings: Settings, quoted: Collection[str], market: str) -> str | None:
+    """The strategies whose underlying `market` does not quote, in a few words (they would wait for quotes in
+    silence); None when every one is quoted."""
+    missing = [f"{s.name} trades {s.underlying}" for s in settings.strategies if s.underlying not in quoted]
+    if not missing:
+        return None
+    known = ", ".join(sorted(quoted)) or "nothing"
+    return f"{'; '.join(missing)}, which {market} does not quote (it quotes {known})"
+
+
 def load_settings(**overrides: object) -> Settings:
+    file = Path(str(Settings.model_config.get("toml_file")))
+    if file.exists() and not file.is_file():
+        raise SettingsError(f"bad settings file {file}: not a file; make it the settings file or remove it")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
-    except tomllib.TOMLDecodeError as error:
-        raise SettingsError(f"bad settings file {Settings.model_config.get('toml_file')}: {error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
+        raise SettingsError(f"bad settings file {file}: {error}") from None
     except pydantic_settings.SettingsError as error:
         # A complex value (a list, a section) in an environment variable that is not JSON.
         found = re.search(r'field "(\w+)"', str(error))
@@ -246,8 +298,23 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(f"bad setting {name}: a value in the environment is not valid JSON") from None
     except ValidationError as error:
         problem = error.errors()[0]
-        name = ".".join(str(part) for part in problem["loc"])
-        raise SettingsError(f"bad setting {name}: {problem['msg']}") from None
+        loc = [part for i, part in enumerate(problem["loc"]) if not (i == 2 and part in STRATEGY_KINDS)]
+        message = problem["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"bad setting {'.'.join(map(str, loc))}: {message}{_source(loc, file)}") from None
+
+
+def _source(loc: Sequence[str | int], file: Path) -> str:
+    """Where a bad value came from: the environment variable that set it, or the settings file."""
+    names = [str(part) for part in loc]
+    for length in range(len(names), 0, -1):
+        variable = "OPTIONDESK_" + "__".join(names[:length]).upper()
+        if any(name.upper() == variable for name in os.environ):
+            return f" (from {variable})"
+    try:
+        in_file = names[0] in tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        in_file = False
+    return f" (in {file})" if in_file else ""
 
 
 def discord_token() -> SecretStr | None:

@@ -17,12 +17,11 @@ from bot.options.market_hours import MARKET_TZ, is_trading_day, session_close
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import Position, Source
 from bot.options.quotes import Quote, QuoteCache
-from bot.settings import ExitRuleSettings, StrategyBase
+from bot.settings import StrategyBase
 from bot.strategies.options.exit_rules import (
     ExitAction,
     ExitDecision,
     ExitRules,
-    ProfitLevel,
     decide_exit,
     high_water_mark,
 )
@@ -140,17 +139,6 @@ class StrategyDesk:
         return done
 
 
-def exit_rules(settings: ExitRuleSettings) -> ExitRules:
-    return ExitRules(
-        profit_ladder=tuple(ProfitLevel(gain, sell) for gain, sell in settings.profit_ladder),
-        stop_loss_pct=settings.stop_loss_pct,
-        trailing_stop_pct=settings.trailing_stop_pct,
-        trailing_activation_pct=settings.trailing_activation_pct,
-        time_stop_minutes=settings.time_stop_minutes,
-        time_stop_expiry_only=settings.time_stop_expiry_only,
-    )
-
-
 def expiry_after(day: date, days: int) -> date:
     """The first trading day at least `days` calendar days after `day`."""
     expiry = day + timedelta(days=days)
@@ -230,7 +218,7 @@ class UnderlyingStrategy(Strategy):
     def __init__(self, config: StrategyBase) -> None:
         super().__init__(
             config.name,
-            exit_rules(config.exits),
+            config.exits.rules(),
             no_entry_before_close=timedelta(minutes=config.no_entry_minutes_before_close),
         )
         self.underlying = config.underlying

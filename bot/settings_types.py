@@ -1,0 +1,98 @@
+"""The value types of the settings: each value means one thing, from the TOML file or the environment alike.
+
+A boolean is never taken for a number nor a number for a boolean (TOML's `true` is not 1); numbers are finite
+and in the range of what they control, and a refusal names that range; `false` is the one spelling of "off"
+for a limit or a rule. The environment holds text only, so its `true`, `false` and numbers are read as words.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import time
+from decimal import Decimal
+from typing import Annotated, TypeVar
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+N = TypeVar("N", int, float, Decimal)
+
+
+def _word(value: object) -> str | None:
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def _flag(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if _word(value) in ("true", "false"):
+        return _word(value) == "true"
+    raise ValueError("expected true or false")
+
+
+def _number(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true or false")
+    return value
+
+
+def _off(value: object) -> object:
+    if value is False or _word(value) == "false":
+        return None
+    if value is True or _word(value) == "true":
+        raise ValueError("expected a value, or false to switch it off (true means nothing here)")
+    return value
+
+
+def _clock_text(value: object) -> object:
+    # Pydantic would read a number as seconds after midnight: 900 would quietly be 00:15.
+    if isinstance(value, bool | int | float | Decimal):
+        raise ValueError('expected a time of day such as "15:00"')
+    return value
+
+
+def _local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError('expected a New York time of day without an offset, such as "15:00"')
+    return value
+
+
+def _shown(value: float | Decimal) -> str:
+    return f"{value.normalize():f}" if isinstance(value, Decimal) and value.is_finite() else str(value)
+
+
+def within(
+    low: int | None = None, high: int | None = None, *, above: bool = False, unit: str = "", off: bool = False
+) -> AfterValidator:
+    """A finite number from `low` to `high` (above `low` with `above`); a refusal names the range."""
+    if low is not None and high is not None:
+        wanted = f"above {low} and at most {high}" if above else f"from {low} to {high}"
+    elif low is not None:
+        wanted = f"above {low}" if above else f"of {low} or more"
+    else:
+        wanted = f"of at most {high}"
+    wanted = f"a number {wanted}{f' {unit}' if unit else ''}{', or false to switch it off' if off else ''}"
+
+    def check(value: N) -> N:
+        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+        if (
+            not finite
+            or (low is not None and (value <= low if above else value < low))
+            or (high is not None and value > high)
+        ):
+            raise ValueError(f"expected {wanted}, not {_shown(value)}")
+        return value
+
+    return AfterValidator(check)
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Int = Annotated[int, BeforeValidator(_number)]
+Real = Annotated[float, BeforeValidator(_number)]
+# Infinity and NaN get as far as `within`, which refuses them with the range.
+Dec = Annotated[Decimal, Field(allow_inf_nan=True), BeforeValidator(_number)]
+ClockTime = Annotated[time, BeforeValidator(_clock_text), AfterValidator(_local)]
+
+# Put on `X | None`: a limit or rule that `false` switches off (None).
+OFF = BeforeValidator(_off)
+Percent = Annotated[Dec, within(0, 100, above=True)]
+PercentOrOff = Annotated[Annotated[Dec, within(0, 100, above=True, off=True)] | None, OFF]
