@@ -33,7 +33,7 @@ from bot.render import daily_table
 from bot.runtime.desk import MESSAGE_FILE, open_desk
 from bot.runtime.message_board import ConsoleBoard
 from bot.runtime.message_map import MessageMap
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, unquoted_underlyings
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,10 @@ def demo_day_for(last: TradeEvent | None) -> date:
 
 def sim_market(settings: Settings, seed: int | None) -> SimulatedMarket:
     specs = [UnderlyingSpec(u.symbol, u.price, u.vol) for u in settings.market.underlyings]
+    # On the paper executor this market quotes the desk (a broker's desk is quoted by the broker).
+    where = "the simulated market ([[market.underlyings]])"
+    if settings.executor == "paper" and (problem := unquoted_underlyings(settings, {s.symbol for s in specs}, where)):
+        raise SettingsError(f"bad setting strategies: {problem}; add it there or change the strategy")
     tick = timedelta(seconds=settings.market.tick_seconds)
     return SimulatedMarket(specs, settings.market.seed if seed is None else seed, tick=tick)
 

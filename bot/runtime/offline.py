@@ -30,7 +30,7 @@ from bot.runtime.eod import latest_reset_time
 from bot.runtime.message_board import ConsoleBoard
 from bot.runtime.message_map import MessageMap
 from bot.runtime.supervisor import supervise
-from bot.settings import Settings
+from bot.settings import Settings, unquoted_underlyings
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ async def run_offline(
         feed, clock, source = SimulatedFeed(market, speed=speed), (lambda: market.now), "the simulated market"
     else:
         feed = ReplayFeed(replay, speed=speed)
+        if problem := unquoted_underlyings(settings, feed.underlyings, f"the replay file {replay}"):
+            log.warning("%s: it will not trade", problem)  # a recording holds what it holds: no refusal
         clock = replay_clock = QuoteClock(feed.quotes[0][1].ts or utc_now() if feed.quotes else utc_now())
         source = f"recorded quotes from {replay}"
 
