@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -106,31 +107,48 @@ def _entry(row: Mapping[str, object]) -> tuple[datetime, str, Quote]:
     return ts, symbol, quote
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
-    with path.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        header = reader.fieldnames or []
-        missing = [field for field in ("ts", "symbol") if field not in header]
-        if missing:
-            raise ValueError(f"{path}:1: the header has no {' or '.join(repr(m) for m in missing)} column.")
-        for row in reader:
-            # line_num is the line the row ends on, which is where a reader of the file will look.
-            yield reader.line_num, row
+def _file_text(path: Path) -> str:
+    """The whole file as text; every way it can fail to be one names the file (and the line, for bad UTF-8)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such replay file.") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: a folder, not a replay file.") from None
+    except OSError as error:
+        raise ValueError(f"{path}: the replay file cannot be read ({error.strerror}).") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); save the recording as UTF-8."
+        ) from None
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
-    with path.open(encoding="utf-8") as file:
-        for line_number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                # Decimal floats keep 1.15 exactly 1.15 rather than the nearest binary float.
-                row = json.loads(line, parse_float=Decimal)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{line_number}: not valid JSON ({error.msg}).") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{line_number}: expected a JSON object with the fields {', '.join(FIELDS)}.")
-            yield line_number, row
+def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, Mapping[str, object]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    missing = [field for field in ("ts", "symbol") if field not in header]
+    if missing:
+        raise ValueError(f"{path}:1: the header has no {' or '.join(repr(m) for m in missing)} column.")
+    for row in reader:
+        # line_num is the line the row ends on, which is where a reader of the file will look.
+        yield reader.line_num, row
+
+
+def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, Mapping[str, object]]]:
+    for line_number, line in enumerate(io.StringIO(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            # Decimal floats keep 1.15 exactly 1.15 rather than the nearest binary float.
+            row = json.loads(line, parse_float=Decimal)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{line_number}: not valid JSON ({error.msg}).") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{line_number}: expected a JSON object with the fields {', '.join(FIELDS)}.")
+        yield line_number, row
 
 
 def load_quotes(path: str | Path) -> list[tuple[str, Quote]]:
@@ -139,13 +157,11 @@ def load_quotes(path: str | Path) -> list[tuple[str, Quote]]:
 
 
 def _load(path: Path) -> list[tuple[datetime, str, Quote]]:
+    text = _file_text(path)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        rows = _csv_rows(path)
-    elif suffix == ".jsonl":
-        rows = _jsonl_rows(path)
-    else:
+    if suffix not in (".csv", ".jsonl"):
         raise ValueError(f"{path}: a replay file must end in .csv or .jsonl.")
+    rows = _csv_rows(path, text) if suffix == ".csv" else _jsonl_rows(path, text)
     entries = []
     for line_number, row in rows:
         try:
@@ -170,6 +186,11 @@ class ReplayFeed:
     @property
     def quotes(self) -> list[tuple[str, Quote]]:
         return [(symbol, quote) for _, symbol, quote in self._entries]
+
+    @property
+    def underlyings(self) -> set[str]:
+        """The tickers the recording quotes (its option contracts aside): what a strategy can trade on."""
+        return {symbol for _, symbol, _ in self._entries if _TICKER.match(symbol)}
 
     def subscribe(self, symbols: Iterable[str]) -> None:
         """Nothing to do: the recording holds what it holds."""
