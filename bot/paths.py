@@ -1,6 +1,7 @@
 """Where the bot keeps its files: one storage directory, `storage/` at the project root by default, readable by its
 owner only."""
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -26,15 +27,27 @@ def private_dir(path: Path) -> Path:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old file or the new one, whole."""
+    """Replace `path` with `data` so that a crash leaves either the old file or the new one, whole.
+
+    A write that fails (a full disk) leaves the old file and no temp file behind, and raises an OSError naming
+    `path`, whichever step failed."""
     private_dir(path.parent)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created owner-only
-    with os.fdopen(fd, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temp, path)
-    fsync_dir(path.parent)
+    temp: str | None = None
+    try:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created owner-only
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+        temp = None
+        fsync_dir(path.parent)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from error
+    finally:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -3,6 +3,11 @@
 Each entry also keeps the last ledger event the message shows, so that after a restart the bot knows
 which messages are out of date (and edits them) without keeping a separate outbox. The end-of-day reset
 clears the entries and records when it ran.
+
+Losing the map costs a second message per position, never a trade: content it cannot use is set aside and
+the desk starts with an empty map, and a save that fails (a full disk) is one warning while the map lives
+on in memory. Only a map the desk can never read or replace (a directory, a file it may not write) stops
+the start, as the operator has to fix that.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
-from bot.paths import write_atomically
+from pydantic import AwareDatetime, BaseModel, ValidationError
+
+from bot.paths import StorageError, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -35,27 +42,73 @@ class PostedMessage:
 _FIELDS = tuple(f.name for f in fields(PostedMessage))
 
 
+class _Entry(BaseModel):
+    channel_id: int
+    message_id: int | None
+    event_id: str | None
+    posted_at: AwareDatetime  # compared with the reset times, which are aware
+    posting: bool = False
+
+
+class _File(BaseModel):
+    version: int = 1
+    reset_at: AwareDatetime | None = None
+    messages: dict[str, _Entry] = {}
+
+
 class MessageMap:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.messages: dict[str, PostedMessage] = {}
         self.reset_at: datetime | None = None
+        self._unsaved = False  # the last save failed: said once, until a save goes through again
         self._load()
 
     def _load(self) -> None:
-        if not self.path.exists():
-            return
         try:
-            data = json.loads(self.path.read_text())
-            self.messages = {pid: PostedMessage(**entry) for pid, entry in data.get("messages", {}).items()}
-            reset_at = data.get("reset_at")
-            self.reset_at = datetime.fromisoformat(reset_at) if reset_at else None
-        except (ValueError, TypeError, AttributeError) as error:
-            # Losing the map costs a second message per position, never a trade: keep the bad file aside.
+            text = self.path.read_bytes()
+            # A save replaces the file by a rename: a file the desk may not write cannot be replaced either
+            # when the folder or the file is read-only or immutable. Opened, not written.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND))
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise StorageError(
+                f"the message map {self.path} is a directory, not a file: move it away and start again "
+                "(the desk then posts a new message per position)"
+            ) from None
+        except OSError as error:
+            raise StorageError(
+                f"the message map {self.path} cannot be used ({error.strerror or error}): make it readable and "
+                "writable by this user, or move it away and start again"
+            ) from None
+        try:
+            stored = _File.model_validate_json(text)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "the file"
             aside = self.path.with_name(f"{self.path.name}.corrupt-{os.getpid()}")
-            self.path.replace(aside)
-            log.error("message map %s is unreadable (%s); starting empty, kept as %s", self.path, error, aside)
-            self.messages, self.reset_at = {}, None
+            try:
+                self.path.replace(aside)
+            except OSError as moving:
+                raise StorageError(
+                    f"the message map {self.path} is unreadable ({where}: {problem['msg']}) and cannot be set "
+                    f"aside ({moving.strerror}): move it away and start again"
+                ) from None
+            log.warning(
+                "message map %s is unreadable (%s: %s); kept as %s, and the desk starts with an empty map "
+                "(each position gets a new message)",
+                self.path,
+                where,
+                problem["msg"],
+                aside,
+            )
+            return
+        self.reset_at = stored.reset_at
+        self.messages = {
+            pid: PostedMessage(e.channel_id, e.message_id, e.event_id, e.posted_at.isoformat(), e.posting)
+            for pid, e in stored.messages.items()
+        }
 
     def get(self, position_id: str) -> PostedMessage | None:
         return self.messages.get(position_id)
@@ -80,7 +133,22 @@ class MessageMap:
             "reset_at": self.reset_at.isoformat() if self.reset_at else None,
             "messages": {pid: _entry(posted) for pid, posted in self.messages.items()},
         }
-        write_atomically(self.path, json.dumps(data).encode())
+        try:
+            write_atomically(self.path, json.dumps(data).encode())
+        except OSError as error:
+            # The message was shown and the map lives on in memory; the next save that goes through writes
+            # it whole. Only a crash before then costs a second message per position.
+            if not self._unsaved:
+                log.warning(
+                    "could not save the message map: %s; trading goes on, and the map is saved at the next "
+                    "update that can write it",
+                    error,
+                )
+            self._unsaved = True
+            return
+        if self._unsaved:
+            log.info("message map %s saved again", self.path)
+            self._unsaved = False
 
 
 def _entry(posted: PostedMessage) -> dict[str, object]:
