@@ -35,11 +35,15 @@ def _number(value: object) -> object:
     return value
 
 
+# Words an operator may write for "off" that mean nothing here: refused rather than guessed at.
+_NOT_OFF = ("true", "off", "no", "none", "null", "disabled", "never")
+
+
 def _off(value: object) -> object:
     if value is False or _word(value) == "false":
         return None
-    if value is True or _word(value) == "true":
-        raise ValueError("expected a value, or false to switch it off (true means nothing here)")
+    if value is True or _word(value) in _NOT_OFF:
+        raise ValueError(f"expected a value, or false to switch it off, not {str(value).strip().lower()}")
     return value
 
 

@@ -133,6 +133,36 @@ def test_an_unknown_suffix_is_refused(tmp_path):
         load_quotes(path)
 
 
+@pytest.mark.parametrize(("name", "text"), [("quotes.csv", CSV), ("quotes.jsonl", JSONL)])
+def test_a_file_that_is_not_utf8_names_the_file_and_the_line(tmp_path, name, text):
+    path = tmp_path / name
+    lines = text.encode().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2]) + "caf\xe9\n".encode("latin-1") + b"".join(lines[2:]))
+
+    with pytest.raises(ValueError) as raised:
+        ReplayFeed(path)
+
+    assert str(raised.value) == f"{path}:3: not UTF-8 text (byte 0xe9); save the recording as UTF-8."
+
+
+def test_a_missing_file_or_a_folder_is_named(tmp_path):
+    with pytest.raises(ValueError) as missing:
+        ReplayFeed(tmp_path / "missing.csv")
+    (tmp_path / "recordings").mkdir()
+    with pytest.raises(ValueError) as folder:
+        ReplayFeed(tmp_path / "recordings")
+
+    assert str(missing.value) == f"{tmp_path / 'missing.csv'}: no such replay file."
+    assert str(folder.value) == f"{tmp_path / 'recordings'}: a folder, not a replay file."
+
+
+def test_the_underlyings_are_the_tickers_the_recording_quotes(tmp_path):
+    path = tmp_path / "quotes.csv"
+    path.write_text(CSV)  # SPY and an SPY option
+
+    assert ReplayFeed(path).underlyings == {"SPY"}
+
+
 class FakeSleep:
     def __init__(self) -> None:
         self.pauses: list[float] = []
