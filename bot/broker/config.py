@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-Seconds = Annotated[float, Field(gt=0, le=3600)]
+from bot.settings_types import Dec, Flag, Real, within
+
+Seconds = Annotated[Real, within(0, 3600, above=True, unit="seconds")]
 
 
 class BrokerSettings(BaseModel):
@@ -16,7 +18,7 @@ class BrokerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # `alpaca-live` trades real money: it starts only when this says so too.
-    confirm_live: bool = False
+    confirm_live: Flag = False
     # Overrides of Alpaca's endpoints (tests point them at a local fake); None: Alpaca's paper or live ones.
     trading_url: str | None = None
     trade_stream_url: str | None = None
@@ -25,15 +27,15 @@ class BrokerSettings(BaseModel):
     stock_stream_url: str | None = None
     stock_feed: Literal["iex", "sip"] = "iex"  # the underlyings' quotes; sip needs a paid subscription
     # Follow orders through the trade-updates stream; without it (or while it is silent) orders are polled.
-    use_stream: bool = True
+    use_stream: Flag = True
     poll_interval_seconds: Seconds = 2.0
     # A working order left unfilled this long is cancelled at the broker (its filled part stays).
     order_timeout_seconds: Seconds = 60.0
     request_timeout_seconds: Seconds = 10.0
-    reconcile_on_start: bool = False
+    reconcile_on_start: Flag = False
     # New orders wait at start-up until the last run's orders are followed to their end (and the start-up
     # reconcile is done), at most this long: above order_timeout_seconds, which bounds an order still working.
     resume_timeout_seconds: Seconds = 90.0
     # Alpaca reports its fills without the fees it passes on (regulatory and clearing fees per contract):
     # what the account is charged per contract, recorded with each fill so realized P&L includes it.
-    fee_per_contract: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
+    fee_per_contract: Annotated[Dec, within(0, 100)] = Decimal(0)

@@ -211,6 +211,9 @@ def test_true_is_not_taken_for_a_number(config: Path, toml: str, setting: str) -
     [
         ("[risk]\nmarket_hours_only = 0\n", None, "risk.market_hours_only"),
         ("[paper]\npartial_fills = 1\n", None, "paper.partial_fills"),
+        # 1 confirmed trading real money.
+        ("executor = 'alpaca-live'\n[broker]\nconfirm_live = 1\n", None, "broker.confirm_live"),
+        ("", ("OPTIONDESK_BROKER__CONFIRM_LIVE", "yes"), "broker.confirm_live"),
         ("", ("OPTIONDESK_RISK__MARKET_HOURS_ONLY", "no"), "risk.market_hours_only"),
         ("", ("OPTIONDESK_DISCORD__CHARTS", "1"), "discord.charts"),
         # Read as seconds after midnight, 900 was 00:15: every same-day contract refused from then on.
