@@ -103,7 +103,8 @@ class MeanReversionSettings(StrategyBase):
 
 
 StrategySettings = Annotated[OpeningRangeBreakoutSettings | MeanReversionSettings, Field(discriminator="kind")]
-STRATEGY_KINDS = frozenset(get_args(Literal["opening_range_breakout", "mean_reversion"]))
+# Pydantic puts a strategy's kind in the place of an error (strategies.0.mean_reversion.contracts): left out.
+_KIND_TAGS = frozenset(kind.model_fields["kind"].default for kind in get_args(get_args(StrategySettings)[0]))
 
 
 class UnderlyingSettings(Section):
@@ -298,7 +299,7 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(f"bad setting {name}: a value in the environment is not valid JSON") from None
     except ValidationError as error:
         problem = error.errors()[0]
-        loc = [part for i, part in enumerate(problem["loc"]) if not (i == 2 and part in STRATEGY_KINDS)]
+        loc = [part for i, part in enumerate(problem["loc"]) if not (i == 2 and part in _KIND_TAGS)]
         message = problem["msg"].removeprefix("Value error, ")
         raise SettingsError(f"bad setting {'.'.join(map(str, loc))}: {message}{_source(loc, file)}") from None
 
