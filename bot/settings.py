@@ -296,7 +296,9 @@ def load_settings(**overrides: object) -> Settings:
         # A complex value (a list, a section) in an environment variable that is not JSON.
         found = re.search(r'field "(\w+)"', str(error))
         name = found[1] if found else "?"
-        raise SettingsError(f"bad setting {name}: a value in the environment is not valid JSON") from None
+        variables = sorted(v for v in os.environ if v.upper().startswith(f"OPTIONDESK_{name.upper()}"))
+        where = " or ".join(variables) or "a value in the environment"
+        raise SettingsError(f"bad setting {name}: {where} is not valid JSON") from None
     except ValidationError as error:
         problem = error.errors()[0]
         loc = [part for i, part in enumerate(problem["loc"]) if not (i == 2 and part in _KIND_TAGS)]

@@ -282,6 +282,15 @@ def test_a_bad_value_names_the_file_or_the_variable_it_came_from(config: Path, m
     assert refusal(config, "").endswith("(from OPTIONDESK_MARKET__SEED)")
 
 
+def test_a_list_in_the_environment_that_is_not_json_names_its_variable(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPTIONDESK_DISCORD__TRADER_ROLE_IDS", "[1, 2")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value) == "bad setting discord: OPTIONDESK_DISCORD__TRADER_ROLE_IDS is not valid JSON"
+
+
 def test_a_settings_file_that_is_a_folder_is_named(config: Path) -> None:
     config.unlink()
     config.mkdir()
