@@ -1,11 +1,14 @@
-"""The US options market calendar: NYSE trading days and the 09:30-16:00 New York session.
+"""The US options market calendar: NYSE trading days and sessions, 09:30 to 16:00 New York, or to the early close
+(13:00 on the day after Thanksgiving, Christmas Eve, ...).
 
-Early closes (13:00 on the day after Thanksgiving, Christmas Eve, ...) are not modelled: every trading day
-is a full session.
+The `holidays` package keeps NYSE's calendar (its closed days and, as "half days", its early closes): it imports in
+a tenth of the time exchange-calendars takes with pandas, which every command that asks for a trading day would
+pay; tests/runtime/test_market_hours.py holds it to exchange-calendars' XNYS day by day.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
@@ -21,10 +24,29 @@ LAST_DAY = date(2099, 12, 31)
 _DAY = timedelta(days=1)
 
 
+# `holidays` gives an early close's time only in its name: "Christmas Eve (markets close at 1:00pm)".
+_EARLY_CLOSE = re.compile(r"close at (\d{1,2}):(\d{2})\s*([ap]m)", re.IGNORECASE)
+_USUAL_EARLY_CLOSE = time(13, 0)
+
+
 @cache
 def _holidays(year: int) -> frozenset[date]:
     # Building a holiday table is slow next to a set lookup, and the stepping simulator asks once per tick.
     return frozenset(holidays.financial_holidays("NYSE", years=year))
+
+
+@cache
+def _early_closes(year: int) -> dict[date, time]:
+    half_days = holidays.financial_holidays("NYSE", years=year, categories=(holidays.HALF_DAY,))
+    return {day: _close_time(name) for day, name in half_days.items()}
+
+
+def _close_time(name: str) -> time:
+    found = _EARLY_CLOSE.search(name)
+    if found is None:
+        return _USUAL_EARLY_CLOSE
+    hour, minute, half = int(found[1]), int(found[2]), found[3].lower()
+    return time(hour % 12 + (12 if half == "pm" else 0), minute)
 
 
 def _market_local(now: datetime) -> datetime:
@@ -44,7 +66,8 @@ def session_open(d: date) -> datetime:
 
 @lru_cache(maxsize=512)
 def session_close(d: date) -> datetime:
-    return datetime.combine(d, CLOSE_TIME, tzinfo=MARKET_TZ)
+    """16:00 New York, or the early close of a short session."""
+    return datetime.combine(d, _early_closes(d.year).get(d, CLOSE_TIME), tzinfo=MARKET_TZ)
 
 
 def next_trading_day(d: date) -> date:
@@ -52,6 +75,14 @@ def next_trading_day(d: date) -> date:
     d += _DAY
     while not is_trading_day(d):
         d += _DAY
+    return d
+
+
+def previous_trading_day(d: date) -> date:
+    """The last trading day strictly before `d`."""
+    d -= _DAY
+    while not is_trading_day(d):
+        d -= _DAY
     return d
 
 
@@ -65,7 +96,7 @@ def latest_trading_day(now: datetime) -> date:
 
 def is_market_open(now: datetime) -> bool:
     local = _market_local(now)
-    return is_trading_day(local.date()) and OPEN_TIME <= local.time() < CLOSE_TIME
+    return is_trading_day(local.date()) and session_open(local.date()) <= local < session_close(local.date())
 
 
 def next_session_open(now: datetime) -> datetime:

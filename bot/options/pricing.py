@@ -44,6 +44,6 @@ def intrinsic_value(contract: OptionContract, spot: Decimal) -> Decimal:
 
 
 def years_to_expiry(contract: OptionContract, now: datetime) -> float:
-    """Calendar years (of 365 days) from `now` to 16:00 New York on the expiry date, never below 0."""
+    """Calendar years (of 365 days) from `now` to the session close of the expiry date, never below 0."""
     seconds = (session_close(contract.expiry) - now).total_seconds()
     return max(seconds, 0.0) / _SECONDS_PER_YEAR

@@ -1,4 +1,11 @@
-"""The simulated market, the embedded default feed: seeded underlyings on a random walk, options by Black-Scholes."""
+"""The simulated market, the embedded default feed: underlyings on a seeded random path, options by Black-Scholes.
+
+Every price is a pure function of (seed, symbol, time): each trading day's close is chained from a fixed anchor day
+(where the underlying stands at its configured price) by a draw seeded by (seed, symbol, day), and the day's
+path from the open to that close is a Brownian bridge seeded the same way, one point a second. So a restart goes on
+with the prices the path has at that moment, consecutive days differ, and the same seed and day always give the
+same quotes, whichever day a run starts on and whatever else was asked before.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +13,74 @@ import asyncio
 import hashlib
 import math
 import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+import numpy as np
 
 from bot.options.clock import Clock, utc_now
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
-from bot.options.market_hours import MARKET_TZ, is_market_open, next_session_open, session_close
+from bot.options.market_hours import (
+    MARKET_TZ,
+    is_market_open,
+    is_trading_day,
+    next_session_open,
+    next_trading_day,
+    previous_trading_day,
+    session_close,
+    session_open,
+)
 from bot.options.pricing import black_scholes, years_to_expiry
 from bot.options.quotes import Quote, QuoteCache
 
 Sleep = Callable[[float], Awaitable[object]]
 
 CENT = Decimal("0.01")
+# The day on whose close every underlying stands at its configured price; the path runs both ways from it.
+ANCHOR_DAY = date(2026, 1, 2)
 _ZERO = Decimal("0.00")
-_SESSION_SECONDS = 6.5 * 3600
+_FULL_SESSION_SECONDS = 6.5 * 3600
 _TRADING_DAYS_PER_YEAR = 252
 # A night (or weekend) gap moves prices less than a whole session does; a fifth of a session's variance.
 _OVERNIGHT_SESSIONS = 0.2
+_DAYS_KEPT = 4  # intraday paths kept per underlying: today's, and the few a settlement or a restart looks back on
 _SPREAD_FRACTION = 0.04
 _MIN_SPREAD = 0.01
 _MAX_SIZE = 50
 _SHARES_PER_LOT = 100
+_GAP, _SESSION, _PATH = 0, 1, 2  # the draws of one day, each from its own stream
 
 
-def _seeded_rng(seed: int, kind: str, symbol: str) -> random.Random:
+def _key(text: str) -> int:
     # hashlib rather than hash(): str hashes are salted per process, and paths must repeat across runs.
-    digest = hashlib.sha256(f"{seed}\x1f{kind}\x1f{symbol}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def _day_rng(seed: int, symbol: str, day: date, draw: int) -> np.random.Generator:
+    return np.random.default_rng([seed % 2**64, _key(symbol), day.toordinal(), draw])
+
+
+def _size_rng(seed: int, symbol: str, at: datetime) -> random.Random:
+    return random.Random(_key(f"{seed}\x1fsize\x1f{symbol}\x1f{at.timestamp()}"))
 
 
 def _cents(value: float, rounding: str) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=rounding)
 
 
+def _session_years(day: date) -> float:
+    seconds = (session_close(day) - session_open(day)).total_seconds()
+    return seconds / _FULL_SESSION_SECONDS / _TRADING_DAYS_PER_YEAR
+
+
 @dataclass(frozen=True)
 class UnderlyingSpec:
-    """An underlying of the simulated market: its ticker, starting price and annualised volatility (0.25)."""
+    """An underlying of the simulated market: its ticker, its price on the anchor day's close and its annualised
+    volatility (0.25)."""
 
     symbol: str
     price: Decimal
@@ -59,31 +95,80 @@ class UnderlyingSpec:
             raise ValueError(f"{self.symbol}: volatility {self.vol} must be zero or positive.")
 
 
-class _Underlying:
-    __slots__ = ("price", "price_rng", "size_rng", "spec")
+class PricePath:
+    """One underlying's geometric Brownian motion through trading sessions, as a function of time."""
 
-    def __init__(self, spec: UnderlyingSpec, seed: int) -> None:
+    def __init__(self, spec: UnderlyingSpec, seed: int, rate: float) -> None:
         self.spec = spec
-        self.price = float(spec.price)
-        self.price_rng = _seeded_rng(seed, "price", spec.symbol)
-        self.size_rng = _seeded_rng(seed, "size", spec.symbol)
+        self._seed = seed
+        self._drift = rate - 0.5 * spec.vol * spec.vol
+        # Log closes of a run of consecutive trading days around the anchor, grown on demand either way.
+        self._closes: dict[date, float] = {ANCHOR_DAY: math.log(float(spec.price))}
+        self._first = self._last = ANCHOR_DAY
+        self._days: OrderedDict[date, np.ndarray] = OrderedDict()
 
-    def move(self, years: float, rate: float) -> None:
-        """One geometric Brownian motion step over `years` of trading time (one draw, whatever the length)."""
+    def price(self, at: datetime) -> float:
+        """The price at `at`: on the path in a session, the last close outside one."""
+        local = at.astimezone(MARKET_TZ)
+        day = local.date()
+        if not is_trading_day(day) or local < session_open(day):
+            return math.exp(self._log_close(previous_trading_day(day)))
+        if local >= session_close(day):
+            return math.exp(self._log_close(day))
+        second = int((local - session_open(day)).total_seconds())
+        return math.exp(float(self._intraday(day)[second]))
+
+    def _moves(self, day: date) -> tuple[float, float]:
+        """The overnight gap into `day` and the session's move, in log price."""
+        gap_years = _OVERNIGHT_SESSIONS / _TRADING_DAYS_PER_YEAR
+        session_years = _session_years(day)
         vol = self.spec.vol
-        shock = self.price_rng.gauss(0.0, 1.0)
-        self.price *= math.exp((rate - 0.5 * vol * vol) * years + vol * math.sqrt(years) * shock)
+        [gap_shock] = _day_rng(self._seed, self.spec.symbol, day, _GAP).standard_normal(1)
+        [session_shock] = _day_rng(self._seed, self.spec.symbol, day, _SESSION).standard_normal(1)
+        gap = self._drift * gap_years + vol * math.sqrt(gap_years) * float(gap_shock)
+        session = self._drift * session_years + vol * math.sqrt(session_years) * float(session_shock)
+        return gap, session
 
-    @property
-    def spot(self) -> Decimal:
-        return max(_cents(self.price, ROUND_HALF_UP), CENT)
+    def _log_close(self, day: date) -> float:
+        while day > self._last:
+            after = next_trading_day(self._last)
+            gap, session = self._moves(after)
+            self._closes[after] = self._closes[self._last] + gap + session
+            self._last = after
+        while day < self._first:
+            before = previous_trading_day(self._first)
+            gap, session = self._moves(self._first)
+            self._closes[before] = self._closes[self._first] - gap - session
+            self._first = before
+        return self._closes[day]
+
+    def _intraday(self, day: date) -> np.ndarray:
+        """Log prices at each second of `day`'s session, from its open to its close (both included)."""
+        path = self._days.get(day)
+        if path is not None:
+            self._days.move_to_end(day)
+            return path
+        close = self._log_close(day)
+        session = self._moves(day)[1]
+        opening = close - session
+        seconds = int((session_close(day) - session_open(day)).total_seconds())
+        steps = _day_rng(self._seed, self.spec.symbol, day, _PATH).standard_normal(seconds)
+        walk = np.concatenate(([0.0], np.cumsum(steps) / math.sqrt(seconds)))
+        share = np.linspace(0.0, 1.0, seconds + 1)
+        bridge = walk - share * walk[-1]  # 0 at both ends: the path meets the chained open and close exactly
+        path = opening + share * session + self.spec.vol * math.sqrt(_session_years(day)) * bridge
+        self._days[day] = path
+        if len(self._days) > _DAYS_KEPT:
+            self._days.popitem(last=False)
+        return path
 
 
 class SimulatedMarket:
-    """A seeded market clock that walks through trading sessions, quoting underlyings and subscribed options.
+    """A market clock that walks through trading sessions, quoting underlyings and subscribed options.
 
-    Every underlying and every contract draws from its own generator seeded from (seed, symbol), so the
-    same seed and start give the same quotes in any process, whatever is subscribed and in which order.
+    Prices come from each underlying's `PricePath` at the clock's time, and quote sizes from a generator seeded
+    by (seed, symbol, time), so the quotes at a moment never depend on the moments asked before it, on what is
+    subscribed or on where the clock started.
     """
 
     def __init__(
@@ -100,23 +185,15 @@ class SimulatedMarket:
         duplicates = sorted({symbol for symbol in symbols if symbols.count(symbol) > 1})
         if duplicates:
             raise ValueError(f"underlyings listed twice: {', '.join(duplicates)}.")
-        self._specs = tuple(underlyings)
         self._seed = seed
         self._tick = tick
         self._rate = rate
-        self._underlyings: dict[str, _Underlying] = {}
-        self._contracts: dict[str, tuple[OptionContract, random.Random]] = {}
+        self._paths = {spec.symbol: PricePath(spec, seed, rate) for spec in underlyings}
+        self._contracts: dict[str, OptionContract] = {}
         self._quotes: dict[str, Quote] = {}
+        self._spots: dict[str, Decimal] = {}
         self._now: datetime | None = None
         self._close: datetime | None = None
-        self._reset()
-
-    def _reset(self) -> None:
-        self._underlyings = {spec.symbol: _Underlying(spec, self._seed) for spec in self._specs}
-        self._contracts = {
-            symbol: (contract, _seeded_rng(self._seed, "size", symbol))
-            for symbol, (contract, _) in self._contracts.items()
-        }
 
     @property
     def tick(self) -> timedelta:
@@ -124,7 +201,7 @@ class SimulatedMarket:
 
     @property
     def underlyings(self) -> tuple[str, ...]:
-        return tuple(self._underlyings)
+        return tuple(self._paths)
 
     @property
     def started(self) -> bool:
@@ -137,7 +214,7 @@ class SimulatedMarket:
 
     @property
     def session_close(self) -> datetime:
-        """The close (16:00 New York) of the session the market clock is in."""
+        """The close (16:00 New York, or an early close) of the session the market clock is in."""
         return self._require_started()[1]
 
     def _require_started(self) -> tuple[datetime, datetime]:
@@ -146,29 +223,24 @@ class SimulatedMarket:
         return self._now, self._close
 
     def start(self, at: datetime) -> None:
-        """(Re)start from the starting prices at `at`, or at the next session open if `at` is outside one."""
+        """Set the clock to `at`, or to the next session open if `at` is outside one, and quote everything there."""
         opens_at = at if is_market_open(at) else next_session_open(at)
-        self._reset()
-        self._now = opens_at.astimezone(UTC)
-        self._close = session_close(opens_at.astimezone(MARKET_TZ).date())
-        self._quote_all()
+        self._move_to(opens_at)
 
     def step(self) -> list[tuple[str, Quote]]:
-        """Advance one tick (past the close: to the next session's open), move prices, and quote everything."""
+        """Advance one tick (past the close: to the next session's open) and quote everything."""
         now, close = self._require_started()
         after = now + self._tick
-        trading_seconds = self._tick.total_seconds()
-        gap_sessions = 0.0
-        if after >= close:
-            after = next_session_open(close)
-            trading_seconds = (close - now).total_seconds()
-            gap_sessions = _OVERNIGHT_SESSIONS
-            self._close = session_close(after.date())
-        years = (trading_seconds / _SESSION_SECONDS + gap_sessions) / _TRADING_DAYS_PER_YEAR
-        for underlying in self._underlyings.values():
-            underlying.move(years, self._rate)
-        self._now = after.astimezone(UTC)
-        return self._quote_all()
+        self._move_to(after if after < close else next_session_open(close))
+        return self.snapshot()
+
+    def _move_to(self, at: datetime) -> None:
+        self._now = at.astimezone(UTC)
+        self._close = session_close(at.astimezone(MARKET_TZ).date())
+        self._spots = {symbol: max(_cents(path.price(at), ROUND_HALF_UP), CENT) for symbol, path in self._paths.items()}
+        self._quotes = {symbol: self._underlying_quote(symbol) for symbol in self._paths}
+        for symbol, contract in self._contracts.items():
+            self._quotes[symbol] = self._contract_quote(contract)
 
     def subscribe(self, symbols: Iterable[str]) -> list[str]:
         """Also quote these option contracts (OCC symbols); returns the padded symbols that are new.
@@ -177,14 +249,14 @@ class SimulatedMarket:
         """
         added: dict[str, OptionContract] = {}
         for raw in symbols:
-            if raw.strip().upper() in self._underlyings:
+            if raw.strip().upper() in self._paths:
                 continue
             try:
                 contract = OptionContract.parse(raw)
             except TradeError as error:
                 raise ValueError(str(error)) from None
-            if contract.underlying not in self._underlyings:
-                known = ", ".join(self._underlyings) or "none"
+            if contract.underlying not in self._paths:
+                known = ", ".join(self._paths) or "none"
                 raise ValueError(
                     f"{contract.underlying} is not an underlying of the simulated market (it has {known});"
                     f" cannot quote {contract.symbol.strip()}."
@@ -192,16 +264,16 @@ class SimulatedMarket:
             if contract.symbol not in self._contracts:
                 added[contract.symbol] = contract
         for symbol, contract in added.items():
-            self._contracts[symbol] = (contract, _seeded_rng(self._seed, "size", symbol))
+            self._contracts[symbol] = contract
             if self._now is not None:
-                self._quotes[symbol] = self._contract_quote(contract, self._contracts[symbol][1])
+                self._quotes[symbol] = self._contract_quote(contract)
         return list(added)
 
     def quote(self, symbol: str) -> Quote:
         """The quote at the current market time for an underlying or a subscribed contract."""
         self._require_started()
         key = symbol.strip().upper()
-        if key not in self._underlyings:
+        if key not in self._paths:
             try:
                 key = OptionContract.parse(symbol).symbol
             except TradeError:
@@ -214,44 +286,34 @@ class SimulatedMarket:
     def snapshot(self) -> list[tuple[str, Quote]]:
         """Every quote at the current market time: underlyings first, then contracts by symbol."""
         self._require_started()
-        return [(symbol, self._quotes[symbol]) for symbol in self._quote_order()]
+        return [(symbol, self._quotes[symbol]) for symbol in [*self._paths, *sorted(self._contracts)]]
 
     def spot(self, underlying: str) -> Decimal:
-        state = self._underlyings.get(underlying)
-        if state is None:
+        """The underlying's price at the current market time."""
+        if underlying not in self._paths:
             raise ValueError(f"{underlying} is not an underlying of the simulated market.")
-        return state.spot
+        self._require_started()
+        return self._spots[underlying]
 
-    def _quote_order(self) -> list[str]:
-        return [*self._underlyings, *sorted(self._contracts)]
-
-    def _quote_all(self) -> list[tuple[str, Quote]]:
-        for symbol, underlying in self._underlyings.items():
-            self._quotes[symbol] = self._underlying_quote(underlying)
-        for symbol, (contract, size_rng) in self._contracts.items():
-            self._quotes[symbol] = self._contract_quote(contract, size_rng)
-        return self.snapshot()
-
-    def _underlying_quote(self, underlying: _Underlying) -> Quote:
-        last = underlying.spot
-        rng = underlying.size_rng
+    def _underlying_quote(self, symbol: str) -> Quote:
+        last = self._spots[symbol]
+        sizes = _size_rng(self._seed, symbol, self.now)
         return Quote(
             bid=max(last - CENT, _ZERO),
             ask=last + CENT,
             last=last,
-            bid_size=rng.randint(1, _MAX_SIZE) * _SHARES_PER_LOT,
-            ask_size=rng.randint(1, _MAX_SIZE) * _SHARES_PER_LOT,
+            bid_size=sizes.randint(1, _MAX_SIZE) * _SHARES_PER_LOT,
+            ask_size=sizes.randint(1, _MAX_SIZE) * _SHARES_PER_LOT,
             ts=self.now,
         )
 
-    def _contract_quote(self, contract: OptionContract, size_rng: random.Random) -> Quote:
-        underlying = self._underlyings[contract.underlying]
+    def _contract_quote(self, contract: OptionContract) -> Quote:
         theo = black_scholes(
-            float(underlying.spot),
+            float(self._spots[contract.underlying]),
             float(contract.strike),
             years_to_expiry(contract, self.now),
             self._rate,
-            underlying.spec.vol,
+            self._paths[contract.underlying].spec.vol,
             contract.right,
         )
         half_spread = max(_MIN_SPREAD, _SPREAD_FRACTION * theo) / 2
@@ -259,12 +321,13 @@ class SimulatedMarket:
         # Below a cent of value the floor lands on zero: nobody bids for a worthless option.
         bid = max(_cents(theo - half_spread, ROUND_FLOOR), _ZERO)
         ask = max(_cents(theo + half_spread, ROUND_CEILING), CENT)
+        sizes = _size_rng(self._seed, contract.symbol, self.now)
         return Quote(
             bid=bid,
             ask=ask,
             last=_cents(theo, ROUND_HALF_UP),
-            bid_size=size_rng.randint(1, _MAX_SIZE),
-            ask_size=size_rng.randint(1, _MAX_SIZE),
+            bid_size=sizes.randint(1, _MAX_SIZE),
+            ask_size=sizes.randint(1, _MAX_SIZE),
             ts=self.now,
         )
 

@@ -17,7 +17,7 @@ DAY = "2026-11-25"
 
 
 def trade_a_demo_day(storage):
-    return run_bot("demo", "--storage", str(storage), "--seed", "3", "--date", DAY)
+    return run_bot("demo", "--storage", str(storage), "--seed", "5", "--date", DAY)  # a day with every kind of trade
 
 
 def test_the_demo_day_trades_and_the_ledger_verifies(tmp_path):

@@ -14,6 +14,7 @@ from bot.runtime.demo import run_demo_day, sim_market
 from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, Settings, SettingsError
 
 DAY = date(2026, 11, 25)
+SEED = 5  # a day on the simulated market that opens, adds, trims and closes
 
 
 def fills(storage):
@@ -23,24 +24,34 @@ def fills(storage):
 async def test_the_same_seed_gives_the_same_day(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
 
-    await run_demo_day(Settings(), first, seed=3, day=DAY, out=io.StringIO())
-    await run_demo_day(Settings(), second, seed=3, day=DAY, out=io.StringIO())
+    await run_demo_day(Settings(), first, seed=SEED, day=DAY, out=io.StringIO())
+    await run_demo_day(Settings(), second, seed=SEED, day=DAY, out=io.StringIO())
 
     assert fills(first) == fills(second)
     assert {kind for kind, *_ in fills(first)} == set(ActionKind)
 
 
 async def test_another_seed_gives_another_day(tmp_path):
-    await run_demo_day(Settings(), tmp_path / "a", seed=3, day=DAY, out=io.StringIO())
-    await run_demo_day(Settings(), tmp_path / "b", seed=4, day=DAY, out=io.StringIO())
+    await run_demo_day(Settings(), tmp_path / "a", seed=SEED, day=DAY, out=io.StringIO())
+    await run_demo_day(Settings(), tmp_path / "b", seed=SEED + 1, day=DAY, out=io.StringIO())
 
     assert fills(tmp_path / "a") != fills(tmp_path / "b")
+
+
+async def test_consecutive_days_trade_differently(tmp_path):
+    monday = await run_demo_day(Settings(), tmp_path / "a", seed=SEED, day=date(2026, 11, 24), out=io.StringIO())
+    tuesday = await run_demo_day(Settings(), tmp_path / "b", seed=SEED, day=DAY, out=io.StringIO())
+
+    def trades(summary):
+        return [(e.kind, e.strike, e.right, e.ts.time(), e.price) for e in summary.fills]
+
+    assert trades(monday) != trades(tuesday)
 
 
 async def test_the_summary_matches_the_ledger_and_messages_were_shown(tmp_path):
     out = io.StringIO()
 
-    summary = await run_demo_day(Settings(), tmp_path, seed=3, day=DAY, out=out)
+    summary = await run_demo_day(Settings(), tmp_path, seed=SEED, day=DAY, out=out)
 
     events = read_ledger(ledger_path(tmp_path)).events
     assert summary.fills == events
@@ -56,13 +67,13 @@ async def test_the_summary_matches_the_ledger_and_messages_were_shown(tmp_path):
 
 
 async def test_a_second_demo_continues_on_the_next_trading_day(tmp_path):
-    await run_demo_day(Settings(), tmp_path, seed=3, day=DAY, out=io.StringIO())
+    await run_demo_day(Settings(), tmp_path, seed=SEED, day=DAY, out=io.StringIO())
 
-    summary = await run_demo_day(Settings(), tmp_path, seed=3, out=io.StringIO())
+    summary = await run_demo_day(Settings(), tmp_path, seed=SEED, out=io.StringIO())
 
     assert summary.day == date(2026, 11, 27)  # Thanksgiving is skipped
     with pytest.raises(SettingsError, match="already has trades after 2026-11-25"):
-        await run_demo_day(Settings(), tmp_path, seed=3, day=DAY, out=io.StringIO())
+        await run_demo_day(Settings(), tmp_path, seed=SEED, day=DAY, out=io.StringIO())
 
 
 async def test_a_position_open_at_expiry_is_closed_at_its_intrinsic_value(tmp_path):
@@ -74,7 +85,7 @@ async def test_a_position_open_at_expiry_is_closed_at_its_intrinsic_value(tmp_pa
     )
     settings = Settings(strategies=[zero_dte])
 
-    summary = await run_demo_day(settings, tmp_path, seed=3, day=DAY, out=io.StringIO())
+    summary = await run_demo_day(settings, tmp_path, seed=SEED, day=DAY, out=io.StringIO())
 
     settlement = summary.fills[-1]
     assert (settlement.kind, settlement.position_qty, settlement.fees) == (ActionKind.CLOSE, 0, Decimal(0))
@@ -85,7 +96,7 @@ async def test_a_position_open_at_expiry_is_closed_at_its_intrinsic_value(tmp_pa
 
 
 def last_spot_of_the_day(settings, underlying):
-    market = sim_market(settings, 3)
+    market = sim_market(settings, SEED)
     market.start(session_open(DAY))
     while True:
         spot = market.quote(underlying).mark

@@ -411,14 +411,15 @@ def test_expiry_settlement_refuses_a_negative_underlying_price():
     ("now", "expired"),
     [
         (datetime(2026, 11, 26, 17, 0, tzinfo=NY), False),
-        (datetime(2026, 11, 27, 15, 59, 59, tzinfo=NY), False),
-        (datetime(2026, 11, 27, 16, 0, tzinfo=NY), True),
-        (datetime(2026, 11, 27, 20, 59, 59, tzinfo=UTC), False),  # 15:59:59 EST
-        (datetime(2026, 11, 27, 21, 0, tzinfo=UTC), True),
+        # 2026-11-27, the day after Thanksgiving, closes at 13:00 New York.
+        (datetime(2026, 11, 27, 12, 59, 59, tzinfo=NY), False),
+        (datetime(2026, 11, 27, 13, 0, tzinfo=NY), True),
+        (datetime(2026, 11, 27, 17, 59, 59, tzinfo=UTC), False),  # 12:59:59 EST
+        (datetime(2026, 11, 27, 18, 0, tzinfo=UTC), True),
         (datetime(2026, 11, 28, 9, 30, tzinfo=NY), True),
     ],
 )
-def test_a_contract_is_expired_from_four_pm_new_york_on_its_expiry_date(now, expired):
+def test_a_contract_is_expired_from_the_session_close_on_its_expiry_date(now, expired):
     assert is_expired(contract(), now) is expired
 
 

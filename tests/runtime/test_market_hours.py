@@ -1,6 +1,6 @@
 """The NYSE calendar: trading days, session bounds, and the next open."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -25,7 +25,7 @@ def ny(*args: int) -> datetime:
     [
         (date(2026, 11, 25), True),  # Wednesday before Thanksgiving
         (date(2026, 11, 26), False),  # Thanksgiving
-        (date(2026, 11, 27), True),  # the Friday after (an early close, not modelled)
+        (date(2026, 11, 27), True),  # the Friday after (an early close)
         (date(2026, 11, 28), False),  # Saturday
         (date(2026, 11, 29), False),  # Sunday
         (date(2026, 12, 25), False),  # Christmas
@@ -95,3 +95,40 @@ def test_next_session_open(now, expected):
 def test_naive_times_are_refused():
     with pytest.raises(ValueError, match="timezone"):
         is_market_open(datetime(2026, 11, 25, 10, 0))
+
+
+@pytest.mark.parametrize(
+    ("day", "close"),
+    [
+        (date(2026, 11, 27), ny(2026, 11, 27, 13)),  # the day after Thanksgiving
+        (date(2026, 12, 24), ny(2026, 12, 24, 13)),  # Christmas Eve
+        (date(2025, 7, 3), ny(2025, 7, 3, 13)),  # the day before Independence Day
+        (date(2026, 12, 23), ny(2026, 12, 23, 16)),
+    ],
+)
+def test_early_closes_end_the_session_at_13_00(day, close):
+    assert session_close(day) == close
+    assert is_market_open(close - timedelta(minutes=1))
+    assert not is_market_open(close)
+    assert next_session_open(close) == session_open(next_trading_day(day))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:Series.values:Warning")
+def test_the_calendar_agrees_with_exchange_calendars_xnys_day_by_day():
+    xcals = pytest.importorskip("exchange_calendars")
+    first, last = date(2000, 1, 1), date(2030, 12, 31)
+    xnys = xcals.get_calendar("XNYS", start=first.isoformat(), end=last.isoformat())
+    schedule = xnys.schedule
+    theirs = {
+        day.date(): (opens.to_pydatetime(), closes.to_pydatetime())
+        for day, opens, closes in zip(schedule.index, schedule["open"], schedule["close"], strict=True)
+    }
+    ours = {}
+    day = first
+    while day <= last:
+        if is_trading_day(day):
+            ours[day] = (session_open(day), session_close(day))
+        day += timedelta(days=1)
+
+    assert sorted(set(ours) ^ set(theirs)) == []
+    assert [day for day in ours if ours[day] != theirs[day]] == []

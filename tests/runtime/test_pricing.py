@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from bot.options.contracts import OptionContract, Right
-from bot.options.market_hours import MARKET_TZ
 from bot.options.pricing import black_scholes, intrinsic_value, years_to_expiry
 
 
@@ -61,10 +60,17 @@ def test_intrinsic_value():
     assert intrinsic_value(put, Decimal("451")) == 0
 
 
-def test_years_to_expiry_runs_to_four_in_the_afternoon_in_new_york():
-    contract = OptionContract("SPY", date(2026, 11, 27), Right.CALL, Decimal(450))
-    close = datetime(2026, 11, 27, 16, 0, tzinfo=MARKET_TZ)
-    assert years_to_expiry(contract, close - timedelta(days=365)) == pytest.approx(1.0)
-    assert years_to_expiry(contract, close - timedelta(hours=6)) == pytest.approx(6 / (365 * 24))
-    assert years_to_expiry(contract, datetime(2026, 11, 27, 20, 0, tzinfo=UTC)) == pytest.approx(1 / (365 * 24))
-    assert years_to_expiry(contract, close + timedelta(minutes=1)) == 0
+@pytest.mark.parametrize(
+    ("expiry", "close_utc"),
+    [
+        (date(2026, 11, 25), datetime(2026, 11, 25, 21, 0, tzinfo=UTC)),
+        (date(2026, 11, 27), datetime(2026, 11, 27, 18, 0, tzinfo=UTC)),
+    ],
+    ids=["16:00 New York", "an early close at 13:00"],
+)
+def test_years_to_expiry_runs_to_the_session_close_of_the_expiry_day(expiry, close_utc):
+    contract = OptionContract("SPY", expiry, Right.CALL, Decimal(450))
+    assert years_to_expiry(contract, close_utc - timedelta(days=365)) == pytest.approx(1.0)
+    assert years_to_expiry(contract, close_utc - timedelta(hours=6)) == pytest.approx(6 / (365 * 24))
+    assert years_to_expiry(contract, close_utc - timedelta(hours=1)) == pytest.approx(1 / (365 * 24))
+    assert years_to_expiry(contract, close_utc + timedelta(minutes=1)) == 0

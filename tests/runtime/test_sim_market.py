@@ -4,13 +4,14 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 
 from bot.options.contracts import OptionContract
-from bot.options.market_hours import MARKET_TZ, is_market_open
+from bot.options.market_hours import MARKET_TZ, is_market_open, session_close
 from bot.options.quotes import QuoteCache
-from bot.options.sim_market import SimulatedFeed, SimulatedMarket, UnderlyingSpec
+from bot.options.sim_market import ANCHOR_DAY, SimulatedFeed, SimulatedMarket, UnderlyingSpec
 from bot.paths import PROJECT_ROOT
 
 SPECS = [UnderlyingSpec("SPY", Decimal("450.00"), 0.2), UnderlyingSpec("QQQ", Decimal("380.00"), 0.3)]
@@ -136,8 +137,7 @@ def test_start_outside_a_session_moves_to_the_next_open():
 
     assert m.now == datetime(2026, 11, 27, 9, 30, tzinfo=MARKET_TZ)
     assert m.now.tzinfo is UTC
-    assert m.session_close == datetime(2026, 11, 27, 16, 0, tzinfo=MARKET_TZ)
-    assert m.spot("SPY") == Decimal("450.00")
+    assert m.session_close == datetime(2026, 11, 27, 13, 0, tzinfo=MARKET_TZ)  # the early close after Thanksgiving
 
 
 def test_stepping_over_the_close_lands_on_the_next_trading_days_open():
@@ -148,10 +148,53 @@ def test_stepping_over_the_close_lands_on_the_next_trading_days_open():
 
     friday_open = datetime(2026, 11, 27, 9, 30, tzinfo=MARKET_TZ)  # Thursday is Thanksgiving
     assert m.now == friday_open
-    assert m.session_close == datetime(2026, 11, 27, 16, 0, tzinfo=MARKET_TZ)
+    assert m.session_close == datetime(2026, 11, 27, 13, 0, tzinfo=MARKET_TZ)
     assert all(quote.ts == friday_open for _, quote in quotes)
     m.step()
     assert m.now == friday_open + timedelta(seconds=30)
+
+
+def test_the_underlying_stands_at_its_configured_price_at_the_anchor_days_close():
+    m = SimulatedMarket(SPECS, 1)
+    m.start(session_close(ANCHOR_DAY) - timedelta(seconds=1))
+    [spy] = [spec for spec in SPECS if spec.symbol == "SPY"]
+
+    assert abs(m.spot("SPY") - spy.price) <= Decimal("0.50")  # one second before the close
+
+
+def test_prices_are_a_function_of_the_time_whatever_the_start():
+    """A restart goes on with the path's prices: a market started later quotes what one running since earlier does."""
+    early = market()
+    run_steps(early, 900)  # into the next session
+    late = SimulatedMarket(SPECS, 7)
+    late.subscribe(CONTRACTS)
+    late.start(early.now)
+
+    assert late.snapshot() == early.snapshot()
+
+
+def test_the_same_seed_and_day_give_the_same_quotes_whichever_day_a_run_starts_on():
+    day = datetime(2026, 11, 25, 11, 0, tzinfo=MARKET_TZ)
+    fresh = SimulatedMarket(SPECS, 7)
+    fresh.start(day)
+    travelled = SimulatedMarket(SPECS, 7)
+    travelled.start(datetime(2024, 3, 1, 10, 0, tzinfo=MARKET_TZ))  # far away first: its paths grow both ways
+    travelled.start(datetime(2027, 6, 1, 10, 0, tzinfo=MARKET_TZ))
+    travelled.start(day)
+
+    assert travelled.snapshot() == fresh.snapshot()
+
+
+def test_consecutive_days_differ():
+    monday, tuesday = SimulatedMarket(SPECS, 7), SimulatedMarket(SPECS, 7)
+    monday.start(datetime(2026, 11, 23, 9, 30, tzinfo=MARKET_TZ))
+    tuesday.start(datetime(2026, 11, 24, 9, 30, tzinfo=MARKET_TZ))
+    mondays = [monday.step()[0][1].last for _ in range(779)]  # 09:30:30 to 15:59:30
+    tuesdays = [tuesday.step()[0][1].last for _ in range(779)]
+
+    assert [b - a for a, b in pairwise(mondays)] != [b - a for a, b in pairwise(tuesdays)]
+    # And the next day opens near where the last closed (an overnight gap, not a restart from the configured price).
+    assert abs(tuesdays[0] - mondays[-1]) < Decimal("0.03") * mondays[-1]
 
 
 def test_the_clock_walks_through_trading_days_only():
@@ -173,8 +216,9 @@ def mean_abs_move(start: datetime, tick: timedelta) -> Decimal:
     for seed in range(200):
         m = SimulatedMarket([UnderlyingSpec("SPY", Decimal("450.00"), 0.2)], seed, tick=tick)
         m.start(start)
+        before = m.spot("SPY")
         m.step()
-        moves.append(abs(m.spot("SPY") - Decimal("450.00")))
+        moves.append(abs(m.spot("SPY") - before))
     return sum(moves) / len(moves)
 
 
