@@ -1,13 +1,14 @@
 """`python -m bot state` and `python -m bot status`: the desk's trading state and status from the shell.
 
-A state set here is stored at once; a running bot reads it before its next order and announces it within
-seconds (see `bot.runtime.trading_state`).
+A state set here is journaled at once (`storage/options/trading_state.jsonl`, under the journal's own lock, so a
+running desk need not stop); the desk picks it up within seconds and announces it (see
+`bot.runtime.trading_state`). Without `--set` both commands only read: they write nothing and work on read-only
+storage. A state that cannot be known shows as what a desk would do with it (halted), and the command exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -16,13 +17,14 @@ from bot.options.clock import utc_now
 from bot.options.risk import DeskState, TradingState
 from bot.options.trade_ledger import read_ledger, replay
 from bot.paths import ledger_path
-from bot.runtime.desk_status import DeskStatus, desk_status, render_status, state_json, status_json, trading_line
-from bot.runtime.resume import STATE_FILE
-from bot.runtime.state_store import StateStore
-from bot.runtime.trading_state import OPERATOR, TradingSwitch
+from bot.runtime.desk_status import desk_status, render_status, state_json, status_json, trading_line
+from bot.runtime.state_file import STATE_FILE
+from bot.runtime.state_store import count_outbox
+from bot.runtime.trading_journal import append_journal, expected_state, journal_path
+from bot.runtime.trading_state import OPERATOR, log_change
 from bot.settings import Settings
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 def add_commands(
@@ -45,41 +47,25 @@ def state_command(storage: Path, *, set_to: str | None, reason: str | None, as_j
     if set_to is None and reason is not None:
         print("python -m bot state: --reason goes with --set", file=sys.stderr)
         return EXIT_USAGE
-    current = asyncio.run(_state(storage, set_to, (reason or "").strip()))
+    current = expected_state(storage)
+    if set_to is not None:
+        after = DeskState(TradingState(set_to), (reason or "").strip(), OPERATOR, utc_now())
+        append_journal(journal_path(storage), after)  # a StorageError ends the command in its one line
+        log_change(current, after)
+        current = after
     print(json.dumps(state_json(current)) if as_json else trading_line(current))
-    return EXIT_OK
-
-
-async def _state(storage: Path, set_to: str | None, reason: str) -> DeskState:
-    store = await StateStore.open(storage / STATE_FILE)
-    try:
-        switch = await TradingSwitch.open(store, utc_now)
-        if set_to is None:
-            return switch.current
-        return await switch.set(TradingState(set_to), reason, OPERATOR)
-    finally:
-        await store.close()
+    return EXIT_OK if current.known else EXIT_PROBLEM
 
 
 def status_command(settings: Settings, storage: Path, *, as_json: bool) -> int:
-    status = asyncio.run(_status(settings, storage))
-    print(json.dumps(status_json(status), indent=2) if as_json else render_status(status))
-    return EXIT_OK
-
-
-async def _status(settings: Settings, storage: Path) -> DeskStatus:
-    positions = replay(read_ledger(ledger_path(storage)).events).values()
-    store = await StateStore.open(storage / STATE_FILE)
-    try:
-        trading, backlog = await store.trading_state(), len(await store.outbox())
-    finally:
-        await store.close()
-    return desk_status(
+    status = desk_status(
         now=utc_now(),
-        trading=trading,
+        trading=expected_state(storage),
         limits=settings.risk.limits(),
-        positions=positions,
+        positions=replay(read_ledger(ledger_path(storage)).events).values(),
         quote_ages=None,
-        backlog=backlog,
+        backlog=count_outbox(storage / STATE_FILE),
         uptime=None,
     )
+    print(json.dumps(status_json(status), indent=2) if as_json else render_status(status))
+    return EXIT_OK if status.trading.known else EXIT_PROBLEM

@@ -50,7 +50,7 @@ def plain(text: str) -> str:
 def who(set_by: str) -> str:
     if set_by.startswith("discord:"):
         return f"<@{set_by.removeprefix('discord:')}>"  # shown as a name; allowed_mentions never pings
-    return {"operator": "the operator (shell)", "risk": "the daily loss limit"}.get(set_by, plain(set_by))
+    return {"operator": "the operator (shell)", "risk": "the desk's risk checks"}.get(set_by, plain(set_by))
 
 
 def change_notice(before: DeskState, after: DeskState) -> str:
@@ -89,8 +89,10 @@ class Risk(commands.Cog):
         why = reason.strip()
         if not why:
             raise TradeError("Give a reason: it is shown to the admins and in /status.")
-        after = await self.bot.desk.switch.set(state, why, actor_of(interaction))
-        await reply(interaction, f"The desk is now {after.state}: {WHAT_IT_MEANS[after.state]}.")
+        switch = self.bot.desk.switch
+        after = await switch.set(state, why, actor_of(interaction))
+        unsaved = " It could not be saved, so a restart would forget it: see the log." if switch.unsaved else ""
+        await reply(interaction, f"The desk is now {after.state}: {WHAT_IT_MEANS[after.state]}.{unsaved}")
 
     @app_commands.command(name="halt", description="Stop all trading: no orders at all until /resume (admins)")
     @app_commands.describe(reason=REASON)

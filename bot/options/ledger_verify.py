@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -48,13 +48,17 @@ class EarlierLines:
     closed_positions: set[str]
 
 
-def verify_events(events: Iterable[TradeEvent], earlier: EarlierLines | None = None) -> LedgerReport:
+def verify_events(
+    events: Iterable[TradeEvent], earlier: EarlierLines | None = None, numbers: Sequence[int] | None = None
+) -> LedgerReport:
+    """`numbers`: the ledger line of each event, when `events` are not all the lines from the first."""
     report = LedgerReport()
     event_ids: set[str] = set(earlier.event_ids) if earlier else set()
     fill_ids: set[str] = set(earlier.fill_ids) if earlier else set()
     closed_earlier = earlier.closed_positions if earlier else set()
     symbols: dict[tuple[object, ...], list[str]] = {}  # each distinct contract is checked once
-    for line, event in enumerate(events, start=1):
+    for index, event in enumerate(events):
+        line = numbers[index] if numbers is not None else index + 1
         report.events += 1
         report.first_ts = report.first_ts or event.ts
         report.last_ts = event.ts

@@ -35,16 +35,33 @@ class TradingState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DeskState:
-    """The trading state with why, who set it (`discord:<id>`, `operator`, `risk`) and when (UTC)."""
+    """The trading state with why, who set it (`discord:<id>`, `operator`, `risk`) and when (UTC); set by
+    `unknown` when it could not be known (see `unknown_state`)."""
 
     state: TradingState
     reason: str
     set_by: str
     set_at: datetime | None
 
+    @property
+    def known(self) -> bool:
+        return self.set_by != UNKNOWN
+
 
 # A desk whose state was never set trades.
 NEVER_SET = DeskState(TradingState.ACTIVE, "never changed", "default", None)
+UNKNOWN = "unknown"
+_TIGHTNESS = (TradingState.ACTIVE, TradingState.REDUCE_ONLY, TradingState.HALTED)
+
+
+def unknown_state(why: str) -> DeskState:
+    """What a desk that cannot know its trading state holds: halted (never looser than what it may have been)."""
+    return DeskState(TradingState.HALTED, why, UNKNOWN, None)
+
+
+def looser(state: TradingState, than: TradingState) -> bool:
+    """`state` lets through orders that `than` stops."""
+    return _TIGHTNESS.index(state) < _TIGHTNESS.index(than)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from bot.runtime.options_trade_notifier import OptionsTradeNotifier
 from bot.runtime.resume import ResumeReport, start_up
 from bot.runtime.state_store import StateStore
 from bot.runtime.strategy_runner import StrategyRunner
+from bot.runtime.trading_journal import journal_path
 from bot.runtime.trading_state import TradingSwitch, guard_daily_loss
 from bot.settings import Notify, Settings
 from bot.strategies.base import Strategy, StrategyDesk
@@ -172,6 +173,12 @@ async def open_desk(
     `broker`, orders go to it instead of the paper executor.
     """
     ledger, store, resumed = await start_up(storage, now=clock(), zone=settings.zone, orders_at_broker=bool(broker))
+    try:
+        highs = await store.highs()  # a bad one stops the start: aiosqlite's thread would keep the process alive
+    except BaseException:
+        await store.close()
+        ledger.close()
+        raise
     positions = resumed.positions
     quotes = QuoteCache(max_age=timedelta(seconds=settings.market.quote_max_age_seconds))
     paper = settings.paper
@@ -187,7 +194,7 @@ async def open_desk(
     )
     if broker is not None:
         executor = broker.executor
-    switch = await TradingSwitch.open(store, clock)
+    switch = TradingSwitch(journal_path(storage), clock, resumed.trading)
     limits = settings.risk.limits()
     risk = RiskCheck(limits, quotes.get, lambda: switch.current)
     manager = OptionsOrderManager(
@@ -212,7 +219,6 @@ async def open_desk(
     manager.subscribe_orders(notifier.on_order)
     manager.subscribe(guard_daily_loss(switch, manager.all_positions, limits))
     strategies = build_strategies(settings)
-    highs = await store.highs()
     for strategy in strategies:
         strategy.bind(
             StrategyDesk(

@@ -28,7 +28,7 @@ class DeskStatus:
     open_positions: list[Position]
     realized_today: Decimal
     quote_ages: dict[str, float | None] | None  # underlying -> seconds since its last quote; None: no feed here
-    backlog: int  # position-message updates not yet delivered to Discord
+    backlog: int | None  # position-message updates not yet delivered to Discord; None: unknown
     uptime: timedelta | None  # None: the bot is not running here
 
     @property
@@ -47,7 +47,7 @@ def desk_status(
     limits: RiskLimits,
     positions: Iterable[Position],
     quote_ages: dict[str, float | None] | None,
-    backlog: int,
+    backlog: int | None,
     uptime: timedelta | None,
 ) -> DeskStatus:
     everything = list(positions)
@@ -89,6 +89,8 @@ def _as_is(text: str) -> str:
 
 def trading_line(trading: DeskState, escape: Callable[[str], str] = _as_is) -> str:
     state = trading.state.value.upper()
+    if not trading.known:
+        return f"Trading: {state} (unknown: {escape(trading.reason)}); the desk waits for an admin to resume"
     if trading.set_at is None:
         return f"Trading: {state} (never changed)"
     since = f"{trading.set_at.astimezone(MARKET_TZ):%Y-%m-%d %H:%M} New York"
@@ -115,7 +117,10 @@ def render_status(status: DeskStatus, escape: Callable[[str], str] = _as_is) -> 
         lines.append(f"  … and {len(status.open_positions) - MAX_LISTED} more")
     loss = "no loss limit" if limits.max_daily_loss is None else f"loss limit {dollars(limits.max_daily_loss)}"
     lines.append(f"Realized P&L today ({status.day}): {dollars(status.realized_today)} ({loss})")
-    lines.append(f"Discord backlog: {status.backlog} message update(s) waiting")
+    if status.backlog is None:
+        lines.append("Discord backlog: unknown (the state store cannot be read)")
+    else:
+        lines.append(f"Discord backlog: {status.backlog} message update(s) waiting")
     lines.append(f"Uptime: {_uptime(status.uptime)}" if status.uptime is not None else "Uptime: not running here")
     return "\n".join(lines)
 

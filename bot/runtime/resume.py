@@ -1,8 +1,11 @@
-"""Start-up: rebuild the positions from the ledger, verify them, and bring the state store in line.
+"""Start-up: rebuild the positions from the ledger, verify them, bring the state store in line, and settle
+the trading state the desk starts in.
 
 The ledger wins. A position whose stored row differs from the replay is repaired and reported; fills the
 store misses are added; orders left unanswered by a crash are resolved from the ledger (for the paper
-executor an order with no recorded fill was never filled); rows of positions closed before today go.
+executor an order with no recorded fill was never filled); rows of positions closed before today go. A ledger
+that does not verify, a trading state that cannot be known or a corrupt store tightens the trading state (see
+`bot.runtime.trading_state.start_state`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from bot.options.orders import OrderStatus
 from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent, TradeLedger, parse_line
 from bot.paths import ledger_path
+from bot.runtime.state_file import STATE_FILE
 from bot.runtime.state_store import Checkpoint, StateStore, StoredPosition
+from bot.runtime.trading_journal import first_line
+from bot.runtime.trading_state import NEW_DESK, Held, start_state
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +43,11 @@ class ResumeReport:
     resolved_orders: list[str] = field(default_factory=list)
     events: list[TradeEvent] = field(default_factory=list)  # the lines replayed (all, or since a checkpoint)
     kept: frozenset[str] = frozenset()  # open positions and those closed today
+    trading: Held = NEW_DESK  # the trading state the desk starts in
+    trading_set: str = ""  # what start-up set the trading state to and why ('' when it kept the journal's)
 
     def summary(self) -> str:
-        lines = []
+        lines = [self.trading_set] if self.trading_set else []
         if self.rebuilt:
             lines.append(f"rebuilt {len(self.rebuilt)} position(s) missing from the state store, from the ledger")
         if self.repaired:
@@ -63,11 +71,13 @@ async def resume(
     now: datetime,
     zone: tzinfo,
     earlier: EarlierLines | None = None,
+    numbers: list[int] | None = None,
     orders_at_broker: bool = False,
 ) -> ResumeReport:
-    """`events`: the ledger, or (with `earlier`) the lines of the positions a checkpoint kept and all after it."""
+    """`events`: the ledger, or (with `earlier`) the lines of the positions a checkpoint kept and all after it,
+    which are the ledger's lines `numbers`."""
     today = now.astimezone(zone).date()
-    verified = verify_events(events, earlier)
+    verified = verify_events(events, earlier, numbers)
     report = ResumeReport(verified.positions, problems=verified.problems, events=events)
     for problem in verified.problems[:20]:
         log.error("ledger: %s", problem)
@@ -107,9 +117,6 @@ async def resume(
     return report
 
 
-STATE_FILE = "state.sqlite3"
-
-
 async def start_up(
     storage: Path, *, now: datetime, zone: tzinfo, orders_at_broker: bool = False
 ) -> tuple[TradeLedger, StateStore, ResumeReport]:
@@ -121,17 +128,28 @@ async def start_up(
     and verified. Anything else (no checkpoint, a changed ledger) verifies the whole ledger.
     """
     ledger = TradeLedger.open(ledger_path(storage))
-    store = await StateStore.open(storage / STATE_FILE)
+    try:
+        # Before the store opens: its migration drops the table where older desks kept the trading state.
+        before = first_line(storage)
+        store = await StateStore.open(storage / STATE_FILE)
+    except BaseException:
+        ledger.close()
+        raise
     # Reading a long ledger allocates an object per line and keeps them all: the cyclic garbage collector
     # would rescan them again and again for nothing (none of them form cycles), so it waits meanwhile.
     collecting = gc.isenabled()
     gc.disable()
     try:
         data = ledger.path.read_bytes()
-        digest, events, earlier = _lines_to_replay(ledger.path, data, await store.checkpoint())
-        report = await resume(events, store, now=now, zone=zone, earlier=earlier, orders_at_broker=orders_at_broker)
+        digest, events, earlier, numbers = _lines_to_replay(ledger.path, data, await store.checkpoint())
+        report = await resume(
+            events, store, now=now, zone=zone, earlier=earlier, numbers=numbers, orders_at_broker=orders_at_broker
+        )
         if not report.problems:
             await store.save_checkpoint(Checkpoint(len(data), digest.hexdigest(), report.kept))
+        report.trading, report.trading_set = start_state(
+            storage, now, before=before, problems=report.problems, set_aside=store.set_aside
+        )
     except BaseException:
         await store.close()
         ledger.close()
@@ -146,8 +164,9 @@ async def start_up(
 
 def _lines_to_replay(
     path: Path, data: bytes, checkpoint: Checkpoint | None
-) -> tuple[Any, list[TradeEvent], EarlierLines | None]:
-    """The digest of the whole ledger, the events to replay, and what the trusted part holds besides."""
+) -> tuple[Any, list[TradeEvent], EarlierLines | None, list[int] | None]:
+    """The digest of the whole ledger, the events to replay, what the trusted part holds besides, and the line
+    number of each event replayed (None: all of them from the first)."""
     digest = hashlib.blake2b(digest_size=32)
     trusted = 0
     if checkpoint is not None and checkpoint.ledger_bytes <= len(data):
@@ -160,24 +179,23 @@ def _lines_to_replay(
     digest.update(memoryview(data)[trusted:])
     lines = data.split(b"\n")[:-1]  # the torn tail, if any, was cut away when the ledger opened
     if not trusted:
-        return digest, [parse_line(path, n, line) for n, line in enumerate(lines, start=1)], None
+        return digest, [parse_line(path, n, line) for n, line in enumerate(lines, start=1)], None, None
     assert checkpoint is not None
     events: list[TradeEvent] = []
+    numbers: list[int] = []
     earlier = EarlierLines(set(), set(), set())
     offset = 0
     for number, line in enumerate(lines, start=1):
-        if offset >= trusted:
+        if offset >= trusted or (ids := _ids(line))[0] in checkpoint.kept:
             events.append(parse_line(path, number, line))
+            numbers.append(number)
         else:
-            position_id, event_id, fill_id = _ids(line)
-            if position_id in checkpoint.kept:
-                events.append(parse_line(path, number, line))
-            else:
-                earlier.event_ids.add(event_id)
-                earlier.fill_ids.add(fill_id)
-                earlier.closed_positions.add(position_id)
+            position_id, event_id, fill_id = ids
+            earlier.event_ids.add(event_id)
+            earlier.fill_ids.add(fill_id)
+            earlier.closed_positions.add(position_id)
         offset += len(line) + 1
-    return digest, events, earlier
+    return digest, events, earlier, numbers
 
 
 _ID_KEYS = (b'"position_id":"', b'"event_id":"', b'"fill_id":"')

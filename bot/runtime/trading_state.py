@@ -1,9 +1,14 @@
-"""The desk's trading state at run time: kept in the state store, held in memory for the order path.
+"""The desk's trading state at run time: kept in its journal (`bot.runtime.trading_journal`), held in memory for
+the order path.
 
-Admins, the operator and the daily-loss limit change it; every change is stored first, then logged and
-told to the listeners (the admin channel on Discord). A change made from the shell while the bot runs
-(`python -m bot state --set ...`) is picked up by the `watch` worker within WATCH_SECONDS: orders never
-wait on a database read.
+Admins, the operator and the desk's own checks (`risk`) change it; every change is journaled first, then logged
+and told to the listeners (the admin channel on Discord). A change made from the shell while the bot runs
+(`python -m bot state --set ...`) is picked up by the `watch` worker within WATCH_SECONDS: orders never wait on a
+file read.
+
+No fault loosens the brakes: a desk that cannot know its state holds `halted` and journals that (set by `risk`,
+so it waits for an admin); a tightening the journal cannot take holds in memory anyway (`unsaved` says why),
+while a loosening it cannot take is refused.
 """
 
 from __future__ import annotations
@@ -11,13 +16,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 from bot.options.clock import Clock
+from bot.options.errors import TradeError
 from bot.options.market_hours import MARKET_TZ
 from bot.options.positions import Position
-from bot.options.risk import DeskState, RiskLimits, TradingState, dollars, loss_limit_reached, realized_on
+from bot.options.risk import (
+    NEVER_SET,
+    DeskState,
+    RiskLimits,
+    TradingState,
+    dollars,
+    looser,
+    loss_limit_reached,
+    realized_on,
+    unknown_state,
+)
 from bot.options.trade_ledger import TradeEvent
-from bot.runtime.state_store import StateStore
+from bot.paths import StorageError
+from bot.runtime.trading_journal import Signature, append_journal, expected_state, journal_path, read_journal, signature
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +45,50 @@ log = logging.getLogger(__name__)
 OPERATOR = "operator"
 RISK = "risk"
 WATCH_SECONDS = 2.0
+THEN_RESUME = "check, then resume (/resume, or python -m bot state --set active --reason TEXT)"
 
 StateListener = Callable[[DeskState, DeskState], Awaitable[None]]
 
 
+class StateNotSaved(TradeError):
+    """A loosening of the trading state that could not be journaled: nothing changed."""
+
+
+def log_change(before: DeskState, after: DeskState) -> None:
+    log.warning("trading state %s -> %s, set by %s: %s", before.state, after.state, after.set_by, after.reason or "-")
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A state to hold, and the journal's signature when it was read or written (a later change shows against it)."""
+
+    state: DeskState
+    seen: Signature
+
+
+NEW_DESK = Held(NEVER_SET, None)  # no journal yet, nothing traded
+
+
+def _halt_unknown(why: str, now: datetime) -> DeskState:
+    return DeskState(TradingState.HALTED, f"the trading state could not be known ({why}); {THEN_RESUME}", RISK, now)
+
+
 class TradingSwitch:
-    def __init__(self, store: StateStore, clock: Clock, current: DeskState) -> None:
-        self._store = store
+    def __init__(self, path: Path, clock: Clock, held: Held) -> None:
+        self.path = path
         self._clock = clock
-        self._current = current
+        self._current = held.state
+        self._seen = held.seen
+        self.unsaved: str | None = None  # why the state held is not the journal's last line, if it is not
         self._listeners: list[StateListener] = []
         self._lock = asyncio.Lock()  # a read racing a write must not announce one change twice
 
     @classmethod
-    async def open(cls, store: StateStore, clock: Clock) -> TradingSwitch:
-        return cls(store, clock, await store.trading_state())
+    def open(cls, storage: Path, clock: Clock) -> TradingSwitch:
+        """As the journal says now (or what a desk starting now would take), writing nothing."""
+        path = journal_path(storage)
+        seen = signature(path)  # before the read: a change racing it shows at the next look
+        return cls(path, clock, Held(expected_state(storage), seen))
 
     @property
     def current(self) -> DeskState:
@@ -47,21 +96,37 @@ class TradingSwitch:
         return self._current
 
     def subscribe(self, listener: StateListener) -> None:
-        """Call `listener(before, after)` after each change is stored."""
+        """Call `listener(before, after)` after each change is journaled (or held in memory, see `unsaved`)."""
         self._listeners.append(listener)
 
     async def load(self) -> DeskState:
-        """The state as stored now; a change made elsewhere (the shell) is announced here."""
+        """The state as journaled now; a change made elsewhere (the shell) is announced here."""
         async with self._lock:
-            stored = await self._store.trading_state()
-            if stored != self._current:
-                await self._changed(stored)
-            return stored
+            if signature(self.path) == self._seen:
+                return self._current
+            reading = read_journal(self.path)
+            self._seen = reading.signature
+            state = reading.state or unknown_state(f"{self.path} is missing")
+            if state.known:
+                self.unsaved = None
+            else:
+                state = _halt_unknown(state.reason, self._clock())
+                await self._journal(state)
+            if state != self._current:
+                await self._changed(state)
+            return self._current
 
     async def set(self, state: TradingState, reason: str, by: str) -> DeskState:
+        """Journal the state, then hold and announce it. StateNotSaved if it would loosen the brakes and the
+        journal cannot take it."""
         async with self._lock:
             after = DeskState(state, reason, by, self._clock())
-            await self._store.save_trading_state(after)
+            refuse = looser(state, self._current.state)
+            if await self._journal(after, refuse=refuse) is not None and refuse:
+                raise StateNotSaved(
+                    f"Nothing changed: the trading state could not be saved, so the desk stays {self._current.state} "
+                    "(the log says why)."
+                )
             await self._changed(after)
             return after
 
@@ -71,16 +136,65 @@ class TradingSwitch:
             await asyncio.sleep(every)
             await self.load()
 
+    async def _journal(self, after: DeskState, *, refuse: bool = False) -> StorageError | None:
+        """Append `after`; on failure log one line and, unless `refuse`, hold it in memory only (`unsaved`).
+        Returns the failure if there was one."""
+        try:
+            self._seen = await asyncio.to_thread(append_journal, self.path, after)
+        except StorageError as error:
+            self._seen = signature(self.path)  # what the failed write left: not a change to take
+            if refuse:
+                log.error("%s; the desk stays %s", error, self._current.state)
+            else:
+                self.unsaved = str(error)
+                log.error("%s; the desk holds %s in memory only until then", error, after.state)
+            return error
+        self.unsaved = None
+        return None
+
     async def _changed(self, after: DeskState) -> None:
         before, self._current = self._current, after
-        log.warning(
-            "trading state %s -> %s, set by %s: %s", before.state, after.state, after.set_by, after.reason or "-"
-        )
+        log_change(before, after)
         for listener in self._listeners:
             try:
                 await listener(before, after)
             except Exception:
                 log.exception("a trading-state listener failed")
+
+
+def start_state(
+    storage: Path, now: datetime, *, before: DeskState, problems: list[str], set_aside: Path | None
+) -> tuple[Held, str]:
+    """The trading state a desk starts in, journaled, and what start-up changed and why ('' if nothing).
+
+    It is the journal's (`before`, what the storage held before the state store opened, when there is no
+    journal), tightened by what start-up found: halted when the state cannot be known or the ledger does not
+    verify; at least reduce-only when a corrupt state store was rebuilt, as the trailing highs and fired exit
+    levels it held are lost. A state set by anyone is never loosened.
+    """
+    path = journal_path(storage)
+    reading = read_journal(path)
+    current = reading.state or before
+    found: list[tuple[TradingState, str]] = []
+    if not current.known:
+        found.append((TradingState.HALTED, f"the trading state could not be known ({current.reason})"))
+    if problems:
+        found.append((TradingState.HALTED, f"the ledger does not verify ({problems[0]})"))
+    if set_aside is not None:
+        lost = f"the old file is {set_aside}; the trailing highs and fired exit levels it held are lost"
+        found.append((TradingState.REDUCE_ONLY, f"the state store was corrupt and rebuilt from the ledger ({lost})"))
+    target = TradingState.ACTIVE
+    for state, _ in found:
+        target = state if looser(target, state) else target
+    if current.known and not looser(current.state, target):
+        return Held(current, reading.signature), ""
+    after = DeskState(target, "; ".join(why for _, why in found) + f"; {THEN_RESUME}", RISK, now)
+    note = f"the desk starts {after.state}: {after.reason}"
+    try:
+        return Held(after, append_journal(path, after)), note
+    except StorageError as error:
+        log.error("%s; the desk holds %s in memory only", error, after.state)
+        return Held(after, signature(path)), f"{note} (held in memory only: {error})"
 
 
 def guard_daily_loss(

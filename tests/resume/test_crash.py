@@ -21,9 +21,11 @@ import pytest
 
 from bot.crash import POINTS
 from bot.options.orders import Side
+from bot.options.risk import TradingState
 from bot.options.trade_ledger import read_ledger
 from bot.paths import PROJECT_ROOT, ledger_path
 from bot.runtime.resume import UNANSWERED
+from bot.runtime.trading_journal import expected_state
 from tests.resume.harness import (
     STATE_FILE,
     BotRun,
@@ -208,8 +210,8 @@ def test_a_ledger_cut_mid_record_is_repaired_on_start(runs):
 
 @pytest.mark.parametrize("damage", ["state deleted", "state overwritten with garbage"])
 def test_a_lost_or_corrupt_state_store_is_rebuilt_from_the_ledger(runs, damage):
-    """A deleted store is a fresh start and trading goes on; an unreadable one held the trading state (maybe halted),
-    so the rebuilt desk is reduce-only: no new position until an admin resumes."""
+    """A deleted store is a fresh start and trading goes on; a corrupt one held the trailing highs and fired exit
+    levels, so the rebuilt desk is reduce-only: no new position until an admin resumes."""
     traded = outcome("traded", runs.traded)
     run = outcome(damage, runs.damaged[damage])
 
@@ -217,10 +219,10 @@ def test_a_lost_or_corrupt_state_store_is_rebuilt_from_the_ledger(runs, damage):
     assert ledger_bytes(run.storage).startswith(run.ledger_before)
     after = read_ledger(ledger_path(run.storage)).events[run.ledger_before.count(b"\n") :]
     if damage == "state overwritten with garbage":
-        assert "unreadable" in run.restarted.stderr and "rebuilding from the ledger" in run.restarted.stderr
+        assert "is corrupt" in run.restarted.stderr and "rebuilding from the ledger" in run.restarted.stderr
         [aside] = run.storage.glob(f"{STATE_FILE}.corrupt-*")
         assert aside.read_bytes().startswith(b"\x00garbage")
-        assert read_state(run.storage, "SELECT state FROM trading_state") == [("reduce-only",)]
+        assert expected_state(run.storage).state is TradingState.REDUCE_ONLY
         assert all(event.side is Side.SELL for event in after)
     else:
         assert after, "no trade after the rebuild"

@@ -1,16 +1,20 @@
 import io
 import json
+import logging
+import os
 import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
-from bot.options.risk import TradingState
 from bot.options.trade_ledger import read_ledger
+from bot.paths import StorageError
+from bot.runtime import state_file
 from bot.runtime.demo import run_demo_day
 from bot.runtime.resume import resume, start_up
-from bot.runtime.state_store import MIGRATIONS, StateStore, StoredPosition
+from bot.runtime.state_file import MIGRATIONS
+from bot.runtime.state_store import StateStore, StoredPosition
 from bot.settings import Settings
 from tests.core.factories import T0, quote
 
@@ -102,11 +106,188 @@ async def test_a_corrupt_store_is_set_aside_and_started_anew(tmp_path):
     try:
         assert await store.schema_version() == len(MIGRATIONS)
         assert await store.positions() == {}
-        # The kill switch was in the lost file: no new risk until an admin has looked.
-        assert (await store.trading_state()).state is TradingState.REDUCE_ONLY
     finally:
         await store.close()
-    assert list(tmp_path.glob("state.sqlite3.corrupt-*"))
+    [aside] = tmp_path.glob("state.sqlite3.corrupt-*")
+    assert store.set_aside == aside and aside.read_bytes().startswith(b"this is not a database")
+
+
+async def test_a_zero_byte_store_is_started_anew_in_place(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    path.write_bytes(b"")
+
+    store = await StateStore.open(path)
+    await store.close()
+
+    assert store.set_aside is None and not list(tmp_path.glob("*.corrupt-*"))
+    assert await_version(path) == len(MIGRATIONS)
+
+
+def await_version(path):
+    with sqlite3.connect(path) as db:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def sqlite_error(code, message):
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "what_to_do"),
+    [
+        (sqlite_error(sqlite3.SQLITE_FULL, "database or disk is full"), "the disk is full: free space"),
+        (sqlite_error(sqlite3.SQLITE_IOERR_WRITE, "disk I/O error"), "the disk reported an I/O error"),
+        (sqlite_error(sqlite3.SQLITE_READONLY, "attempt to write a readonly database"), "make the file and its"),
+        (sqlite_error(sqlite3.SQLITE_CANTOPEN, "unable to open database file"), "make the file and its folder"),
+        (sqlite_error(sqlite3.SQLITE_BUSY, "database is locked"), "another program holds it locked"),
+    ],
+    ids=["disk full", "I/O error", "read-only", "cannot open", "locked"],
+)
+async def test_a_fault_that_is_not_corruption_names_the_file_and_moves_nothing(
+    tmp_path, monkeypatch, error, what_to_do
+):
+    # Arrange: a healthy store, whose next open meets a fault of the disk (injected where SQLite would raise it).
+    path = tmp_path / "state.sqlite3"
+    await (await StateStore.open(path)).close()
+    before = path.read_bytes()
+    real_pragma = state_file.pragma
+
+    async def failing(db, pragma):
+        if pragma == "quick_check":
+            raise error
+        return await real_pragma(db, pragma)
+
+    monkeypatch.setattr(state_file, "pragma", failing)
+
+    # Act
+    with pytest.raises(StorageError) as raised:
+        await StateStore.open(path)
+
+    # Assert: one line naming the file and what to do; the file where it was, as it was
+    assert str(raised.value).startswith(f"state store {path}: {error}: ") and what_to_do in str(raised.value)
+    assert "\n" not in str(raised.value)
+    assert sorted(os.listdir(tmp_path)) == ["state.sqlite3"] and path.read_bytes() == before
+
+
+async def test_a_store_locked_by_another_program_is_waited_for_then_named(tmp_path, monkeypatch, ledger_file):
+    ledger_file.parent.mkdir(parents=True)
+    await (await StateStore.open(tmp_path / "state.sqlite3")).close()
+    monkeypatch.setattr(state_file, "BUSY_SECONDS", 0.2)  # 10 s in the bot
+    other = sqlite3.connect(tmp_path / "state.sqlite3")
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        other.execute("DELETE FROM outbox")
+
+        with pytest.raises(StorageError, match="database is locked: another program holds it locked"):
+            await start_up(tmp_path, now=T0, zone=ZONE)
+    finally:
+        other.rollback()
+        other.close()
+    assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+async def test_a_store_of_a_newer_bot_is_refused_and_left_as_it_is(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+
+    with pytest.raises(StorageError, match=f"schema version {len(MIGRATIONS) + 1}, newer than this bot's"):
+        await StateStore.open(path)
+
+    assert await_version(path) == len(MIGRATIONS) + 1 and not list(tmp_path.glob("*.corrupt-*"))
+
+
+async def test_the_trading_state_table_of_an_older_store_goes_at_the_migration(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    with sqlite3.connect(path) as db:
+        for number, script in enumerate(MIGRATIONS[:4], start=1):
+            db.executescript(f"{script}; PRAGMA user_version = {number};")
+
+    await (await StateStore.open(path)).close()
+
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "trading_state" not in tables and set(state_file.TABLES) <= tables
+
+
+async def stored_trade(tmp_path, manager, quotes, spy, ledger_file):
+    """A trade in the ledger and the store, the store closed."""
+    position = await trade(manager, quotes, spy)
+    ledger, store, _ = await start_up(tmp_path, now=T0, zone=ZONE)
+    await store.save_high(position.position_id, Decimal("1.50"))
+    await store.close()
+    ledger.close()
+    return position
+
+
+def damage(tmp_path, sql):
+    with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+        db.execute(sql)
+
+
+@pytest.mark.parametrize(
+    ("sql", "where"),
+    [
+        ("DROP TABLE exit_levels", "table exit_levels is missing"),
+        ("UPDATE exit_highs SET high = 'abc'", "table exit_highs, position pos-"),
+        ("UPDATE orders SET status = 'paused'", "table orders, order "),
+    ],
+    ids=["dropped table", "bad decimal in a saved high", "bad order status"],
+)
+async def test_a_value_the_ledger_cannot_rebuild_stops_the_start_naming_file_and_field(
+    tmp_path, manager, quotes, spy, ledger_file, sql, where
+):
+    await stored_trade(tmp_path, manager, quotes, spy, ledger_file)
+    for order in manager.orders.values():
+        store = await StateStore.open(tmp_path / "state.sqlite3")
+        await store.save_order(order, T0)
+        await store.close()
+    damage(tmp_path, sql)
+
+    with pytest.raises(StorageError) as raised:
+        ledger, store, _ = await start_up(tmp_path, now=T0, zone=ZONE)
+        try:
+            await store.highs()
+        finally:
+            await store.close()
+            ledger.close()
+
+    assert str(raised.value).startswith(f"state store {tmp_path / 'state.sqlite3'}: {where}")
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("sql", "said"),
+    [
+        ("UPDATE checkpoint SET kept = '{not json'", "table checkpoint cannot be read"),
+        ("UPDATE positions SET avg_entry = 'abc'", "table positions, position pos-"),
+    ],
+    ids=["bad checkpoint", "bad position"],
+)
+async def test_a_value_the_ledger_can_rebuild_is_rebuilt_and_said(
+    tmp_path, manager, quotes, spy, ledger_file, caplog, sql, said
+):
+    position = await stored_trade(tmp_path, manager, quotes, spy, ledger_file)
+    damage(tmp_path, sql)
+
+    ledger, store, report = await start_up(tmp_path, now=T0, zone=ZONE)
+    try:
+        stored = await store.positions()
+        checkpoint = await store.checkpoint()
+    finally:
+        await store.close()
+        ledger.close()
+
+    [line] = [r.getMessage() for r in caplog.records if said in r.getMessage()]
+    assert str(tmp_path / "state.sqlite3") in line and r_level(caplog, said) == logging.WARNING
+    assert stored[position.position_id].avg_entry == Decimal("1.20") and report.problems == []
+    assert checkpoint is not None and checkpoint.ledger_bytes == ledger_file.stat().st_size
+
+
+def r_level(caplog, said):
+    return next(r.levelno for r in caplog.records if said in r.getMessage())
 
 
 async def test_outbox_and_exit_levels_survive_a_reopen(tmp_path, manager, quotes, spy, ledger_file):
@@ -227,5 +408,6 @@ async def test_a_new_line_for_a_position_closed_before_the_checkpoint_is_a_probl
     await store.close()
     ledger.close()
 
-    assert any(f"position {yesterday.position_id} was closed earlier" in p for p in report.problems)
-    assert any("event_id appears twice" in p for p in report.problems)
+    # Named by their lines in the ledger (the fifth and sixth), not by their place among the lines replayed.
+    assert any(f"line 5 (evt-late): position {yesterday.position_id} was closed earlier" in p for p in report.problems)
+    assert any(p.startswith("line 6 (") and "event_id appears twice" in p for p in report.problems)

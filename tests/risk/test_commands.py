@@ -19,6 +19,7 @@ from bot.options.positions import Position
 from bot.options.risk import NEVER_SET, TradingState
 from bot.paths import PROJECT_ROOT
 from bot.rights import NotAllowed
+from bot.runtime.trading_journal import expected_state
 from bot.strategies.base import StrategyDesk
 from tests.discord.conftest import GUILD_ID, QQQ, SPY, Desk
 
@@ -36,7 +37,7 @@ def notices(desk: Desk, channel: simcord.ChannelHandle) -> list[str]:
 
 
 async def stored_state(desk: Desk):  # type: ignore[no-untyped-def]
-    return await desk.bot.desk.store.trading_state()
+    return expected_state(desk.storage)  # the journal's
 
 
 def strategy_desk(desk: Desk) -> StrategyDesk:
@@ -204,7 +205,7 @@ async def test_the_fill_that_reaches_the_daily_loss_limit_moves_the_desk_to_redu
     assert (stored.state, stored.set_by) == (TradingState.REDUCE_ONLY, "risk")
     assert stored.reason.endswith("reached the max daily loss limit (a loss of 5,000.00)")
     [notice] = notices(desk, admins)
-    assert notice.startswith("Trading state: **reduce-only** (was active), set by the daily loss limit: ")
+    assert notice.startswith("Trading state: **reduce-only** (was active), set by the desk's risk checks: ")
     assert await strategy_desk(desk).open(QQQ, 1) is None
 
 
