@@ -41,6 +41,7 @@ from bot.settings_types import OFF, ClockTime, Dec, Flag, Int, Percent, PercentO
 from bot.strategies.options.exit_rules import ExitRules, ProfitLevel
 
 CONFIG_FILE = PROJECT_ROOT / "config" / "optiondesk.toml"
+CONFIG_FILE_VARIABLE = "OPTIONDESK_CONFIG_FILE"
 
 Minutes = Annotated[Int, within(0, 390, unit="minutes")]
 Id = Annotated[Int, within(0, above=True)]
@@ -195,7 +196,18 @@ class DiscordSettings(Section):
 def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSettings]:
     return [
         OpeningRangeBreakoutSettings(name="spy-orb", underlying="SPY"),
-        MeanReversionSettings(name="qqq-meanrev", underlying="QQQ", contracts=3, days_to_expiry=7),
+        MeanReversionSettings(
+            name="qqq-meanrev",
+            underlying="QQQ",
+            contracts=3,
+            days_to_expiry=7,
+            # A mean reversion takes its profit sooner and does not trail (as config/optiondesk.toml ships it).
+            exits=ExitRuleSettings(
+                profit_ladder=[(Decimal(25), Decimal(50)), (Decimal(50), Decimal(100))],
+                stop_loss_pct=Decimal(35),
+                trailing_stop_pct=None,
+            ),
+        ),
     ]
 
 
@@ -261,7 +273,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file())
 
 
 class SettingsError(Exception):
@@ -284,8 +296,15 @@ def unquoted_underlyings(settings: Settings, quoted: Collection[str], market: st
     return f"{'; '.join(missing)}, which {market} does not quote (it quotes {known})"
 
 
+def config_file() -> Path:
+    """The settings file: `$OPTIONDESK_CONFIG_FILE` when set (a test's, or a second desk's), else
+    config/optiondesk.toml."""
+    chosen = os.environ.get(CONFIG_FILE_VARIABLE, "").strip()
+    return Path(chosen) if chosen else Path(str(Settings.model_config.get("toml_file")))
+
+
 def load_settings(**overrides: object) -> Settings:
-    file = Path(str(Settings.model_config.get("toml_file")))
+    file = config_file()
     if file.exists() and not file.is_file():
         raise SettingsError(f"bad settings file {file}: not a file; make it the settings file or remove it")
     try:

@@ -25,7 +25,7 @@ from bot import cli
 from bot.options.amounts import MAX_CONTRACTS
 from bot.options.trade_ledger import LedgerError, TradeEvent, parse_line, read_ledger
 from bot.paths import ledger_path
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import CONFIG_FILE_VARIABLE, Settings, SettingsError, load_settings
 from tests.discord.fake_discord import EPHEMERAL
 from tests.discord.wire import CHANNEL_ID, GUILD_ID, ON_VIRTUAL_TIME, TRADER_ID, Wire, contract, desk_on_fake
 
@@ -312,7 +312,7 @@ def test_a_malformed_settings_file_stops_the_start_in_one_line(
 ) -> None:
     config = tmp_path / "optiondesk.toml"
     config.write_text(toml)
-    monkeypatch.setitem(Settings.model_config, "toml_file", config)
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(config))
 
     code = cli.main(["positions", "--storage", str(tmp_path / "storage")])
 

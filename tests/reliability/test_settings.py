@@ -18,7 +18,7 @@ from bot.options.positions import Position
 from bot.options.risk import Buy, buy_refusal
 from bot.paths import PROJECT_ROOT
 from bot.runtime.demo import sim_market
-from bot.settings import MeanReversionSettings, Settings, SettingsError, load_settings
+from bot.settings import CONFIG_FILE_VARIABLE, MeanReversionSettings, Settings, SettingsError, load_settings
 from tests.core.factories import T0, quote
 
 SPY = OptionContract.parse("SPY   261127C00450000")
@@ -33,7 +33,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     path = tmp_path / "optiondesk.toml"
     path.write_text("")
-    monkeypatch.setitem(Settings.model_config, "toml_file", path)
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(path))
     return path
 
 
@@ -168,6 +168,7 @@ def test_a_profit_ladder_out_of_order_is_refused_at_load_by_the_exit_rules_thems
 
 def test_a_ladder_selling_150_percent_ends_run_at_once_in_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIONDESK_") and k != "DISCORD_TOKEN"}
+    env[CONFIG_FILE_VARIABLE] = str(tmp_path / "no-settings-file.toml")
     env["OPTIONDESK_STRATEGIES"] = (
         '[{"kind": "opening_range_breakout", "name": "orb", "underlying": "SPY",'
         ' "exits": {"profit_ladder": [["30", "150"]]}}]'
