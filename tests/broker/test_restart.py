@@ -198,12 +198,12 @@ async def test_a_strategy_buying_on_the_first_quote_waits_for_the_last_runs_orde
             # The first quotes arrive as the desk starts: the strategy asks to buy at once.
             desk.quotes.update(QQQ.symbol, Quote(bid=Decimal("0.95"), ask=Decimal("1.00"), ts=NOW))
             desk.quotes.update("QQQ", Quote(bid=Decimal("400.00"), ask=Decimal("400.02"), ts=NOW))
-            await until(lambda: missed in {e.fill_id for e in desk.ledger.read()})
+            await until(lambda: missed in {e.fill_id for e in desk.ledger.read()}, within=30)
             assert strategy.asked and list(fake.orders) == [cid]  # its buy waits for the last run's order
             with pytest.raises(TradeError, match=RESUMING):  # and a trader is told to try again
                 await desk.manager.close(left.position_id, source=Source.MANUAL, actor="trader")
             last = fake.fill(cid, 1, "1.20")  # the last run's order ends: trading opens
-            await until(lambda: strategy.bought is not None)
+            await until(lambda: strategy.bought is not None, within=30)
             (new,) = set(fake.orders) - {cid}
             events = desk.ledger.read()
             assert [(e.order_id, e.qty) for e in events] == [(cid, 1), (cid, 1), (cid, 1), (new, 2)]
