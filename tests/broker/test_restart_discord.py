@@ -14,10 +14,10 @@ from simcord import assert_error, assert_responded
 from bot.broker.link import RESUMING
 from bot.desk_bot import OptionDeskBot, create_bot
 from bot.options.errors import TradeError
-from bot.settings import DiscordSettings
 from tests.broker.conftest import Clock, broker_settings, until
 from tests.broker.fake_alpaca import FakeAlpaca
 from tests.broker.test_restart import crashed_with_an_order_at_alpaca
+from tests.discord.conftest import with_discord
 
 GUILD_ID = 333_333_333_333_333_333
 
@@ -31,9 +31,8 @@ async def left_open(fake: FakeAlpaca, storage: Path, clock: Clock) -> str:
 @pytest.fixture
 async def simcord_bot(fake: FakeAlpaca, storage: Path, left_open: str) -> AsyncIterator[OptionDeskBot]:
     settings = broker_settings(fake, resume_timeout_seconds=0.2, order_timeout_seconds=600.0)
-    discord_settings = DiscordSettings(guild_id=GUILD_ID, trade_channel_id=1)
     # No background work: the test runs the start-up itself.
-    bot = create_bot(settings.model_copy(update={"discord": discord_settings}), storage=storage, background=False)
+    bot = create_bot(with_discord(settings, guild_id=GUILD_ID, trade_channel_id=1), storage=storage, background=False)
     yield bot
     await bot.close()
 
@@ -46,16 +45,8 @@ async def test_a_trader_is_told_to_wait_and_the_admins_hear_of_a_slow_start_up(
     trader_role = guild.create_role("trader")
     bot = simcord_env.bot
     assert isinstance(bot, OptionDeskBot) and bot.desk.broker is not None
-    bot.settings = bot.settings.model_copy(
-        update={
-            "discord": bot.settings.discord.model_copy(
-                update={
-                    "trade_channel_id": trades.id,
-                    "admin_channel_id": admins.id,
-                    "trader_role_ids": [trader_role.id],
-                }
-            )
-        }
+    bot.settings = with_discord(
+        bot.settings, trade_channel_id=trades.id, admin_channel_id=admins.id, trader_role_ids=[trader_role.id]
     )
     trader = guild.add_member(simcord_env.create_user("tina"), roles=[trader_role])
     await simcord_env.settle()
