@@ -53,20 +53,39 @@ def position_title(position: Position) -> str:
 def position_choices(
     interaction: discord.Interaction, settings: Settings, positions: Iterable[Position], typed: str
 ) -> list[app_commands.Choice[str]]:
-    """Autocomplete: positions whose contract, strategy or id contains what was typed, newest first.
+    """Autocomplete: positions that match what was typed (see `matches`), newest first.
 
     Discord runs no command check for autocomplete, so rights are checked here: nothing for non-traders.
     """
     if not is_trader(interaction, settings):
         return []
-    needle = typed.strip().lower()
-    matching = [
-        p
-        for p in positions
-        if needle in p.contract.label.lower() or needle in p.position_id.lower() or needle in p.strategy.lower()
-    ]
+    matching = [p for p in positions if matches(p, typed)]
     matching.sort(key=lambda p: p.opened_at or datetime.min, reverse=True)
     return [app_commands.Choice(name=position_title(p)[:100], value=p.position_id) for p in matching[:MAX_CHOICES]]
+
+
+_RIGHT_WORDS = {"C": ("call", "calls"), "P": ("put", "puts")}
+
+
+def matches(position: Position, typed: str) -> bool:
+    """Whether `typed` finds the position the way traders write it: its OCC symbol (padded or compact), or words each
+    found in one of its names ("SPY 600C", "600 call", "spy put", "2026-11-27", its strategy or id)."""
+    text = typed.strip().lower()
+    contract = position.contract
+    if text.replace(" ", "") == contract.compact.lower():
+        return True
+    strike = f"{contract.strike.normalize():f}"
+    names = [
+        contract.underlying.lower(),
+        contract.expiry.isoformat(),
+        strike,
+        f"{strike}{contract.right.value.lower()}",
+        *_RIGHT_WORDS[contract.right.value],
+        contract.compact.lower(),
+        position.strategy.lower(),
+        position.position_id.lower(),
+    ]
+    return all(any(word in name for name in names) for word in text.split())
 
 
 def is_today(position: Position, today: date, zone: tzinfo) -> bool:

@@ -334,6 +334,31 @@ async def test_autocomplete_offers_open_positions_for_trim_and_close_and_all_for
     assert any(str(c["name"]).startswith("QQQ 2026-11-27 400P · 1 @") for c in trim)
 
 
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("SPY 450C", {"spy"}),
+        ("450 call", {"spy"}),
+        ("spy call", {"spy"}),
+        ("SPY   261127C00450000", {"spy"}),
+        ("SPY261127C00450000", {"spy"}),
+        ("400 put", {"qqq"}),
+        ("2026-11-27", {"spy", "qqq"}),
+        ("qqq call", set()),
+        ("450P", set()),
+    ],
+)
+async def test_autocomplete_finds_what_traders_type(desk: Desk, typed: str, found: set[str]) -> None:
+    spy = await desk.open(SPY, 2)
+    desk.quote(QQQ, "2.00", "2.10")
+    qqq = await desk.open(QQQ, 1, strategy="meanrev")
+
+    choices = await desk.trader.autocomplete(desk.channel, "position", "position", typed)
+
+    ids = {"spy": spy.position_id, "qqq": qqq.position_id}
+    assert {c["value"] for c in choices} == {ids[name] for name in found}
+
+
 async def test_autocomplete_shows_nothing_to_a_member_without_the_role(desk: Desk) -> None:
     await desk.open(SPY, 2)
 
