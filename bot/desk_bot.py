@@ -57,6 +57,11 @@ class DeskTree(app_commands.CommandTree["OptionDeskBot"]):
 
 async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
     """Tell the member why nothing happened; log what happened either way."""
+    await reply(interaction, refusal(interaction, error))
+
+
+def refusal(interaction: discord.Interaction, error: BaseException) -> str:
+    """The sentence that tells the member why nothing happened, the refusal (or the failure) logged."""
     who = f"{interaction.user} ({interaction.user.id})"
     if isinstance(error, TradeError | NotAllowed):
         log.info("refused %s for %s: %s", _what(interaction), who, error)
@@ -70,7 +75,7 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
     else:
         log.error("%s for %s failed", _what(interaction), who, exc_info=error)
         text = GENERIC_FAILURE
-    await reply(interaction, text)
+    return text
 
 
 def _what(interaction: discord.Interaction) -> str:

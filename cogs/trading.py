@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.desk_bot import answer_error
+from bot.desk_bot import answer_error, refusal
 from bot.discord_ui import actor_of, position_choices, reply, trade_result
 from bot.options.amounts import MAX_CONTRACTS
 from bot.options.errors import TradeError
@@ -63,8 +63,8 @@ class Confirm(discord.ui.View):
             require_trader(interaction, _bot(interaction).settings)  # a role removed meanwhile counts
             result = await self._action(interaction)
         except Exception as error:
-            await answer_error(interaction, error)
-            return
+            # The refusal replaces the question, so no Confirm / Cancel is left behind to press again.
+            result = refusal(interaction, error)
         await interaction.response.edit_message(content=result, view=None)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)

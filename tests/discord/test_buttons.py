@@ -90,10 +90,13 @@ async def test_a_role_removed_before_confirm_is_refused_at_confirm(desk: Desk) -
     refused = await desk.trader.click(ask.response, label="Confirm")
 
     # Assert
-    assert refused.ephemeral
+    assert refused.response.ephemeral
     assert [m.content for m in refused.followups] + [refused.response.content] == [
         "You need a trader role to use optiondesk."
     ]
+    # The refusal replaced the question: no Confirm / Cancel is left behind to press again.
+    assert refused.response.id == ask.response.id
+    assert refused.response.components == []
     assert desk.ledger_bytes() == ledger_before
     assert desk.manager.get(position.position_id).is_open
 
@@ -106,8 +109,9 @@ async def test_confirming_after_the_position_was_closed_elsewhere_is_refused(des
 
     refused = await desk.trader.click(ask.response, label="Confirm")
 
-    assert refused.ephemeral
+    assert refused.response.ephemeral
     assert "is already closed" in refused.response.content
+    assert (refused.response.id, refused.response.components) == (ask.response.id, [])
     assert desk.ledger_bytes() == ledger_before
 
 

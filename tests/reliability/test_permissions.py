@@ -122,8 +122,9 @@ def allowed(needs: str, member: str, place: str) -> bool:
 
 
 def assert_refused_leaking_nothing(answer: Json, wire: Wire, where: str) -> None:
+    """A new ephemeral message (type 4), or the ephemeral question edited into the refusal (type 7, at Confirm)."""
     data = answer["data"]
-    assert answer["type"] == 4 and data["flags"] & EPHEMERAL, where
+    assert (answer["type"] == 4 and data["flags"] & EPHEMERAL) or answer["type"] == 7, where
     assert data["content"] in REFUSALS, (where, data["content"])
     assert not data.get("embeds") and not data.get("components"), where
     for position in wire.bot.desk.manager.all_positions():
@@ -218,7 +219,9 @@ async def test_a_role_removed_after_the_message_was_posted_is_refused_at_the_cli
         confirmed = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, ask.original_id or 0, confirm_id)
         again = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, message.id, f"pos:close:{position.position_id}")
 
-        for answer in (await confirmed.response(), await again.response()):
+        refusals = (await confirmed.response(), await again.response())
+        for answer in refusals:
             assert_refused_leaking_nothing(answer, wire, "after the role was removed")
             assert answer["data"]["content"] == "You need a trader role to use optiondesk."
+        assert [answer["type"] for answer in refusals] == [7, 4]  # at Confirm the question itself says no
         assert wire.ledger_bytes() == before and manager.get(position.position_id).qty == 10
