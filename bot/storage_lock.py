@@ -74,7 +74,7 @@ class StorageLock:
             ) from None
         except OSError as error:
             raise StorageError(_cannot_lock(self.path, error)) from None
-        self._write()
+        self.note()  # a full disk must not stop the start here: the note only informs
         return self
 
     def note(self, **changes: Any) -> None:
