@@ -141,6 +141,14 @@ def state_refusal(state: TradingState, side: Side) -> str | None:
     return None
 
 
+def expired_refusal(contract: OptionContract, now: datetime) -> str | None:
+    """No order for a contract at or past its expiry's close: it is settled at intrinsic value, never traded."""
+    close = session_close(contract.expiry)
+    if now >= close:
+        return f"Refused: {contract.label} expired at the close of {contract.expiry} ({_ny(close)}); it is not traded."
+    return None
+
+
 def _ny(now: datetime) -> str:
     return f"{now.astimezone(MARKET_TZ):%H:%M} New York"
 
@@ -315,7 +323,7 @@ class RiskCheck:
         """Raise RiskRefused with the sentence a trader reads when this order must not go out; for a buy that
         may go, return the price it is expected to fill at (None without a usable quote)."""
         desk = self._state()
-        refusal = state_refusal(desk.state, side)
+        refusal = expired_refusal(position.contract, now) or state_refusal(desk.state, side)
         price = None
         if refusal is None and side is Side.BUY:
             everything = list(positions)

@@ -11,7 +11,7 @@ import pytest
 from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
 from bot.options.risk import RiskLimits
-from tests.risk.conftest import QQQ, SPY, RiskDesk, new_york, only, refused
+from tests.risk.conftest import ALL_OFF, QQQ, SPY, RiskDesk, new_york, only, refused
 
 # --- size and premium --------------------------------------------------------------------------------
 
@@ -153,7 +153,7 @@ async def test_yesterdays_loss_does_not_count_today(risk_desk: RiskDesk) -> None
         (new_york(2026, 11, 25, 15, 59, 59), True),
         (new_york(2026, 11, 25, 16, 0), False),
         (new_york(2026, 11, 26, 11, 0), False),  # Thanksgiving
-        (new_york(2026, 11, 28, 11, 0), False),  # Saturday
+        (new_york(2026, 11, 21, 11, 0), False),  # Saturday
     ],
 )
 async def test_entries_only_while_the_market_is_open(risk_desk: RiskDesk, now: datetime, allowed: bool) -> None:
@@ -279,3 +279,33 @@ async def test_trims_and_closes_pass_every_limit_even_when_each_is_broken(risk_d
     assert not closed.is_open and closed.actions[-1].qty == 8
     with pytest.raises(TradeError):
         await manager.open_position(SPY, 1, strategy="orb")
+
+
+# --- expiry --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "allowed"),
+    [
+        (new_york(2026, 11, 27, 12, 59), True),  # the day after Thanksgiving closes at 13:00
+        (new_york(2026, 11, 27, 13, 0), False),
+        (new_york(2026, 11, 30, 9, 30), False),
+    ],
+)
+async def test_no_order_for_a_contract_past_its_expiry_whatever_the_limits(
+    risk_desk: RiskDesk, now: datetime, allowed: bool
+) -> None:
+    manager = risk_desk.build(ALL_OFF)
+    risk_desk.quote(SPY, "1.00", "1.10")
+    risk_desk.now = new_york(2026, 11, 27, 10, 0)
+    held = await manager.open_position(SPY, 2, strategy="orb")
+    risk_desk.now = now
+
+    if allowed:
+        assert (await manager.open_position(SPY, 1, strategy="orb")).qty == 1
+        assert (await manager.trim(held.position_id, qty=1)).qty == 1
+    else:
+        expected = "Refused: SPY 2026-11-27 450C expired at the close of 2026-11-27 (13:00 New York); it is not traded."
+        assert await refused(risk_desk, manager.open_position(SPY, 1, strategy="orb")) == expected
+        assert await refused(risk_desk, manager.add(held.position_id, 1)) == expected
+        assert await refused(risk_desk, manager.trim(held.position_id, qty=1)) == expected
