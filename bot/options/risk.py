@@ -157,7 +157,7 @@ def _hours(limits: RiskLimits, buy: Buy) -> str | None:
     if limits.market_hours_only and not is_market_open(buy.now):
         return (
             f"Refused by the market hours limit: it is {_ny(buy.now)} on {buy.now.astimezone(MARKET_TZ):%Y-%m-%d}, "
-            "new entries only while the market is open (09:30-16:00 on trading days)."
+            "new entries only while the market is open (09:30 to the close, 16:00 or an early 13:00, on trading days)."
         )
     return None
 
