@@ -152,8 +152,10 @@ class OptionDeskBot(commands.Bot):
             throttle_clock=time.monotonic,
             broker=broker,
         )
-        self.desk.ledger.on_failure = lambda error: self.alerts.alert(
-            "ledger", f"{error}. Trades are refused until it can be written again; nothing unrecorded was done."
+        self.desk.ledger.subscribe_failures(
+            lambda error: self.alerts.alert(
+                "ledger", f"{error}. Trades are refused until it can be written again; nothing unrecorded was done."
+            )
         )
         self.charts = PositionCharts(self.desk.quotes, self.desk.manager, enabled=lambda: self.settings.discord.charts)
         board.charts = self.charts

@@ -38,6 +38,10 @@ class LedgerError(Exception):
     """The ledger cannot be read or written; the message names the file and line."""
 
 
+class LedgerGone(LedgerError):
+    """The ledger's path no longer leads to the file the desk has open: it was moved, replaced or deleted."""
+
+
 class TradeEvent(BaseModel):
     """One fill as the ledger records it, with the position as it stood after the fill."""
 
@@ -244,11 +248,16 @@ class TradeLedger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._size = 0  # bytes known to be on disk: a failed write is cut back to here
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._leading = False
-        # Told of every failed write (after it was cut back), e.g. to alert the desk's admins.
-        self.on_failure: Callable[[LedgerError], None] | None = None
+        self._failure_listeners: list[Callable[[LedgerError], None]] = []
+
+    def subscribe_failures(self, listener: Callable[[LedgerError], None]) -> None:
+        """Call `listener(error)` at every failed write, once it was cut back (to alert the admins, to halt the
+        desk when the ledger is gone)."""
+        self._failure_listeners.append(listener)
 
     @classmethod
     def open(cls, path: Path) -> TradeLedger:
@@ -258,7 +267,8 @@ class TradeLedger:
         repair_torn_tail(path)
         created = not path.exists()
         ledger._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        ledger._size = os.fstat(ledger._fd).st_size
+        opened = os.fstat(ledger._fd)
+        ledger._size, ledger._file_id = opened.st_size, (opened.st_dev, opened.st_ino)
         if created:
             fsync_dir(path.parent)
         return ledger
@@ -276,7 +286,7 @@ class TradeLedger:
             # Alone, and nothing else ready to run that could join: write at once, no batch to lead.
             try:
                 self._write(line)
-            except OSError as error:
+            except (OSError, LedgerGone) as error:
                 raise self._failure(error) from error
             return
         future: asyncio.Future[None] = loop.create_future()
@@ -300,8 +310,8 @@ class TradeLedger:
         failure: LedgerError | None = None
         try:
             self._write(b"".join(line for line, _ in batch))
-        except OSError as error:
-            failure = self._failure(error, len(batch))
+        except (OSError, LedgerGone) as error:
+            failure = self._failure(error)
         for _, future in batch:
             if future.cancelled():
                 continue
@@ -310,19 +320,38 @@ class TradeLedger:
             else:
                 future.set_exception(failure)
 
-    def _failure(self, error: OSError, lines: int = 1) -> LedgerError:
-        failure = LedgerError(f"could not write the trade ledger {self.path}: {error.strerror or error}")
-        log.error("%s (%d events not recorded)", failure, lines)
-        if self.on_failure is not None:
+    def _failure(self, error: OSError | LedgerGone) -> LedgerError:
+        """The error every writer of the failed batch gets; each of them says it (the order manager logs the
+        fills it refused), so it is not logged here too."""
+        if isinstance(error, LedgerGone):
+            failure: LedgerError = error
+        else:
+            failure = LedgerError(f"could not write the trade ledger {self.path}: {error.strerror or error}")
+        for listener in self._failure_listeners:
             try:
-                self.on_failure(failure)
+                listener(failure)
             except Exception:
                 log.exception("telling of a ledger failure failed")
         return failure
 
+    def _check_still_the_ledger(self) -> None:
+        """Raise LedgerGone unless the ledger's path still leads to the open file: after a move or a delete, a
+        write would go to a file nobody reads again; after a replacement, the new file is not the desk's."""
+        try:
+            now = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != self._file_id:
+            raise LedgerGone(
+                f"the trade ledger {self.path} was moved, replaced or deleted while the desk ran: nothing more is "
+                "recorded, so every trade is refused; put the ledger back and restart the desk"
+            )
+
     def _write(self, data: bytes) -> None:
         if self._fd is None:
             raise OSError(9, "the ledger was closed")
+        # One stat per batch, next to its fsync (see bench/ledger_bench.py).
+        self._check_still_the_ledger()
         try:
             view = memoryview(data)
             if crash.armed("ledger-mid-write"):

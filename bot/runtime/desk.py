@@ -4,6 +4,7 @@ position watcher, notifier and expiry settlement — the same pieces for the dem
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from bot.options.orders import OrderContext
 from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import ActionKind, Position
 from bot.options.quotes import Quote, QuoteCache
-from bot.options.risk import RiskCheck
-from bot.options.trade_ledger import TradeEvent, TradeLedger
+from bot.options.risk import DeskState, RiskCheck, TradingState
+from bot.options.trade_ledger import LedgerError, LedgerGone, TradeEvent, TradeLedger
 from bot.runtime.message_board import Board, BoardSink, out_of_date
 from bot.runtime.message_map import MessageMap
 from bot.runtime.options_trade_notifier import OptionsTradeNotifier
@@ -31,7 +32,7 @@ from bot.runtime.resume import ResumeReport, start_up
 from bot.runtime.state_store import StateStore
 from bot.runtime.strategy_runner import StrategyRunner
 from bot.runtime.trading_journal import journal_path
-from bot.runtime.trading_state import TradingSwitch, guard_daily_loss
+from bot.runtime.trading_state import RISK, TradingSwitch, guard_daily_loss
 from bot.settings import Notify, Settings
 from bot.strategies.base import Strategy, StrategyDesk
 from bot.strategies.options.exit_rules import expiry_settlement_price, is_expired
@@ -154,6 +155,26 @@ class Desk:
         self.ledger.close()
 
 
+def halt_when_gone(switch: TradingSwitch) -> Callable[[LedgerError], None]:
+    """A ledger failure listener: the ledger moved, replaced or deleted under the desk halts it until an admin
+    has put it back and resumed. (A full disk does not: trades are refused only until it can be written.)"""
+    halting: set[asyncio.Task[DeskState]] = set()
+
+    def halted(task: asyncio.Task[DeskState]) -> None:
+        halting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not halt the desk after the ledger was gone: %s", task.exception())
+
+    def on_failure(error: LedgerError) -> None:
+        if not isinstance(error, LedgerGone) or halting or switch.current.state is TradingState.HALTED:
+            return
+        task = asyncio.ensure_future(switch.set(TradingState.HALTED, str(error), RISK))
+        halting.add(task)
+        task.add_done_callback(halted)
+
+    return on_failure
+
+
 async def open_desk(
     settings: Settings,
     storage: Path,
@@ -195,6 +216,7 @@ async def open_desk(
     if broker is not None:
         executor = broker.executor
     switch = TradingSwitch(journal_path(storage), clock, resumed.trading)
+    ledger.subscribe_failures(halt_when_gone(switch))
     limits = settings.risk.limits()
     risk = RiskCheck(limits, quotes.get, lambda: switch.current)
     manager = OptionsOrderManager(

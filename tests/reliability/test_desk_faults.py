@@ -54,7 +54,7 @@ async def test_a_ledger_that_cannot_be_written_refuses_every_trade_leaves_no_par
         sent.append(text)
 
     alerts = AdminAlerts(send, interval=300, clock=lambda: 0.0)
-    ledger.on_failure = lambda error: alerts.alert("ledger", str(error))
+    ledger.subscribe_failures(lambda error: alerts.alert("ledger", str(error)))
     at(quotes, SPY.symbol, "1.00", "1.10")
     at(quotes, QQQ.symbol, "2.00", "2.10")
     spy = await manager.open_position(SPY, 10, strategy="orb")

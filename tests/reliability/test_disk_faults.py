@@ -4,6 +4,7 @@ where it does not belong."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import logging
@@ -13,9 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from simcord import assert_error, assert_responded
 
+from bot.options.errors import TradeError
+from bot.options.risk import DeskState, TradingState
 from bot.paths import StorageError, write_atomically
 from bot.runtime.message_map import MessageMap, PostedMessage
+from bot.runtime.trading_journal import journal_path, read_journal
+from bot.runtime.trading_state import RISK, TradingSwitch
+
+# The bot under simcord, as the Discord tests build it (a desk with a trader, an admin and a member without a role).
+from tests.discord.conftest import Desk, bots, clock, desk, simcord_bot, storage  # noqa: F401
 
 MAP_FILE = "message_ids.json"
 POSTED = PostedMessage(1, 11, "evt-1", "2026-11-25T15:00:00+00:00")
@@ -52,8 +61,8 @@ def writes_fail(under: Path, code: int = errno.ENOSPC) -> Iterator[list[str]]:
         yield failed
 
 
-def temp_files(storage: Path) -> list[str]:
-    return sorted(name for name in os.listdir(storage) if name.startswith(f".{MAP_FILE}."))
+def temp_files(folder: Path) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if name.startswith(f".{MAP_FILE}."))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -138,3 +147,68 @@ def test_message_map_content_it_cannot_use_is_set_aside_in_one_warning_naming_th
     assert str(path) in warning.getMessage() and field in warning.getMessage()
     [aside] = [name for name in os.listdir(tmp_path) if name.startswith(f"{MAP_FILE}.corrupt-")]
     assert aside in warning.getMessage() and not path.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The ledger moved, replaced or deleted under a running desk
+
+
+def when_halted(switch: TradingSwitch) -> asyncio.Event:
+    """Set once the switch has taken up a halt (it is journaled first, on a thread)."""
+    halted = asyncio.Event()
+
+    async def heard(before: DeskState, after: DeskState) -> None:
+        if after.state is TradingState.HALTED:
+            halted.set()
+
+    switch.subscribe(heard)
+    return halted
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved", "replaced"])
+async def test_the_ledger_moved_replaced_or_deleted_under_a_running_desk_halts_it_tells_the_admins_and_writes_nowhere(
+    desk: Desk,  # noqa: F811 (the fixture)
+    how: str,
+) -> None:
+    # Arrange: a position open, an admin channel, and the ledger's file taken away.
+    admins = desk.guild.create_text_channel("desk-admins")
+    desk.use_settings(admin_channel_id=admins.id)
+    position = await desk.open(qty=4)
+    ledger, elsewhere = desk.ledger_file, desk.storage / "trade_events.elsewhere.jsonl"
+    recorded = ledger.read_bytes()
+    if how == "deleted":
+        ledger.unlink()
+    elif how == "moved":
+        ledger.rename(elsewhere)
+    else:  # another file with the same lines put in its place, as a restore from a backup would
+        elsewhere.write_bytes(recorded)
+        os.replace(elsewhere, ledger)
+
+    # Act: a trader trims, and again once the desk has halted.
+    halted = when_halted(desk.bot.desk.switch)
+    first = await desk.trader.slash(desk.channel, "trim", position=position.position_id, qty=1)
+    async with asyncio.timeout(60):
+        await halted.wait()
+    state = desk.bot.desk.switch.current
+    second = await desk.trader.slash(desk.channel, "trim", position=position.position_id, qty=1)
+    await desk.bot.alerts.drain()
+    await desk.env.settle()
+
+    # Assert: both refused in a sentence, nothing changed, not a byte written anywhere.
+    assert_responded(first, ephemeral=True, contains="could not be recorded, so nothing changed")
+    assert_responded(second, ephemeral=True, contains="Refused: the desk is halted")
+    assert_error(desk.env, TradeError)
+    assert desk.manager.get(position.position_id).qty == 4
+    if how == "deleted":
+        assert not ledger.exists()
+        assert os.fstat(desk.bot.desk.ledger._fd or -1).st_size == len(recorded)  # the unlinked file, as it was
+    else:
+        assert (ledger if how == "replaced" else elsewhere).read_bytes() == recorded
+        assert ledger.exists() == (how == "replaced")
+    # Halted by risk, saying why; the admins told of the ledger and of the halt.
+    assert (state.set_by, str(ledger) in state.reason) == (RISK, True)
+    stored = read_journal(journal_path(desk.storage)).state
+    assert stored is not None and stored.state is TradingState.HALTED
+    told = [m.content for m in admins.history() if m.author.id == desk.bot.user.id]
+    assert any("moved, replaced or deleted" in text and str(ledger) in text for text in told), told
+    assert any(text.startswith("Trading state: **halted**") for text in told), told
