@@ -175,6 +175,12 @@ class Strategy:
         """New entries stop a while before the close, so that the time stop does not meet fresh positions."""
         return self.desk.now() < self.desk.session_close() - self.no_entry_before_close
 
+    async def add(self, position: Position, qty: int) -> Position | None:
+        """Add to a position; an add is new risk, so it keeps the no-entry window before the close as an open does."""
+        if not self.may_enter():
+            return None
+        return await self.desk.add(position, qty)
+
     def symbols(self) -> set[str]:
         """The symbols whose quotes reach `on_quote` (usually underlyings)."""
         return set()

@@ -112,6 +112,18 @@ async def test_no_new_entries_near_the_close(manager, quotes, clock):
     assert manager.all_positions() == []
 
 
+async def test_no_adds_near_the_close_either(manager, quotes, clock):
+    strategy = orb(manager, quotes, clock)
+    await tick(strategy, clock, "600.00", minutes=0)
+    await tick(strategy, clock, "601.00", minutes=16)  # the breakout: an open
+    clock.now = session_open(DAY).astimezone(UTC) + timedelta(hours=6, minutes=1)  # 15:31, 29 min to the close
+
+    await tick(strategy, clock, "610.00")  # far beyond the breakout: an add, were it not so late
+
+    [position] = manager.open_positions()
+    assert [a.kind for a in position.actions] == [ActionKind.OPEN]
+
+
 async def test_exit_rules_trim_at_the_profit_target_once(manager, quotes, clock):
     strategy = orb(manager, quotes, clock)
     await tick(strategy, clock, "600.00", minutes=0)

@@ -63,4 +63,4 @@ class MeanReversion(UnderlyingStrategy):
         stretched = z <= -self.add_z if position.contract.right is Right.CALL else z >= self.add_z
         # Adds once per position, judged from its history so that a restart never adds twice.
         if stretched and not any(action.kind is ActionKind.ADD for action in position.actions):
-            await self.desk.add(position, max(1, self.contracts // 2))
+            await self.add(position, max(1, self.contracts // 2))

@@ -71,4 +71,4 @@ class OpeningRangeBreakout(UnderlyingStrategy):
         extension = breakout * self.add_on_extension
         call = position.contract.right is Right.CALL
         if price >= breakout + extension if call else price <= breakout - extension:
-            await self.desk.add(position, max(1, self.contracts // 2))
+            await self.add(position, max(1, self.contracts // 2))
