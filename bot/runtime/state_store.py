@@ -255,12 +255,6 @@ class StateStore:
 
     # Outbox --------------------------------------------------------------------------------------
 
-    async def outbox(self) -> dict[str, str]:
-        """Position id -> the last event its message must show but may not yet."""
-        with faults(self.path):
-            async with self._db.execute("SELECT position_id, event_id FROM outbox") as cursor:
-                return {row[0]: row[1] for row in await cursor.fetchall()}
-
     async def delivered(self, position_id: str, event_id: str | None) -> None:
         query = "DELETE FROM outbox WHERE position_id = ? AND event_id IS ?"
         with faults(self.path):

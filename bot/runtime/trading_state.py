@@ -37,7 +37,7 @@ from bot.options.risk import (
 )
 from bot.options.trade_ledger import TradeEvent
 from bot.paths import StorageError
-from bot.runtime.trading_journal import Signature, append_journal, expected_state, journal_path, read_journal, signature
+from bot.runtime.trading_journal import Signature, append_journal, journal_path, read_journal, signature
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +82,6 @@ class TradingSwitch:
         self.unsaved: str | None = None  # why the state held is not the journal's last line, if it is not
         self._listeners: list[StateListener] = []
         self._lock = asyncio.Lock()  # a read racing a write must not announce one change twice
-
-    @classmethod
-    def open(cls, storage: Path, clock: Clock) -> TradingSwitch:
-        """As the journal says now (or what a desk starting now would take), writing nothing."""
-        path = journal_path(storage)
-        seen = signature(path)  # before the read: a change racing it shows at the next look
-        return cls(path, clock, Held(expected_state(storage), seen))
 
     @property
     def current(self) -> DeskState:

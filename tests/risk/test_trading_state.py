@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.options.clock import Clock
 from bot.options.market_hours import session_open
 from bot.options.risk import NEVER_SET, DeskState, RiskLimits, TradingState
 from bot.paths import ledger_path
 from bot.runtime.demo import sim_market, watch_in
 from bot.runtime.strategy_runner import StrategyRunner
-from bot.runtime.trading_journal import append_journal, expected_state, journal_path
-from bot.runtime.trading_state import OPERATOR, RISK, StateNotSaved, TradingSwitch, guard_daily_loss
+from bot.runtime.trading_journal import append_journal, expected_state, journal_path, signature
+from bot.runtime.trading_state import OPERATOR, RISK, Held, StateNotSaved, TradingSwitch, guard_daily_loss
 from bot.settings import MeanReversionSettings, OpeningRangeBreakoutSettings
 from bot.strategies.base import StrategyDesk
 from bot.strategies.options.mean_reversion import MeanReversion
@@ -31,6 +32,12 @@ from bot.strategies.options.opening_range import OpeningRangeBreakout
 from tests.risk.conftest import SPY, T0, RiskDesk, new_york, only
 
 Changes = asyncio.Queue[tuple[DeskState, DeskState]]
+
+
+def switch_on(storage: Path, clock: Clock) -> TradingSwitch:
+    """A switch holding what a desk starting on `storage` now would take."""
+    seen = signature(journal_path(storage))  # before the read: a change racing it shows at the next look
+    return TradingSwitch(journal_path(storage), clock, Held(expected_state(storage), seen))
 
 
 def listening(switch: TradingSwitch) -> Changes:
@@ -59,20 +66,18 @@ def journal_writes_fail(code: int) -> Iterator[None]:
 
 
 async def test_a_state_is_kept_across_a_reopen_and_a_new_desk_trades(tmp_path: Path) -> None:
-    switch = TradingSwitch.open(tmp_path, lambda: T0)
+    switch = switch_on(tmp_path, lambda: T0)
     assert switch.current == NEVER_SET
 
     await switch.set(TradingState.REDUCE_ONLY, "earnings", OPERATOR)
 
-    assert TradingSwitch.open(tmp_path, lambda: T0).current == DeskState(
-        TradingState.REDUCE_ONLY, "earnings", OPERATOR, T0
-    )
+    assert switch_on(tmp_path, lambda: T0).current == DeskState(TradingState.REDUCE_ONLY, "earnings", OPERATOR, T0)
     assert journal_path(tmp_path).stat().st_mode & 0o077 == 0
 
 
 async def test_the_watcher_picks_up_a_change_from_the_shell_once_its_line_is_whole(tmp_path: Path) -> None:
     # Arrange: the bot's switch watching, active; the shell's line half written (a writer still at it, or dead).
-    switch = TradingSwitch.open(tmp_path, lambda: T0)
+    switch = switch_on(tmp_path, lambda: T0)
     active = await switch.set(TradingState.ACTIVE, "open", "discord:1")
     heard = listening(switch)
     path = journal_path(tmp_path)
@@ -154,7 +159,7 @@ def test_no_journal_is_a_new_desk_only_while_the_ledger_holds_no_fill(tmp_path: 
 
 
 async def test_a_running_desk_whose_journal_goes_bad_halts_and_journals_why(tmp_path: Path) -> None:
-    switch = TradingSwitch.open(tmp_path, lambda: T0)
+    switch = switch_on(tmp_path, lambda: T0)
     await switch.set(TradingState.ACTIVE, "open", "discord:1")
     heard = listening(switch)
     with journal_path(tmp_path).open("a") as journal:
@@ -172,7 +177,7 @@ async def test_a_running_desk_whose_journal_goes_bad_halts_and_journals_why(tmp_
 async def test_a_tightening_the_disk_cannot_take_holds_in_memory_and_a_loosening_is_refused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    switch = TradingSwitch.open(tmp_path, lambda: T0)
+    switch = switch_on(tmp_path, lambda: T0)
     await switch.set(TradingState.ACTIVE, "open", "discord:1")
     journaled = journal_path(tmp_path).read_bytes()
 
@@ -195,7 +200,7 @@ async def test_a_tightening_the_disk_cannot_take_holds_in_memory_and_a_loosening
 
 async def test_only_the_fill_that_crosses_the_loss_limit_moves_the_desk(risk_desk: RiskDesk, tmp_path: Path) -> None:
     # Arrange: a desk with a 100.00 loss limit, the guard listening to its fills.
-    switch = TradingSwitch.open(tmp_path, lambda: risk_desk.now)
+    switch = switch_on(tmp_path, lambda: risk_desk.now)
     limits = only(max_daily_loss=Decimal(100))
     manager = risk_desk.build(limits)
     manager.subscribe(guard_daily_loss(switch, manager.all_positions, limits))
