@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
-import signal
 import sys
 from contextlib import nullcontext
 from datetime import date
@@ -23,6 +21,8 @@ from bot.paths import DEFAULT_STORAGE, StorageError, ledger_path, private_dir
 from bot.render import ledger_summary, position_row
 from bot.report_command import add_report_parser, report_daily
 from bot.runtime.demo_folder import DEMO_FOLDER, claim_demo_folder, refuse_demo_folder
+from bot.runtime.discord_link import Note
+from bot.runtime.lifetime import run_until_signalled
 from bot.settings import Settings, SettingsError, discord_token, load_settings
 from bot.storage_lock import StorageLock
 from bot.trading_cli import add_commands, state_command, status_command
@@ -145,8 +145,8 @@ def _command(args: argparse.Namespace) -> int:
     token = discord_token()
     if token is not None and args.command in (None, "run"):
         refuse_demo_folder(storage)
-        with _holding(storage, "run (Discord)"):
-            return run_discord(settings, storage, token)
+        with _holding(storage, "run (Discord)") as lock:
+            return run_discord(settings, storage, token, note=lambda link: lock.note(discord=link))
     if args.command == "run":
         with _holding(storage, "run"):
             return run(settings, storage, speed=args.speed, seed=getattr(args, "seed", None), replay=args.replay)
@@ -162,25 +162,31 @@ def _holding(storage: Path, command: str) -> StorageLock:
     return StorageLock(_writable_folder(storage), f"python -m bot {command}")
 
 
-def run_discord(settings: Settings, storage: Path, token: SecretStr) -> int:
-    """Connected to Discord until SIGINT/SIGTERM, then a clean stop."""
+def run_discord(settings: Settings, storage: Path, token: SecretStr, *, note: Note | None = None) -> int:
+    """The desk on Discord until SIGINT/SIGTERM (exit 0). It trades from the start; while Discord is out of reach
+    the log-in is retried, and `note(text)` hears how the link is. A refused token, or any other answer from
+    Discord that a retry cannot change, is one line and exit 1, the desk closed first."""
     from bot.desk_bot import create_bot
+    from bot.runtime.discord_link import OneLineReconnects, serve
 
-    bot = create_bot(settings, storage=storage)
-
-    async def until_signalled() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
-        async with bot:
-            await bot.start(token.get_secret_value())
-
+    bot = create_bot(settings, storage=storage, link_note=note)
+    logging.getLogger("discord.client").addFilter(OneLineReconnects())
     try:
-        asyncio.run(until_signalled())
+        run_until_signalled(serve(bot, token.get_secret_value()))
     except discord.LoginFailure:
         print(
             "optiondesk: Discord refused the token (DISCORD_TOKEN); check it in the developer portal", file=sys.stderr
         )
+        return EXIT_PROBLEM
+    except discord.HTTPException as error:
+        print(
+            f"optiondesk: Discord refused the desk's start ({error.status} {error.text or error.response.reason}); "
+            "check the bot's invite (scopes bot and applications.commands) and discord.guild_id",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEM
+    except discord.DiscordException as error:
+        print(f"optiondesk: Discord ended the connection: {error}", file=sys.stderr)
         return EXIT_PROBLEM
     return EXIT_OK
 
@@ -188,23 +194,20 @@ def run_discord(settings: Settings, storage: Path, token: SecretStr) -> int:
 def demo(settings: Settings, storage: Path, *, seed: int | None, day: date | None) -> int:
     from bot.runtime.demo import run_demo_day
 
-    summary = asyncio.run(run_demo_day(settings, storage, seed=seed, day=day))
+    summary = run_until_signalled(run_demo_day(settings, storage, seed=seed, day=day))
+    if summary is None:
+        print("optiondesk: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(summary.render())
     print(f"  ledger: {ledger_path(storage)}  (python -m bot ledger verify --storage {storage})")
     return EXIT_OK
 
 
 def run(settings: Settings, storage: Path, *, speed: float, seed: int | None, replay: Path | None) -> int:
+    """The desk offline until SIGINT/SIGTERM, then a clean stop (exit 0)."""
     from bot.runtime.offline import run_offline
 
-    async def until_signalled() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        await run_offline(settings, storage, speed=speed, seed=seed, stop=stop, replay=replay)
-
-    asyncio.run(until_signalled())
+    run_until_signalled(run_offline(settings, storage, speed=speed, seed=seed, replay=replay))
     return EXIT_OK
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from bot.rights import NotAllowed
 from bot.runtime.admin_alerts import AdminAlerts
 from bot.runtime.demo import sim_market
 from bot.runtime.desk import MESSAGE_FILE, Desk, open_desk
+from bot.runtime.discord_link import LinkState, Note
 from bot.runtime.discord_sink import DiscordBoard
 from bot.runtime.eod import latest_reset_time, reset_messages, reset_was_missed, schedule_eod
 from bot.runtime.message_map import MessageMap
@@ -44,6 +45,8 @@ from bot.settings import Settings, check_discord_settings
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.risk", "cogs.broker", "cogs.analytics")
+NOTIFIER = "notifier"  # the name `Desk.workers` gives the delivery of position messages
+CLOSE_WITHIN = 10.0  # seconds the stop waits for background tasks and alerts
 GENERIC_FAILURE = "Something went wrong on the desk; it is logged. Check /position before trying again."
 
 
@@ -94,7 +97,9 @@ class OptionDeskBot(commands.Bot):
         *,
         background: bool = True,
         clock: Callable[[], datetime] | None = None,
+        link_note: Note | None = None,
     ) -> None:
+        """`link_note(text)` hears how the link to Discord is, at each change (see `LinkState`)."""
         intents = discord.Intents.none()
         intents.guilds = True  # interactions carry the member and their roles: no privileged intent needed
         super().__init__(
@@ -113,6 +118,11 @@ class OptionDeskBot(commands.Bot):
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self._desk: Desk | None = None
+        self._workers: dict[str, Callable[[], Awaitable[None]]] = {}  # the desk's background work, by name
+        self._told_start = False
+        self._closing = False
+        self.link = LinkState(link_note)
+        self.linked = asyncio.Event()  # logged in and the commands synced: Discord's API answers
         self.charts: PositionCharts | None = None  # the charts on positions' messages, once the desk is open
         self.scheduler: AsyncIOScheduler | None = None
         self.alerts = AdminAlerts(self.tell_admins)
@@ -120,10 +130,14 @@ class OptionDeskBot(commands.Bot):
     @property
     def desk(self) -> Desk:
         if self._desk is None:
-            raise RuntimeError("the desk opens in setup_hook")
+            raise RuntimeError("the desk opens in open() (setup_hook opens it too)")
         return self._desk
 
-    async def setup_hook(self) -> None:
+    async def open(self) -> None:
+        """Open the desk (ledger, state store, positions, strategies), once. It needs no Discord: it can trade
+        before the bot is logged in, its position messages waiting in the notifier's queue."""
+        if self._desk is not None:
+            return
         settings = self.settings
         market = sim_market(settings, None)
         last = last_event(ledger_path(self.storage))
@@ -152,6 +166,7 @@ class OptionDeskBot(commands.Bot):
             throttle_clock=time.monotonic,
             broker=broker,
         )
+        self._workers = self.desk.workers(feed)
         self.desk.ledger.subscribe_failures(
             lambda error: self.alerts.alert(
                 "ledger", f"{error}. Trades are refused until it can be written again; nothing unrecorded was done."
@@ -159,8 +174,31 @@ class OptionDeskBot(commands.Bot):
         )
         self.charts = PositionCharts(self.desk.quotes, self.desk.manager, enabled=lambda: self.settings.discord.charts)
         board.charts = self.charts
-        await self.tell_admins_about_the_start()
+        now = discord.utils.utcnow()
+        if not reset_was_missed(self.message_map, settings, now):
+            # Queued before anything trades, so that a later fill's update replaces the one found out of date.
+            self.desk.resume_messages(latest_reset_time(settings, now))
+
+    def start_workers(self, *, messages: bool = False) -> None:
+        """Start the desk's background work, each task once: trading (feed, strategies, watchers, expiry, trading
+        state, broker) at once; with `messages`, the delivery of position messages, which needs Discord."""
+        if not self.background:
+            return
+        started = {task.get_name() for task in self._tasks}
+        for name, start in self._workers.items():
+            if (name == NOTIFIER) == messages and name not in started:
+                self._tasks.append(asyncio.create_task(supervise(name, start), name=name))
+
+    async def setup_hook(self) -> None:
+        """Discord's side of the start, run by `login` once Discord answered (again if a log-in is retried, so each
+        step is done once): the desk open and trading, the cogs, the command sync, then (linked) the admins told,
+        the end-of-day job, a reset missed while the bot was down, and the position messages' delivery."""
+        settings = self.settings
+        await self.open()
+        self.start_workers()
         for extension in EXTENSIONS:
+            if extension in self.extensions:
+                continue
             try:
                 await self.load_extension(extension)
             except Exception:
@@ -168,30 +206,31 @@ class OptionDeskBot(commands.Bot):
         guild = discord.Object(settings.discord.guild_id or 0)
         self.tree.copy_global_to(guild=guild)
         await self.tree.sync(guild=guild)
-
-        self.scheduler = AsyncIOScheduler(timezone=settings.zone)
-        schedule_eod(self.scheduler, settings, self.end_of_day)
-        self.scheduler.start(paused=not self.background)
+        self.linked.set()
+        if not self._told_start:
+            self._told_start = True
+            await self.tell_admins_about_the_start()
+        if self.scheduler is None:
+            self.scheduler = AsyncIOScheduler(timezone=settings.zone)
+            schedule_eod(self.scheduler, settings, self.end_of_day)
+            self.scheduler.start(paused=not self.background)
         now = discord.utils.utcnow()
-        if reset_was_missed(self.message_map, settings, now):
+        missed = latest_reset_time(settings, now)
+        if missed is not None and reset_was_missed(self.message_map, settings, now):
             # The messages of the day that ended while the bot was down first get their last updates.
             self.desk.resume_messages(self.message_map.reset_at, posted_only=True)
             await self.desk.notifier.flush()
-            missed = latest_reset_time(settings, now)
-            if missed is not None:
-                await self.post_day_summary(missed.astimezone(settings.zone).date())
-            reset_messages(self.message_map, now, "missed while the bot was down")
-        self.desk.resume_messages(latest_reset_time(settings, now))
-        if self.background:
-            self._tasks = [
-                asyncio.create_task(supervise(name, start), name=name)
-                for name, start in self.desk.workers(feed).items()
-            ]
+            await self.post_day_summary(missed.astimezone(settings.zone).date())
+            # Messages posted since (positions traded while Discord was out of reach) belong to the new day.
+            reset_messages(self.message_map, now, "missed while the bot was down", posted_before=missed)
+            self.desk.resume_messages(missed)
+        self.start_workers(messages=True)
 
     async def tell_admins(self, text: str) -> None:
         """A short notice in the admin channel (if one is set); raises discord.HTTPException if it failed."""
         channel_id = self.settings.discord.admin_channel_id
         if channel_id is not None:
+            await self.linked.wait()  # raised while Discord was out of reach: it goes out once Discord answers
             await self.get_partial_messageable(channel_id).send(text[:2000], allowed_mentions=NO_MENTIONS)
 
     async def tell_admins_about_the_start(self) -> None:
@@ -218,20 +257,51 @@ class OptionDeskBot(commands.Bot):
         zone = self.settings.zone
         await post_day_summary(self, self.settings.discord.trade_channel_id, self.storage, zone, day)
 
+    async def on_ready(self) -> None:
+        self.link.connected()
+
+    async def on_resumed(self) -> None:
+        self.link.connected()
+
+    async def on_disconnect(self) -> None:
+        if not self.is_closed() and not self._closing:
+            self.link.disconnected()
+
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        await self.alerts.drain()
-        if self._desk is not None:
-            await self._desk.close()
+        """Stop the background work, close the desk and the connection; each wait bounded, so a stop never hangs."""
+        if not self._closing:
+            self._closing = True
+            for task in self._tasks:
+                task.cancel()
+            stopped = asyncio.gather(*self._tasks, return_exceptions=True)
+            await _within(CLOSE_WITHIN, stopped, f"background tasks still running {CLOSE_WITHIN:g} s after the stop")
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+            if self.linked.is_set():
+                await _within(CLOSE_WITHIN, self.alerts.drain(), f"admin alerts not sent within {CLOSE_WITHIN:g} s")
+            else:  # they wait for Discord, which never answered
+                await _within(0, self.alerts.drain(), "admin alerts not sent: Discord never answered (each is logged)")
+            if self._desk is not None:
+                await self._desk.close()
         await super().close()
 
 
+async def _within(seconds: float, work: Awaitable[object], late: str) -> None:
+    """Wait for `work` at most `seconds`; past that it is cancelled and `late` is logged."""
+    try:
+        async with asyncio.timeout(seconds):
+            await work
+    except TimeoutError:
+        log.warning("%s; stopping without them", late)
+
+
 def create_bot(
-    settings: Settings, *, storage: Path, background: bool = True, clock: Callable[[], datetime] | None = None
+    settings: Settings,
+    *,
+    storage: Path,
+    background: bool = True,
+    clock: Callable[[], datetime] | None = None,
+    link_note: Note | None = None,
 ) -> OptionDeskBot:
     check_discord_settings(settings)
-    return OptionDeskBot(settings, storage, background=background, clock=clock)
+    return OptionDeskBot(settings, storage, background=background, clock=clock, link_note=link_note)

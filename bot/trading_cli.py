@@ -23,6 +23,7 @@ from bot.runtime.state_store import count_outbox
 from bot.runtime.trading_journal import append_journal, expected_state, journal_path
 from bot.runtime.trading_state import OPERATOR, log_change
 from bot.settings import Settings
+from bot.storage_lock import read_holder
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -66,6 +67,7 @@ def status_command(settings: Settings, storage: Path, *, as_json: bool) -> int:
         quote_ages=None,
         backlog=count_outbox(storage / STATE_FILE),
         uptime=None,
+        discord=holder.discord if (holder := read_holder(storage)) else None,
     )
     print(json.dumps(status_json(status), indent=2) if as_json else render_status(status))
     return EXIT_OK if status.trading.known else EXIT_PROBLEM

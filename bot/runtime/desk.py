@@ -195,11 +195,44 @@ async def open_desk(
     """
     ledger, store, resumed = await start_up(storage, now=clock(), zone=settings.zone, orders_at_broker=bool(broker))
     try:
-        highs = await store.highs()  # a bad one stops the start: aiosqlite's thread would keep the process alive
+        return await _assemble(
+            settings,
+            storage,
+            ledger,
+            store,
+            resumed,
+            board=board,
+            messages=messages,
+            notify=notify,
+            clock=clock,
+            watch=watch,
+            throttle_clock=throttle_clock,
+            broker=broker,
+        )
     except BaseException:
+        # A start that fails (a bad stored value, a strategy that cannot be built, a stop) leaves nothing open:
+        # aiosqlite's thread would keep the process alive.
         await store.close()
         ledger.close()
         raise
+
+
+async def _assemble(
+    settings: Settings,
+    storage: Path,
+    ledger: TradeLedger,
+    store: StateStore,
+    resumed: ResumeReport,
+    *,
+    board: Board,
+    messages: MessageMap,
+    notify: Callable[[], dict[ActionKind, Notify]],
+    clock: Callable[[], datetime],
+    watch: Callable[[QuoteCache, Iterable[str]], None],
+    throttle_clock: Callable[[], float],
+    broker: BrokerLink | None,
+) -> Desk:
+    highs = await store.highs()
     positions = resumed.positions
     quotes = QuoteCache(max_age=timedelta(seconds=settings.market.quote_max_age_seconds))
     paper = settings.paper

@@ -30,6 +30,7 @@ class DeskStatus:
     quote_ages: dict[str, float | None] | None  # underlying -> seconds since its last quote; None: no feed here
     backlog: int | None  # position-message updates not yet delivered to Discord; None: unknown
     uptime: timedelta | None  # None: the bot is not running here
+    discord: str | None = None  # the link of the desk holding the storage, seen from the shell ("connected", ...)
 
     @property
     def day(self) -> date:
@@ -49,11 +50,13 @@ def desk_status(
     quote_ages: dict[str, float | None] | None,
     backlog: int | None,
     uptime: timedelta | None,
+    discord: str | None = None,
 ) -> DeskStatus:
     everything = list(positions)
     today = now.astimezone(MARKET_TZ).date()
     opened = [p for p in everything if p.is_open]
-    return DeskStatus(now, trading, limits, opened, realized_on(everything, today), quote_ages, backlog, uptime)
+    realized = realized_on(everything, today)
+    return DeskStatus(now, trading, limits, opened, realized, quote_ages, backlog, uptime, discord)
 
 
 def quote_ages(quotes: QuoteCache, symbols: Iterable[str], now: datetime) -> dict[str, float | None]:
@@ -121,6 +124,8 @@ def render_status(status: DeskStatus, escape: Callable[[str], str] = _as_is) -> 
         lines.append("Discord backlog: unknown (the state store cannot be read)")
     else:
         lines.append(f"Discord backlog: {status.backlog} message update(s) waiting")
+    if status.discord is not None:
+        lines.append(f"Discord: {status.discord}")
     lines.append(f"Uptime: {_uptime(status.uptime)}" if status.uptime is not None else "Uptime: not running here")
     return "\n".join(lines)
 
@@ -163,5 +168,6 @@ def status_json(status: DeskStatus) -> dict[str, object]:
             "max_daily_loss": _text(limits.max_daily_loss),
         },
         "discord_backlog": status.backlog,
+        "discord": status.discord,
         "uptime_seconds": status.uptime.total_seconds() if status.uptime is not None else None,
     }

@@ -42,8 +42,15 @@ def reset_was_missed(message_map: MessageMap, settings: Settings, now: datetime)
     return latest is not None and any(posted.posted < latest for posted in message_map.messages.values())
 
 
-def reset_messages(message_map: MessageMap, now: datetime, why: str) -> int:
-    count = message_map.reset(now)
+def reset_messages(message_map: MessageMap, now: datetime, why: str, *, posted_before: datetime | None = None) -> int:
+    """Forget the positions' messages, or with `posted_before` only those posted before it (a reset done late keeps
+    the messages posted after its time: they belong to the new day); returns how many were forgotten."""
+    kept = {
+        pid: p for pid, p in message_map.messages.items() if posted_before is not None and p.posted >= posted_before
+    }
+    count = message_map.reset(now) - len(kept)
+    for position_id, posted in kept.items():
+        message_map.set(position_id, posted)
     log.info("message map reset (%s): %d position messages forgotten", why, count)
     return count
 

@@ -62,9 +62,9 @@ async def run_offline(
     *,
     speed: float,
     seed: int | None,
-    stop: asyncio.Event,
     replay: Path | None = None,
 ) -> None:
+    """Trade until cancelled (SIGINT/SIGTERM), then stop the background work and close the desk."""
     feed: QuoteFeed
     if replay is None:
         market = sim_market(settings, seed)
@@ -90,25 +90,29 @@ async def run_offline(
         watch=watch,
         throttle_clock=time.monotonic,
     )
-    if replay is not None:
-        desk.quotes.subscribe(replay_clock.saw)
-    # Messages a crash left out of date (a fill durable in the ledger but never shown, a post whose id was
-    # not recorded) are delivered now, by the notifier's worker, not at the position's next fill.
-    desk.resume_messages(latest_reset_time(settings, clock()))
-    log.info(
-        "offline on %s from %s at %sx speed; %d open positions",
-        source,
-        clock(),
-        speed,
-        len(desk.manager.open_positions()),
-    )
-    tasks = [asyncio.create_task(supervise(name, start), name=name) for name, start in desk.workers(feed).items()]
+    tasks: list[asyncio.Task[None]] = []
     try:
-        await stop.wait()
+        if replay is not None:
+            desk.quotes.subscribe(replay_clock.saw)
+        # Messages a crash left out of date (a fill durable in the ledger but never shown, a post whose id was
+        # not recorded) are delivered now, by the notifier's worker, not at the position's next fill.
+        desk.resume_messages(latest_reset_time(settings, clock()))
+        log.info(
+            "offline on %s from %s at %sx speed; %d open positions",
+            source,
+            clock(),
+            speed,
+            len(desk.manager.open_positions()),
+        )
+        tasks = [asyncio.create_task(supervise(name, start), name=name) for name, start in desk.workers(feed).items()]
+        await asyncio.Event().wait()  # until cancelled
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await desk.notifier.flush()
-        await desk.close()
-        log.info("stopped cleanly; %d positions open", len(desk.manager.open_positions()))
+        try:
+            await desk.notifier.flush()
+        finally:
+            await desk.close()
+        if (current := asyncio.current_task()) is not None and current.cancelling():
+            log.info("stopped cleanly; %d positions open", len(desk.manager.open_positions()))

@@ -18,7 +18,7 @@ What it covers (enough for a guild-scoped bot with slash commands, buttons and o
 - Rate limits per route family and major parameter (fixed windows on ``loop.time()``, so they follow looptime),
   ``X-RateLimit-*`` headers on every REST answer, proper 429s (``Via`` header, JSON ``retry_after``).
 - Faults: ``fail_next`` (5xx or 429 storms), ``stall_next`` (no answer until the fake stops: a client timeout),
-  ``drop_gateway`` (resumable close), ``invalidate_session`` (op 9).
+  ``clear_faults`` (answer normally again), ``drop_gateway`` (resumable close), ``invalidate_session`` (op 9).
 - Interactions from a DM: ``send_slash``/``click`` with ``guild_id=None`` (the user instead of a member).
 - Any other route answers ``unknown_route_status`` (501 by default) and is recorded in ``unknown_routes``.
 
@@ -502,6 +502,10 @@ class FakeDiscord:
         kind = kind_or_predicate
         match = (lambda r: r.kind == kind) if isinstance(kind, str) else kind
         self._faults.append(_Fault(match, status, count, retry_after))
+
+    def clear_faults(self) -> None:
+        """Answer every request normally from now on (faults still waiting are dropped; stalled ones stay stalled)."""
+        self._faults.clear()
 
     def stall_next(self, kind_or_predicate: str | Callable[[FakeRequest], bool], count: int = 1) -> None:
         """Leave the next ``count`` matching requests unanswered (not handled) until the fake stops, so the client's
