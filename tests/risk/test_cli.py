@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.paths import PROJECT_ROOT
+from bot.runtime.trading_journal import journal_path
 from tests.core.test_cli import DAY
 
 
@@ -119,3 +122,47 @@ def test_status_offline_says_there_is_no_feed_and_counts_what_the_files_hold(
         "max_premium_per_position": "10000",
         "max_daily_loss": "5000",
     }
+
+
+def test_a_state_the_disk_cannot_take_is_refused_in_one_line_and_the_journal_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange: a halted desk, then a disk that fills up while the next line is made durable.
+    run(capsys, "state", "--storage", str(tmp_path), "--set", "halted", "--reason", "feed down")
+    journal = journal_path(tmp_path)
+    before = journal.read_bytes()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}") == str(journal):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    # Act
+    code, out, err = run(capsys, "state", "--storage", str(tmp_path), "--set", "active", "--reason", "all clear")
+
+    # Assert: one line naming the file, the line written cut away again, the halt still the state
+    assert (code, out) == (1, "")
+    assert (
+        f"optiondesk: cannot write the trading state to {journal} (No space left on device): free space or make it "
+        "writable, then set the state again\n"
+    ) in err
+    assert "Traceback" not in err
+    assert journal.read_bytes() == before
+    assert run(capsys, "state", "--storage", str(tmp_path))[1].endswith("set by operator: feed down\n")
+
+
+def test_a_state_that_cannot_be_known_is_shown_as_halted_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = journal_path(tmp_path)
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(b"")
+
+    code, out, _ = run(capsys, "state", "--storage", str(tmp_path), "--json")
+
+    assert code == 1
+    assert json.loads(out) == {"state": "halted", "reason": f"{journal} is empty", "set_by": "unknown", "set_at": None}
+    assert journal.read_bytes() == b""
