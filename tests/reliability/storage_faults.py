@@ -11,6 +11,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -140,6 +142,21 @@ def mount(*args: str) -> None:
     done = subprocess.run(["mount", *args], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"mount {' '.join(args)} is not allowed here ({done.stderr.strip()})")
+
+
+@contextmanager
+def journal_writes_fail(code: int) -> Iterator[None]:
+    """Every write to a trading-state journal fails with `code` (ENOSPC: the disk is full)."""
+    real_write = os.write
+
+    def write(fd: int, data: bytes | memoryview) -> int:  # type: ignore[override]
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("trading_state.jsonl"):
+            raise OSError(code, os.strerror(code))
+        return real_write(fd, data)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "write", write)
+        yield
 
 
 def fill(disk: Path) -> None:

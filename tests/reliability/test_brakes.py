@@ -11,6 +11,7 @@ tests/risk/test_trading_state.py stand in.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import shutil
 import sqlite3
@@ -20,13 +21,13 @@ from pathlib import Path
 
 import portalocker
 import pytest
-from simcord import assert_responded
+from simcord import assert_error, assert_responded
 
 from bot.options.risk import TradingState
 from bot.paths import ledger_path
 from bot.runtime.state_file import STATE_FILE
 from bot.runtime.trading_journal import expected_state, journal_path
-from bot.runtime.trading_state import OPERATOR, RISK
+from bot.runtime.trading_state import OPERATOR, RISK, StateNotSaved
 from tests.core.factories import T0
 
 # The bot under simcord, as the Discord tests build it (a desk with a trader, an admin and a member without a role).
@@ -39,6 +40,7 @@ from tests.reliability.storage_faults import (
     damage,
     files,
     fill,
+    journal_writes_fail,
     mount,
     older_store,
     one_line,
@@ -386,3 +388,21 @@ async def test_the_admin_channel_hears_why_the_desk_starts_halted_and_resume_let
     resumed = await desk.admin.slash(desk.channel, "resume", reason="checked the books")
     assert_responded(resumed, ephemeral=True, contains="The desk is now active")
     assert expected_state(desk.storage).state is TradingState.ACTIVE
+
+
+async def test_a_halt_the_disk_cannot_save_holds_and_says_so_and_a_resume_then_is_refused(desk: Desk) -> None:  # noqa: F811
+    journaled = journal_path(desk.storage).read_bytes()
+
+    with journal_writes_fail(errno.ENOSPC):
+        halt = await desk.admin.slash(desk.channel, "halt", reason="feed down")
+        resume = await desk.admin.slash(desk.channel, "resume", reason="all clear")
+
+    assert_responded(halt, ephemeral=True, contains="It could not be saved, so a restart would forget it")
+    assert_responded(
+        resume,
+        ephemeral=True,
+        content="Nothing changed: the trading state could not be saved, so the desk stays halted (the log says why).",
+    )
+    assert_error(desk.env, StateNotSaved)
+    assert desk.bot.desk.switch.current.state is TradingState.HALTED
+    assert journal_path(desk.storage).read_bytes() == journaled

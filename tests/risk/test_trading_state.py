@@ -9,9 +9,6 @@ import asyncio
 import errno
 import json
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from bot.settings import MeanReversionSettings, OpeningRangeBreakoutSettings
 from bot.strategies.base import StrategyDesk
 from bot.strategies.options.mean_reversion import MeanReversion
 from bot.strategies.options.opening_range import OpeningRangeBreakout
+from tests.reliability.storage_faults import journal_writes_fail
 from tests.risk.conftest import SPY, T0, RiskDesk, new_york, only
 
 Changes = asyncio.Queue[tuple[DeskState, DeskState]]
@@ -48,21 +46,6 @@ def listening(switch: TradingSwitch) -> Changes:
 
     switch.subscribe(listener)
     return heard
-
-
-@contextmanager
-def journal_writes_fail(code: int) -> Iterator[None]:
-    """Every write to a trading-state journal fails with `code` (ENOSPC: the disk is full)."""
-    real_write = os.write
-
-    def write(fd: int, data: bytes | memoryview) -> int:  # type: ignore[override]
-        if os.readlink(f"/proc/self/fd/{fd}").endswith("trading_state.jsonl"):
-            raise OSError(code, os.strerror(code))
-        return real_write(fd, data)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(os, "write", write)
-        yield
 
 
 async def test_a_state_is_kept_across_a_reopen_and_a_new_desk_trades(tmp_path: Path) -> None:
