@@ -23,9 +23,11 @@ from bot.options.errors import OrderRejected, TradeError, shown
 from bot.options.executor import Executor
 from bot.options.ids import new_id
 from bot.options.orders import Fill, OrderContext, OrderRequest, OrderStatus, Side
+from bot.options.outages import Outages
 from bot.options.positions import Position, Source
 from bot.options.risk import PendingBuy, RiskCheck
 from bot.options.trade_ledger import LedgerError, TradeEvent, TradeLedger
+from bot.paths import StorageError
 
 __all__ = ["OptionsOrderManager", "OrderContext", "Position"]
 
@@ -64,6 +66,7 @@ class OptionsOrderManager:
         self._fill_ids = {action.fill_id for p in self._positions.values() for action in p.actions}
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[FillListener] = []
+        self._outages = Outages(log)
         self._order_listeners: list[OrderListener] = []
         self.orders: dict[str, OrderContext] = {}
         # While held (see `hold_orders`), the sentence a trader is refused with; new orders go out once released.
@@ -101,8 +104,12 @@ class OptionsOrderManager:
         for listener in self._order_listeners:
             try:
                 await listener(order, position)
+            except (StorageError, OSError) as error:  # a store that cannot be written (a full disk): no bug
+                self._outages.failed(_name(listener), "order %s not stored: %s", order.order_id, error)
             except Exception:
                 log.exception("an order listener failed on order %s", order.order_id)
+            else:
+                self._outages.worked(_name(listener))
 
     @property
     def positions_by_id(self) -> Mapping[str, Position]:
@@ -372,6 +379,16 @@ class OptionsOrderManager:
         for listener in self._listeners:
             try:
                 await listener(event, after)
+            except (StorageError, OSError) as error:
+                self._outages.failed(_name(listener), "event %s not stored: %s", event.event_id, error)
             except Exception:
                 log.exception("a listener failed on event %s of %s", event.event_id, event.position_id)
+            else:
+                self._outages.worked(_name(listener))
         return after
+
+
+def _name(listener: object) -> str:
+    """A listener as the log names it (`StateStore.record_fill`, `remember_order`)."""
+    name = getattr(listener, "__qualname__", None) or repr(listener)
+    return name.rpartition("<locals>.")[2]

@@ -19,9 +19,11 @@ from typing import Protocol
 
 from bot.options.inbox import LatestByKey
 from bot.options.order_manager import OptionsOrderManager
+from bot.options.outages import Outages
 from bot.options.positions import Position
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.trade_ledger import TradeEvent
+from bot.paths import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class PositionWatcher:
         self._inboxes: dict[str, LatestByKey[str, Decimal]] = {name: LatestByKey() for name in strategies}
         self._last_sent: dict[str, float] = {}
         self.delivered = 0
+        self._outages = Outages(log)
         for position in manager.open_positions():
             self._track(position)
         manager.subscribe(self._on_fill)
@@ -101,6 +104,10 @@ class PositionWatcher:
             self.delivered += 1
             try:
                 await update(position, mark)
+            # Its memory could not be stored (a full disk): no bug. An update that stores nothing proves
+            # nothing about the store, so the line comes again only after the interval.
+            except (StorageError, OSError) as error:
+                self._outages.failed(f"strategy {strategy}", "position %s: %s", position_id, error)
             except Exception:
                 log.exception("strategy %s failed on an update of position %s", strategy, position_id)
         return None if next_due == math.inf else next_due

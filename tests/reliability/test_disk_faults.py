@@ -9,22 +9,28 @@ import errno
 import json
 import logging
 import os
+import sqlite3
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import aiosqlite
 import pytest
 from simcord import assert_error, assert_responded
 
 from bot.options.errors import TradeError
+from bot.options.outages import Outages
 from bot.options.risk import DeskState, TradingState
 from bot.paths import StorageError, write_atomically
 from bot.runtime.message_map import MessageMap, PostedMessage
 from bot.runtime.trading_journal import journal_path, read_journal
 from bot.runtime.trading_state import RISK, TradingSwitch
+from tests.core.factories import quote
 
 # The bot under simcord, as the Discord tests build it (a desk with a trader, an admin and a member without a role).
-from tests.discord.conftest import Desk, bots, clock, desk, simcord_bot, storage  # noqa: F401
+from tests.discord.conftest import QQQ, SPY, Desk, bots, clock, desk, simcord_bot, storage  # noqa: F401
+from tests.reliability.checks import assert_nothing_lost, open_offline_desk
 
 MAP_FILE = "message_ids.json"
 POSTED = PostedMessage(1, 11, "evt-1", "2026-11-25T15:00:00+00:00")
@@ -212,3 +218,128 @@ async def test_the_ledger_moved_replaced_or_deleted_under_a_running_desk_halts_i
     told = [m.content for m in admins.history() if m.author.id == desk.bot.user.id]
     assert any("moved, replaced or deleted" in text and str(ledger) in text for text in told), told
     assert any(text.startswith("Trading state: **halted**") for text in told), told
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A full disk under a running desk: the ledger, the message map and the state store all fail to write
+
+
+@contextmanager
+def full_disk(folder: Path, how: str) -> Iterator[None]:
+    """The disk under `folder` full: a small tmpfs filled to the last byte (where this machine lets a test mount
+    one), or ENOSPC injected at every os.write and os.fsync there and SQLite's "database or disk is full" at every
+    commit. Space comes back on leaving."""
+    if how == "tmpfs":
+        filler = folder / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, bytes(1 << 16))
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+        try:
+            yield
+        finally:
+            filler.unlink()
+        return
+
+    async def commit(self: aiosqlite.Connection) -> None:
+        error = sqlite3.OperationalError("database or disk is full")
+        error.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+        raise error
+
+    with writes_fail(folder), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aiosqlite.Connection, "commit", commit)
+        yield
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs (root only; skipped where this machine does not allow mounting one)."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "injected"])
+async def test_a_full_disk_refuses_each_trade_in_one_line_and_one_sentence_with_no_traceback_and_no_temp_file(
+    request: pytest.FixtureRequest, tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    # Arrange: a desk with a position, its message shown.
+    folder = request.getfixturevalue("small_disk") if how == "tmpfs" else tmp_path
+    offline = await open_offline_desk(folder)
+    try:
+        offline.quotes.update(SPY.symbol, quote("1.00", "1.10", size=1000))
+        offline.quotes.update(QQQ.symbol, quote("2.00", "2.10", size=1000))
+        position = await offline.manager.open_position(SPY, 40, strategy="orb")
+        await offline.notifier.flush()
+        caplog.clear()
+
+        # Act: the disk fills up; trims are asked for until three are refused (on a real disk a few lines may still
+        # fit in the ledger's last block), then a new position, with the messages delivered in between.
+        refusals: list[str] = []
+        with full_disk(folder, how):
+            for _ in range(30):
+                try:
+                    await offline.manager.trim(position.position_id, qty=1)
+                except TradeError as refused:
+                    refusals.append(str(refused))
+                await offline.notifier.flush()
+                if len(refusals) == 3:
+                    break
+            with pytest.raises(TradeError) as opening:
+                await offline.manager.open_position(QQQ, 1, strategy="mr")
+            refusals.append(str(opening.value))
+            await offline.notifier.flush()
+            records = list(caplog.records)
+            leftovers = [name for name in os.listdir(folder) if name.startswith(".")]
+
+        # Assert: each refusal one sentence to the trader and one line in the log; the stores' own failures one line
+        # each, once; no traceback; no temp file left behind.
+        assert len(refusals) == 4
+        assert all("could not be recorded, so nothing changed" in text for text in refusals), refusals
+        refused_lines = [r for r in records if "not recorded" in r.getMessage()]
+        assert len(refused_lines) == 4, [r.getMessage() for r in refused_lines]
+        assert all("No space left on device" in r.getMessage() for r in refused_lines)
+        other = [r.getMessage() for r in records if r.levelno >= logging.WARNING and r not in refused_lines]
+        assert len(other) == len(set(other)) <= 4, other  # each store's failure once (map, orders, fills, outbox)
+        assert not [r for r in records if r.exc_info], "a traceback was logged"
+        assert all("\n" not in r.getMessage() for r in records)
+        assert leftovers == []
+        assert len(offline.manager.all_positions()) == 1
+
+        # Space is back: trading goes on, and the ledger holds every fill that was recorded, once.
+        await offline.manager.trim(position.position_id, qty=1)
+        await offline.notifier.flush()
+        assert_nothing_lost(folder, offline.manager.all_positions())
+    finally:
+        await offline.close()
+
+
+def test_a_failing_store_is_said_once_then_once_per_interval_counting_the_rest_and_once_when_it_works_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    now = [0.0]
+    outages = Outages(logging.getLogger("test"), interval=300, clock=lambda: now[0])
+    full = StorageError("state store s.sqlite3: database or disk is full")
+
+    for second in range(0, 610, 10):  # a failure every 10 s for ten minutes
+        now[0] = second
+        outages.failed("StateStore.record_fill", "event %s not stored: %s", f"evt-{second}", full)
+    outages.worked("StateStore.record_fill")
+    outages.worked("StateStore.record_fill")
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4, lines  # at 0, 300 and 600 s, then back
+    assert lines[0].startswith("event evt-0 not stored: state store s.sqlite3: database or disk is full")
+    assert "; 29 more since" in lines[1] and "; 29 more since" in lines[2]
+    assert lines[3] == "StateStore.record_fill works again"
