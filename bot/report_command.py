@@ -14,13 +14,14 @@ from bot.analytics.export import day_json
 from bot.analytics.ledger_scan import scan_ledger
 from bot.analytics.tally import PeriodReport
 from bot.options.clock import utc_now
+from bot.options.trade_ledger import LedgerError
 from bot.paths import ledger_path
 from bot.render import daily_table
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(Exception):
@@ -42,6 +43,12 @@ def add_report_parser(commands: Any, storage: argparse.ArgumentParser) -> None:
     daily.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="first day of a range (inclusive)")
     daily.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="last day of a range (inclusive; default today)")
     daily.add_argument("--json", action="store_true", help="print JSON only: a list with one object per day")
+    daily.add_argument(
+        "--best-effort",
+        action="store_true",
+        help="report a ledger that does not verify all the same: the lines that cannot be read or replayed are left "
+        "out, and a warning on stderr names them (without it, such a ledger is refused with exit status 1)",
+    )
 
 
 def _day(option: str, value: str) -> date:
@@ -75,7 +82,19 @@ def report_daily(settings: Settings, storage: Path, args: argparse.Namespace) ->
     except UsageError as error:
         print(f"optiondesk: {error}", file=sys.stderr)
         return EXIT_USAGE
-    scan = scan_ledger(ledger_path(storage), settings.zone, first, last)
+    path = ledger_path(storage)
+    try:
+        scan = scan_ledger(path, settings.zone, first, last, best_effort=args.best_effort)
+    except LedgerError as error:
+        print(f"optiondesk: {error}; nothing reported (--best-effort reports the rest)", file=sys.stderr)
+        return EXIT_PROBLEM
+    if scan.problems:
+        more = f" (and {len(scan.problems) - 1} more)" if len(scan.problems) > 1 else ""
+        print(
+            f"optiondesk: warning: the ledger does not verify: {scan.problems[0]}{more}; the figures leave out "
+            "the lines that cannot be read or replayed (`python -m bot ledger verify` lists every problem)",
+            file=sys.stderr,
+        )
     if scan.torn_tail:
         log.warning("the ledger ends in a torn line (%d bytes), left out of the report", scan.torn_tail)
     if args.json:

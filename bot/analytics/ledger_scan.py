@@ -3,8 +3,9 @@ fill's day, and polars adds them up per day, strategy and underlying, with the i
 
 Money is read into 28 decimal places, which holds every amount the desk writes exactly (its unrounded P&L
 has at most 28 significant digits). A ledger the fast read cannot take exactly (an amount finer or larger
-than that, a line it cannot read) goes to the pure model (`daily.py`), which names a malformed line; the
-tests hold the two to the same answers.
+than that, a line it cannot read or that does not add up: `scan_checks.py`) goes to the pure model
+(`daily.py`), which checks every line and names the first that does not verify; the tests hold the two to the
+same answers.
 """
 
 from __future__ import annotations
@@ -21,16 +22,15 @@ import duckdb
 import polars as pl
 
 from bot.analytics.book import day_report, report_days
-from bot.analytics.daily import daily_reports, equity_curve
+from bot.analytics.daily import checked_events, daily_reports, equity_curve
+from bot.analytics.scan_checks import CHECK_COLUMNS, CHECKED, FIELDS, blank_line, first_wrong_line
 from bot.analytics.tally import DayReport, Tally
-from bot.options.trade_ledger import read_ledger
 
 log = logging.getLogger(__name__)
 
 PLACES = 28
 MONEY = pl.Decimal(38, PLACES)  # 10 digits before the point: up to $9,999,999,999 a day
-_FIELDS = ("ts", "kind", "strategy", "underlying", "fees", "realized_pnl", "realized_pnl_total")
-_COLUMNS = "{" + ", ".join(f"{name}: 'VARCHAR'" for name in _FIELDS) + "}"
+_COLUMNS = "{" + ", ".join(f"\"{name}\": 'VARCHAR'" for name in FIELDS) + "}"
 # An amount's decimal places, also when Python wrote it with an exponent (`0E-26`, `1.5E-7`); DuckDB
 # would round one with more places than the decimal holds, so it is refused instead.
 _MACROS = (
@@ -54,34 +54,48 @@ class Scan:
     reports: list[DayReport]
     curve: list[tuple[datetime, Decimal]]  # empty unless asked for
     torn_tail: int  # bytes after the last newline: a write cut short by a crash, left out
+    problems: tuple[str, ...] = ()  # with `best_effort`: the lines that do not verify (see `checked_events`)
 
 
 def scan_ledger(
-    path: Path, zone: tzinfo, first: date | None = None, last: date | None = None, *, curve: bool = False
+    path: Path,
+    zone: tzinfo,
+    first: date | None = None,
+    last: date | None = None,
+    *,
+    curve: bool = False,
+    best_effort: bool = False,
 ) -> Scan:
-    """The daily reports (and, with `curve`, the equity curve) of the days from `first` to `last`."""
-    whole, torn = _split_tail(path)
+    """The daily reports (and, with `curve`, the equity curve) of the days from `first` to `last`.
+
+    A ledger that does not verify raises LedgerError naming its first wrong line; with `best_effort`, the
+    report leaves out the lines that cannot be read or replayed and says which in `problems`."""
+    whole, torn, blank = _split_tail(path)
     if not whole:
         return Scan([day_report(d, {}, 0, Decimal(0)) for d in report_days(set(), first, last)], [], len(torn))
     try:
+        if blank:
+            raise _NeedsPureModel("an empty or blank line")
         fills = _fills(path, zone, torn, first, last, curve=curve)
     except _NeedsPureModel as why:
-        log.warning("ledger %s: %s; reporting from the pure model (slower)", path, why)
-        events = read_ledger(path).events
-        points = equity_curve(events, zone, first, last) if curve else []
-        return Scan(daily_reports(events, zone, first, last), points, len(torn))
+        checked = checked_events(path, best_effort=best_effort)  # names the line that does not verify
+        events = checked.events
+        points = equity_curve(events, zone, first, last, lenient=best_effort) if curve else []
+        reports = daily_reports(events, zone, first, last, lenient=best_effort)
+        log.warning("ledger %s: the fast read cannot take it (%s); reporting from the pure model (slower)", path, why)
+        return Scan(reports, points, len(torn), tuple(checked.problems))
     points = list(fills.select("at", pl.col("pnl").cum_sum()).iter_rows()) if curve else []
     return Scan(_reports(fills, first, last), points, len(torn))
 
 
-def _split_tail(path: Path) -> tuple[int, bytes]:
-    """How many bytes of the ledger are whole lines, and the bytes after its last newline (a line still
-    being written, or one cut short by a crash)."""
+def _split_tail(path: Path) -> tuple[int, bytes, bool]:
+    """How many bytes of the ledger are whole lines, the bytes after its last newline (a line still being
+    written, or one cut short by a crash), and whether a whole line is empty or blank."""
     if not path.exists() or path.stat().st_size == 0:
-        return 0, b""
+        return 0, b"", False
     with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
         end = data.rfind(b"\n") + 1
-        return end, data[end:]
+        return end, data[end:], end > 0 and blank_line(data)
 
 
 def _fills(
@@ -96,7 +110,7 @@ def _fills(
     query = f"""
         SELECT CAST(timezone($zone, {at}) AS DATE) AS day, {f"{at} AS at," if curve else ""}
             strategy, underlying, kind = 'open' AS opened, money(realized_pnl) AS pnl, money(fees) AS fee,
-            CASE WHEN kind = 'close' THEN money(realized_pnl_total) END AS total
+            CASE WHEN kind = 'close' THEN money(realized_pnl_total) END AS total, {CHECKED}
         FROM read_json($path, format = 'newline_delimited', columns = {_COLUMNS}, ignore_errors = $torn)
     """
     # A torn last line becomes an empty last row (read leniently, so that it does not stop the read);
@@ -117,6 +131,10 @@ def _fills(
         fills = fills.head(-1)
     if fills.get_column("day").null_count():
         raise _NeedsPureModel("a line the fast read cannot place")
+    wrong = first_wrong_line(fills)
+    if wrong is not None:
+        raise _NeedsPureModel(f"line {wrong} does not add up")
+    fills = fills.drop(*CHECK_COLUMNS)
     if first is not None:
         fills = fills.filter(pl.col("day") >= first)
     if last is not None:
