@@ -1,7 +1,8 @@
 """Alerts for the desk's admins when something they must fix happens (the ledger cannot be written).
 
-Each alert is logged at once; it goes to the admins (the admin channel on Discord) at most once per `interval`
-per kind, so a storm of failures sends one message, and the next one says how many more came meanwhile.
+An alert goes to the admins (the admin channel on Discord) and to the log at most once per `interval` per kind,
+so a storm of failures sends one message, and the next one says how many more came meanwhile. (What failed is
+logged where it failed: a refused trade is one line, not two.)
 Sending happens in the background: the failure being reported is never held up by Discord.
 """
 
@@ -33,9 +34,6 @@ class AdminAlerts:
 
     def alert(self, kind: str, text: str) -> None:
         """Log `text` as an error and tell the admins, unless they heard of `kind` less than `interval` ago."""
-        log.error("admin alert (%s): %s", kind, text)
-        if self._send is None:
-            return
         now = self._clock()
         last = self._last_sent.get(kind)
         if last is not None and now - last < self._interval:
@@ -44,6 +42,9 @@ class AdminAlerts:
         held = self._held.pop(kind, 0)
         self._last_sent[kind] = now
         more = f" ({held} more since the last alert)" if held else ""
+        log.error("admin alert (%s): %s%s", kind, text, more)
+        if self._send is None:
+            return
         message = f"⚠️ optiondesk: {text}{more}"[:MESSAGE_LIMIT]
         task = asyncio.get_running_loop().create_task(self._deliver(message))
         self._sending.add(task)
