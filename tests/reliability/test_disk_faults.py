@@ -31,6 +31,7 @@ from tests.core.factories import quote
 # The bot under simcord, as the Discord tests build it (a desk with a trader, an admin and a member without a role).
 from tests.discord.conftest import QQQ, SPY, Desk, bots, clock, desk, simcord_bot, storage  # noqa: F401
 from tests.reliability.checks import assert_nothing_lost, open_offline_desk
+from tests.reliability.storage_faults import bot, one_line
 
 MAP_FILE = "message_ids.json"
 POSTED = PostedMessage(1, 11, "evt-1", "2026-11-25T15:00:00+00:00")
@@ -125,6 +126,14 @@ def test_a_message_map_that_is_a_directory_stops_the_start_in_one_line_naming_it
 
     assert str(tmp_path / MAP_FILE) in str(raised.value) and "is a directory" in str(raised.value)
     assert "move it away" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_run_on_a_message_map_that_is_a_directory_ends_in_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / MAP_FILE).mkdir()
+
+    line = one_line(bot("run", "--storage", str(tmp_path), "--speed", "600"))
+
+    assert f"the message map {tmp_path / MAP_FILE} is a directory" in line
 
 
 @pytest.mark.parametrize(
