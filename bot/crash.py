@@ -11,10 +11,10 @@ import os
 import signal
 
 POINTS = (
+    "state-mid-write",  # an order's intent written to the state store, not committed: the order is not sent yet
     "fill-before-ledger",  # the executor filled; nothing is written yet
     "ledger-mid-write",  # half of the ledger line is on disk
-    "after-ledger",  # the line is durable; the state store and Discord know nothing yet
-    "state-mid-write",  # inside a state-store transaction, before its commit
+    "after-ledger",  # the line is durable; Discord knows nothing yet
     "before-message",  # about to post or edit the position's message
     "after-post",  # the message is posted; the message map does not know it yet
 )

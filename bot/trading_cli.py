@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
 from bot.options.clock import utc_now
 from bot.options.risk import DeskState, TradingState
-from bot.options.trade_ledger import read_ledger, replay
+from bot.options.trade_ledger import TradeEvent, read_ledger, replay
 from bot.paths import ledger_path
 from bot.runtime.desk_status import desk_status, render_status, state_json, status_json, trading_line
-from bot.runtime.state_file import STATE_FILE
-from bot.runtime.state_store import count_outbox
+from bot.runtime.message_map import MESSAGE_FILE, MessageMap, out_of_date
 from bot.runtime.trading_journal import append_journal, expected_state, journal_path
 from bot.runtime.trading_state import OPERATOR, log_change
 from bot.settings import Settings
 from bot.storage_lock import read_holder
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -59,15 +61,28 @@ def state_command(storage: Path, *, set_to: str | None, reason: str | None, as_j
 
 
 def status_command(settings: Settings, storage: Path, *, as_json: bool) -> int:
+    events = read_ledger(ledger_path(storage)).events
     status = desk_status(
         now=utc_now(),
         trading=expected_state(storage),
         limits=settings.risk.limits(),
-        positions=replay(read_ledger(ledger_path(storage)).events).values(),
+        positions=replay(events).values(),
         quote_ages=None,
-        backlog=count_outbox(storage / STATE_FILE),
+        backlog=message_backlog(storage, events),
         uptime=None,
         discord=holder.discord if (holder := read_holder(storage)) else None,
     )
     print(json.dumps(status_json(status), indent=2) if as_json else render_status(status))
     return EXIT_OK if status.trading.known else EXIT_PROBLEM
+
+
+def message_backlog(storage: Path, events: list[TradeEvent]) -> int | None:
+    """Position-message updates not yet delivered: positions whose message, as the message map records it, does not
+    show their last ledger event since the last reset. Read without writing anything; None (and a warning) if the map
+    cannot be read."""
+    path = storage / MESSAGE_FILE
+    try:
+        return len(out_of_date(events, MessageMap(path, read_only=True)))
+    except (OSError, ValueError) as error:
+        log.warning("message map %s cannot be read (%s): the Discord backlog is unknown", path, error)
+        return None

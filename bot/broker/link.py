@@ -1,5 +1,5 @@
-"""What a broker adds to a desk: its executor, its quote feed, the order journal and the background work
-(the trade-updates stream, and the start-up: orders left open by the last run, an optional reconcile).
+"""What a broker adds to a desk: its executor, its quote feed and the background work (the trade-updates stream,
+and the start-up: orders left open by the last run, an optional reconcile).
 
 New orders are held from the moment the desk is built until the start-up is done (or has taken
 `resume_timeout_seconds`): the orders left open are read before this run can send one, and a strategy
@@ -21,7 +21,7 @@ from bot.broker.alpaca import Alpaca
 from bot.broker.alpaca_executor import AlpacaExecutor
 from bot.broker.alpaca_quotes import AlpacaQuoteFeed
 from bot.broker.reconcile_fetch import reconcile_day
-from bot.broker.restart import JOURNAL_FILE, OrderJournal, follow_orders_left_open, orders_left_open
+from bot.broker.restart import follow_orders_left_open, orders_left_open, take_old_journal
 from bot.options.clock import Clock, utc_now
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import Position
@@ -64,18 +64,16 @@ class BrokerLink:
             fee_per_contract=config.fee_per_contract,
         )
         self.feed = AlpacaQuoteFeed(self.alpaca.option_stream(), self.alpaca.stock_stream())
-        self.journal = OrderJournal(storage / JOURNAL_FILE)
         log.info("broker: Alpaca %s", "paper trading" if self.alpaca.paper else "LIVE trading")
 
     async def attach(self, manager: OptionsOrderManager, store: StateStore) -> None:
-        """Journal each order before it is sent; quote the contracts of open positions as they change. Before
-        any order can go out: read the orders the last run left open, and hold new orders when the start-up
-        has work to do (see `start_up`)."""
-        self._left_open = await orders_left_open(manager, store, self.journal, self.clock())
+        """Quote the contracts of open positions as they change. Before any order can go out: read the orders the
+        last run left open, and hold new orders when the start-up has work to do (see `start_up`)."""
+        await take_old_journal(self.storage, store)
+        self._left_open = await orders_left_open(manager, store, self.clock())
         self._starting = bool(self._left_open) or self.settings.broker.reconcile_on_start
         if self._starting:
             manager.hold_orders(RESUMING)
-        manager.subscribe_orders(self.journal.on_order)
 
         async def held(event: TradeEvent, position: Position) -> None:
             self.feed.hold(p.contract.symbol for p in manager.open_positions())
@@ -113,7 +111,7 @@ class BrokerLink:
             work.cancel()
 
     async def _start_up(self, manager: OptionsOrderManager, store: StateStore, orders: list[StoredOrder]) -> None:
-        await follow_orders_left_open(manager, self.executor, store, self.journal, orders, self.clock())
+        await follow_orders_left_open(manager, self.executor, store, orders, self.clock())
         if self.settings.broker.reconcile_on_start:
             try:
                 await self.reconcile_now()

@@ -1,7 +1,8 @@
 """Orders in flight at the broker across a restart: asked for by client order id, never sent again.
 
-The journal (`storage/broker_orders.json`) keeps the contract and strategy of each order before it is
-sent, so that an opening order with no fill in the ledger yet can still be followed after a crash.
+Each order's intent is in the state store, with its contract and strategy, before the order is sent
+(`bot.options.order_record`), so that an opening order with no fill in the ledger yet can still be followed after a
+crash. Desks before that kept them in `storage/broker_orders.json`: an upgraded desk reads it once, then deletes it.
 """
 
 from __future__ import annotations
@@ -16,51 +17,56 @@ from bot.broker.alpaca_executor import AlpacaExecutor
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
 from bot.options.order_manager import OptionsOrderManager
-from bot.options.orders import OrderContext, OrderRequest, OrderStatus
-from bot.options.positions import Position
-from bot.paths import write_atomically
+from bot.options.orders import OrderRequest, OrderStatus
 from bot.runtime.state_store import StateStore, StoredOrder
 
 log = logging.getLogger(__name__)
 
-JOURNAL_FILE = "broker_orders.json"
+OLD_JOURNAL = "broker_orders.json"
 UNKNOWN_CONTRACT = "its contract was not known after a restart; see python -m bot reconcile"
 FILLED_IN_LEDGER = "filled in full in the ledger"
 
 
-class OrderJournal:
-    """Order id -> (symbol, multiplier, strategy) of the orders sent to the broker; written atomically."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: dict[str, dict[str, object]] = json.loads(path.read_text()) if path.exists() else {}
-
-    async def on_order(self, order: OrderContext, position: Position) -> None:
-        """An order listener: recorded when it is sent (before it reaches the broker)."""
-        if order.status is OrderStatus.NEW and order.order_id not in self.entries:
-            contract = position.contract
-            self.entries[order.order_id] = {
-                "symbol": contract.symbol,
-                "multiplier": contract.multiplier,
-                "strategy": position.strategy,
-            }
-            self._save()
-
-    def keep_only(self, order_ids: set[str]) -> None:
-        self.entries = {oid: entry for oid, entry in self.entries.items() if oid in order_ids}
-        self._save()
-
-    def _save(self) -> None:
-        write_atomically(self.path, json.dumps(self.entries).encode())
+async def take_old_journal(storage: Path, store: StateStore) -> None:
+    """Move the contracts and strategies an older desk noted in `broker_orders.json` into the state store's orders,
+    then delete the file. One that cannot be read is left where it is, said in one line."""
+    path = storage / OLD_JOURNAL
+    contracts = _read_old_journal(path)
+    if contracts is None:
+        return
+    await store.note_contracts(contracts)
+    _forget(path)
+    log.info("%s: the contracts of %d order(s) moved into the state store; the file is gone", path, len(contracts))
 
 
-async def orders_left_open(
-    manager: OptionsOrderManager, store: StateStore, journal: OrderJournal, now: datetime
-) -> list[StoredOrder]:
+def _read_old_journal(path: Path) -> dict[str, tuple[OptionContract, str]] | None:
+    if not path.exists():
+        return None
+    try:
+        entries = json.loads(path.read_text())
+        return {
+            str(order_id): (OptionContract.parse(str(e["symbol"]), int(e["multiplier"])), str(e["strategy"]))
+            for order_id, e in entries.items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, TradeError) as error:
+        log.warning(
+            "%s, left by an older desk, cannot be read (%s): an order it noted is followed only if its position is "
+            "in the ledger; move the file away",
+            path,
+            error,
+        )
+        return None
+
+
+def _forget(path: Path) -> None:
+    path.unlink()
+
+
+async def orders_left_open(manager: OptionsOrderManager, store: StateStore, now: datetime) -> list[StoredOrder]:
     """The orders the last run left open, read before this run can send any (so none of its own is among them).
 
     One the ledger shows filled in full (`reconcile --apply` completed it) is closed in the store here, without
-    asking the broker; the journal keeps only the orders still to follow.
+    asking the broker.
     """
     left = []
     for order in await store.open_orders():
@@ -75,7 +81,6 @@ async def orders_left_open(
             )
         else:
             left.append(order)
-    journal.keep_only({order.order_id for order in left})
     return left
 
 
@@ -83,34 +88,32 @@ async def follow_orders_left_open(
     manager: OptionsOrderManager,
     executor: AlpacaExecutor,
     store: StateStore,
-    journal: OrderJournal,
     orders: list[StoredOrder],
     now: datetime,
 ) -> None:
     """Each of `orders` (from `orders_left_open`): apply its fills the ledger misses, follow it if still working."""
-    await asyncio.gather(*(_follow(manager, executor, store, journal, order, now) for order in orders))
+    await asyncio.gather(*(_follow(manager, executor, store, order, now) for order in orders))
 
 
 async def _follow(
     manager: OptionsOrderManager,
     executor: AlpacaExecutor,
     store: StateStore,
-    journal: OrderJournal,
     stored: StoredOrder,
     now: datetime,
 ) -> None:
     position = manager.positions_by_id.get(stored.position_id)
-    entry = journal.entries.get(stored.order_id)
-    if position is not None:
+    if stored.contract is not None and stored.strategy is not None:
+        contract, strategy = stored.contract, stored.strategy
+    elif position is not None:  # an older desk's order, of a position the ledger knows
         contract, strategy = position.contract, position.strategy
-    elif entry is not None:
-        contract = OptionContract.parse(str(entry["symbol"]), int(str(entry["multiplier"])))
-        strategy = str(entry["strategy"])
     else:
         log.error("order %s left open by a restart: %s", stored.order_id, UNKNOWN_CONTRACT)
         await store.resolve_order(stored.order_id, OrderStatus.CANCELLED, stored.filled_qty, UNKNOWN_CONTRACT, now)
         return
-    request = OrderRequest(stored.order_id, stored.position_id, contract, stored.side, stored.requested_qty)
+    request = OrderRequest(
+        stored.order_id, stored.position_id, contract, stored.side, stored.requested_qty, stored.limit_price
+    )
     known = {a.fill_id: a.qty for a in (position.actions if position else ()) if a.order_id == stored.order_id}
     log.info("order %s was in flight at the restart; asking Alpaca about it", stored.order_id)
     try:

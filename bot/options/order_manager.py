@@ -1,9 +1,9 @@
 """`OptionsOrderManager`: the one way trades happen, for strategies and traders alike.
 
 For each request it checks the input, takes the position's lock, runs the pre-trade risk checks
-(`bot.options.risk`: the trading state and the limits), sends the order to the executor,
-applies every fill to the order and the position, appends the fill to the ledger (durable), and only
-then tells its listeners (the notifier). A refused request raises TradeError and changes nothing.
+(`bot.options.risk`: the trading state and the limits), records the order's intent (durable, see `OrderRecord`),
+sends the order to the executor, applies every fill to the order and the position, appends the fill to the ledger
+(durable), and only then tells its listeners (the notifier). A refused request raises TradeError and changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
+from typing import TypeVar
 
 from bot import crash
 from bot.options.amounts import trim_percent, whole_contracts
@@ -22,6 +23,7 @@ from bot.options.contracts import OptionContract
 from bot.options.errors import OrderRejected, TradeError, shown
 from bot.options.executor import Executor
 from bot.options.ids import new_id
+from bot.options.order_record import OrderRecord, OrderRecorder
 from bot.options.orders import Fill, OrderContext, OrderRequest, OrderStatus, Side
 from bot.options.outages import Outages
 from bot.options.positions import Position, Source
@@ -33,6 +35,7 @@ __all__ = ["OptionsOrderManager", "OrderContext", "Position"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 FillListener = Callable[[TradeEvent, Position], Awaitable[None]]
 OrderListener = Callable[[OrderContext, Position], Awaitable[None]]
 _HUNDRED = Decimal(100)
@@ -68,6 +71,7 @@ class OptionsOrderManager:
         self._listeners: list[FillListener] = []
         self._outages = Outages(log)
         self._order_listeners: list[OrderListener] = []
+        self._recorder = OrderRecorder(clock)
         self.orders: dict[str, OrderContext] = {}
         # While held (see `hold_orders`), the sentence a trader is refused with; new orders go out once released.
         self._held: str | None = None
@@ -79,8 +83,14 @@ class OptionsOrderManager:
 
     def subscribe_orders(self, listener: OrderListener) -> None:
         """Call `listener(order, position)` when an order is sent, and when it ends without filling in full
-        (rejected or cancelled); `position` is as it was before the order (no actions for an opening one)."""
+        (rejected or cancelled); `position` is as it was before the order (no actions for an opening one). A
+        listener that fails is logged and never stops the order: what must hold before it is sent is `record_orders`."""
         self._order_listeners.append(listener)
+
+    def record_orders(self, record: OrderRecord) -> None:
+        """Record each order's intent in `record` before it is sent (an order it cannot take is refused, never sent),
+        and its end."""
+        self._recorder.record = record
 
     def hold_orders(self, reason: str) -> None:
         """No new order goes out until `release_orders()`. A strategy's order waits for it; a trader's is
@@ -227,6 +237,12 @@ class OptionsOrderManager:
                 self._buys_in_flight[order.order_id] = (order, position, price)
         try:
             request = OrderRequest(order.order_id, position.position_id, position.contract, side, qty, limit_price)
+            try:
+                # Whole even when the desk stops meanwhile: a half-written record would go out with the next commit.
+                await _whole(self._recorder.intent(request, position.strategy, position.contract.label))
+            except TradeError:
+                del self.orders[order.order_id]  # never sent: it is no order of this desk
+                raise
             await self._tell_order(order, position)
             return await self._follow(position, order, self._executor.execute(request), source, actor)
         finally:
@@ -273,6 +289,15 @@ class OptionsOrderManager:
                 self._buys_in_flight.pop(order.order_id, None)
 
     async def _follow(
+        self, position: Position, order: OrderContext, fills: AsyncIterator[Fill], source: Source, actor: str | None
+    ) -> Position:
+        try:
+            return await self._to_the_end(position, order, fills, source, actor)
+        finally:
+            if order.is_final:  # else (a fill the ledger refused, a stop mid-order) the restart resolves it
+                await _whole(self._recorder.end(order))
+
+    async def _to_the_end(
         self, position: Position, order: OrderContext, fills: AsyncIterator[Fill], source: Source, actor: str | None
     ) -> Position:
         side = order.side
@@ -330,12 +355,7 @@ class OptionsOrderManager:
         The fill happened at the executor; stopping half-way would leave a durable ledger line that the
         order or the position's message never heard of. A cancellation waits for this, then goes on.
         """
-        recording = asyncio.ensure_future(self._record(position, order, fill, source, actor))
-        try:
-            return await asyncio.shield(recording)
-        except asyncio.CancelledError:
-            await asyncio.wait([recording])
-            raise
+        return await _whole(self._record(position, order, fill, source, actor))
 
     async def _record(
         self, position: Position, order: OrderContext, fill: Fill, source: Source, actor: str | None
@@ -388,7 +408,17 @@ class OptionsOrderManager:
         return after
 
 
+async def _whole(work: Awaitable[T]) -> T:
+    """Run `work` to its end even if the caller is cancelled meanwhile; a cancellation waits for it, then goes on."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
 def _name(listener: object) -> str:
-    """A listener as the log names it (`StateStore.record_fill`, `remember_order`)."""
+    """A listener as the log names it (`OptionsTradeNotifier.on_fill`)."""
     name = getattr(listener, "__qualname__", None) or repr(listener)
     return name.rpartition("<locals>.")[2]

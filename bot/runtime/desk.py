@@ -19,14 +19,13 @@ from bot.options.inbox import LatestByKey
 from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import session_close
 from bot.options.order_manager import OptionsOrderManager
-from bot.options.orders import OrderContext
 from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import ActionKind, Position
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.risk import DeskState, RiskCheck, TradingState
 from bot.options.trade_ledger import LedgerError, LedgerGone, TradeEvent, TradeLedger
-from bot.runtime.message_board import Board, BoardSink, out_of_date
-from bot.runtime.message_map import MessageMap
+from bot.runtime.message_board import Board, BoardSink
+from bot.runtime.message_map import MessageMap, out_of_date
 from bot.runtime.options_trade_notifier import OptionsTradeNotifier
 from bot.runtime.resume import ResumeReport, start_up
 from bot.runtime.state_store import StateStore
@@ -262,14 +261,8 @@ async def _assemble(
     )
     if broker is not None:
         await broker.attach(manager, store)
-
-    async def remember_order(order: OrderContext, position: Position) -> None:
-        await store.save_order(order, clock())
-
-    # The state store hears of a fill before Discord does: its outbox then survives a crash.
-    manager.subscribe(store.record_fill)
-    manager.subscribe_orders(remember_order)
-    notifier = OptionsTradeNotifier(BoardSink(board, messages, notify), quotes, delivered=store.delivered)
+    manager.record_orders(store)  # each order's intent is on disk before it is sent; no fill waits for the store
+    notifier = OptionsTradeNotifier(BoardSink(board, messages, notify), quotes)
     manager.subscribe(notifier.on_fill)
     manager.subscribe_orders(notifier.on_order)
     manager.subscribe(guard_daily_loss(switch, manager.all_positions, limits))

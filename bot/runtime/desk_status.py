@@ -121,7 +121,7 @@ def render_status(status: DeskStatus, escape: Callable[[str], str] = _as_is) -> 
     loss = "no loss limit" if limits.max_daily_loss is None else f"loss limit {dollars(limits.max_daily_loss)}"
     lines.append(f"Realized P&L today ({status.day}): {dollars(status.realized_today)} ({loss})")
     if status.backlog is None:
-        lines.append("Discord backlog: unknown (the state store cannot be read)")
+        lines.append("Discord backlog: unknown (the message map cannot be read)")
     else:
         lines.append(f"Discord backlog: {status.backlog} message update(s) waiting")
     if status.discord is not None:

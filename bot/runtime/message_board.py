@@ -20,7 +20,6 @@ import discord
 
 from bot import crash
 from bot.options.positions import ActionKind
-from bot.options.trade_ledger import TradeEvent
 from bot.runtime.message_map import MessageMap, PostedMessage
 from bot.runtime.position_view import PositionView, render_text
 from bot.settings import Notify
@@ -99,26 +98,6 @@ class BoardSink:
         since = posting.posted - CLOCK_SKEW
         reset_at = self._map.reset_at
         return max(since, reset_at) if reset_at is not None else since
-
-
-def out_of_date(events: list[TradeEvent], message_map: MessageMap, since: datetime | None = None) -> dict[str, str]:
-    """Positions whose message does not show their last event, with that event: a restart's backlog.
-
-    Only events after the last reset count, and after `since` (the latest end-of-day reset time): an
-    earlier day's positions get no message now, even when the map was never reset (a first start on a
-    ledger with history, or a lost map).
-    """
-    floors = [t for t in (message_map.reset_at, since) if t is not None]
-    floor = max(floors) if floors else None
-    last_event: dict[str, str] = {}
-    for event in events:
-        if floor is None or event.ts > floor:
-            last_event[event.position_id] = event.event_id
-    return {
-        position_id: event_id
-        for position_id, event_id in last_event.items()
-        if (posted := message_map.get(position_id)) is None or posted.event_id != event_id or posted.posting
-    }
 
 
 class ConsoleBoard:

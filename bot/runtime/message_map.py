@@ -18,12 +18,18 @@ import os
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from bot.paths import StorageError, write_atomically
 
+if TYPE_CHECKING:
+    from bot.options.trade_ledger import TradeEvent
+
 log = logging.getLogger(__name__)
+
+MESSAGE_FILE = "message_ids.json"  # in the storage folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +63,17 @@ class _File(BaseModel):
 
 
 class MessageMap:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """`read_only`: for a command that writes nothing: the file is read as it is (no check that it could be
+        replaced, nothing set aside); one that cannot be read raises OSError or ValueError. No file: an empty map."""
         self.path = path
         self.messages: dict[str, PostedMessage] = {}
         self.reset_at: datetime | None = None
         self._unsaved = False  # the last save failed: said once, until a save goes through again
-        self._load()
+        if not read_only:
+            self._load()
+        elif path.exists():
+            self._take(_File.model_validate_json(path.read_bytes()))
 
     def _load(self) -> None:
         try:
@@ -104,6 +115,9 @@ class MessageMap:
                 aside,
             )
             return
+        self._take(stored)
+
+    def _take(self, stored: _File) -> None:
         self.reset_at = stored.reset_at
         self.messages = {
             pid: PostedMessage(e.channel_id, e.message_id, e.event_id, e.posted_at.isoformat(), e.posting)
@@ -153,3 +167,23 @@ class MessageMap:
 
 def _entry(posted: PostedMessage) -> dict[str, object]:
     return {name: getattr(posted, name) for name in _FIELDS}
+
+
+def out_of_date(events: list[TradeEvent], message_map: MessageMap, since: datetime | None = None) -> dict[str, str]:
+    """Positions whose message does not show their last event, with that event: a restart's backlog.
+
+    Only events after the last reset count, and after `since` (the latest end-of-day reset time): an
+    earlier day's positions get no message now, even when the map was never reset (a first start on a
+    ledger with history, or a lost map).
+    """
+    floors = [t for t in (message_map.reset_at, since) if t is not None]
+    floor = max(floors) if floors else None
+    last_event: dict[str, str] = {}
+    for event in events:
+        if floor is None or event.ts > floor:
+            last_event[event.position_id] = event.event_id
+    return {
+        position_id: event_id
+        for position_id, event_id in last_event.items()
+        if (posted := message_map.get(position_id)) is None or posted.event_id != event_id or posted.posting
+    }

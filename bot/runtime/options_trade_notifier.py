@@ -15,16 +15,12 @@ from typing import Protocol
 
 from bot.options.inbox import LatestByKey
 from bot.options.orders import OrderContext, OrderStatus
-from bot.options.outages import Outages
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
 from bot.options.trade_ledger import TradeEvent
-from bot.paths import StorageError
 from bot.runtime.position_view import PositionView
 
 log = logging.getLogger(__name__)
-
-DELIVERED = "the record of delivered messages"  # the state store's outbox, as the log names it
 
 
 class MessageSink(Protocol):
@@ -51,15 +47,12 @@ class OptionsTradeNotifier:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_backoff: float = 60.0,
-        delivered: Callable[[str, str | None], Awaitable[None]] | None = None,
     ) -> None:
         self._sink = sink
-        self._delivered = delivered
         self._quotes = quotes
         self._sleep = sleep
         self._max_backoff = max_backoff
         self._pending: LatestByKey[str, PositionView] = LatestByKey()
-        self._outages = Outages(log)
 
     def view(self, position: Position, event_id: str | None = None, note: str | None = None) -> PositionView:
         """What the position's message shows now, at the contract's latest mark."""
@@ -106,14 +99,6 @@ class OptionsTradeNotifier:
                 self._pending.put_back(position_id, view)
                 log.warning("could not show the message of position %s (%r); will retry", position_id, error)
                 continue
-            if self._delivered is not None:
-                try:
-                    await self._delivered(position_id, view.event_id)
-                except StorageError as error:
-                    # Shown all the same; only a restart before its next delivery shows it once more.
-                    self._outages.failed(DELIVERED, "message of position %s shown, not marked: %s", position_id, error)
-                else:
-                    self._outages.worked(DELIVERED)
         return failed
 
     async def run(self) -> None:

@@ -1,11 +1,10 @@
-"""Start-up: rebuild the positions from the ledger, verify them, bring the state store in line, and settle
-the trading state the desk starts in.
+"""Start-up: rebuild the positions from the ledger and verify them, resolve the orders the last run left open, and
+settle the trading state the desk starts in.
 
-The ledger wins. A position whose stored row differs from the replay is repaired and reported; fills the
-store misses are added; orders left unanswered by a crash are resolved from the ledger (for the paper
-executor an order with no recorded fill was never filled); rows of positions closed before today go. A ledger
-that does not verify, a trading state that cannot be known or a corrupt store tightens the trading state (see
-`bot.runtime.trading_state.start_state`).
+The ledger is the positions: nothing else holds them. Orders left unanswered by a crash are resolved from the ledger
+(for the paper executor an order with no recorded fill was never filled); a broker's are asked about later
+(`bot.broker.restart`). A ledger that does not verify, a trading state that cannot be known or a corrupt store
+tightens the trading state (see `bot.runtime.trading_state.start_state`).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent, TradeLedger, parse_line
 from bot.paths import ledger_path
 from bot.runtime.state_file import STATE_FILE
-from bot.runtime.state_store import Checkpoint, StateStore, StoredPosition
+from bot.runtime.state_store import Checkpoint, StateStore
 from bot.runtime.trading_journal import first_line
 from bot.runtime.trading_state import NEW_DESK, Held, start_state
 
@@ -38,20 +37,15 @@ UNANSWERED = "not answered before a restart"
 class ResumeReport:
     positions: dict[str, Position]
     problems: list[str] = field(default_factory=list)  # ledger invariants that do not hold
-    repaired: list[str] = field(default_factory=list)  # positions whose stored state the ledger corrected
-    rebuilt: list[str] = field(default_factory=list)  # positions missing from the store (a lost or new file)
     resolved_orders: list[str] = field(default_factory=list)
     events: list[TradeEvent] = field(default_factory=list)  # the lines replayed (all, or since a checkpoint)
     kept: frozenset[str] = frozenset()  # open positions and those closed today
     trading: Held = NEW_DESK  # the trading state the desk starts in
     trading_set: str = ""  # what start-up set the trading state to and why ('' when it kept the journal's)
+    store_lost: str = ""  # what was lost with a state store found missing or empty ('' when none was lost)
 
     def summary(self) -> str:
-        lines = [self.trading_set] if self.trading_set else []
-        if self.rebuilt:
-            lines.append(f"rebuilt {len(self.rebuilt)} position(s) missing from the state store, from the ledger")
-        if self.repaired:
-            lines.append(f"repaired {len(self.repaired)} position(s) from the ledger: {', '.join(self.repaired[:10])}")
+        lines = [line for line in (self.trading_set, self.store_lost) if line]
         if self.resolved_orders:
             lines.append(f"resolved {len(self.resolved_orders)} order(s) left open by a restart")
         if self.problems:
@@ -60,7 +54,7 @@ class ResumeReport:
 
 
 def _kept(position: Position, today: date, zone: tzinfo) -> bool:
-    """The store keeps open positions and those closed today."""
+    """Open positions and those closed today: the ones a restart replays and the store keeps highs of."""
     return position.is_open or (position.closed_at is not None and position.closed_at.astimezone(zone).date() == today)
 
 
@@ -81,39 +75,27 @@ async def resume(
     report = ResumeReport(verified.positions, problems=verified.problems, events=events)
     for problem in verified.problems[:20]:
         log.error("ledger: %s", problem)
-
-    kept = {pid for pid, position in verified.positions.items() if _kept(position, today, zone)}
-    report.kept = frozenset(kept)
-    last_event: dict[str, str] = {}
-    fills: list[TradeEvent] = []
-    filled_by_order: dict[str, int] = {}
-    for event in events:
-        if event.position_id in kept:
-            last_event[event.position_id] = event.event_id
-            fills.append(event)
-        filled_by_order[event.order_id] = filled_by_order.get(event.order_id, 0) + event.qty
+    report.kept = frozenset(pid for pid, position in verified.positions.items() if _kept(position, today, zone))
 
     # A broker's orders may still be working: the broker is asked about them (bot.broker.restart).
-    for order in [] if orders_at_broker else await store.open_orders():
-        filled = filled_by_order.get(order.order_id, 0)
-        status = OrderStatus.FILLED if filled >= order.requested_qty else OrderStatus.CANCELLED
-        await store.resolve_order(order.order_id, status, filled, UNANSWERED, now)
-        report.resolved_orders.append(order.order_id)
-        log.warning("order %s was %s at the restart: %s", order.order_id, status, UNANSWERED)
-    stored = await store.positions()
-    repaired = [pid for pid in kept if stored.get(pid) != StoredPosition.of(verified.positions[pid], last_event[pid])]
-    report.repaired = [pid for pid in repaired if pid in stored]  # a missing row is a rebuild, not a repair
-    report.rebuilt = [pid for pid in repaired if pid not in stored]
-    known_fills = await store.fill_ids()
-    missing_fills = [event for event in fills if event.fill_id not in known_fills]
-    if repaired or missing_fills or set(stored) - kept:
-        start_of_day = datetime.combine(today, time.min, tzinfo=zone)
-        await store.rewrite(
-            ((verified.positions[pid], last_event[pid]) for pid in repaired), missing_fills, kept, start_of_day
+    if not orders_at_broker:
+        filled_by_order: dict[str, int] = {}
+        for event in events:
+            filled_by_order[event.order_id] = filled_by_order.get(event.order_id, 0) + event.qty
+        for order in await store.open_orders():
+            filled = filled_by_order.get(order.order_id, 0)
+            status = OrderStatus.FILLED if filled >= order.requested_qty else OrderStatus.CANCELLED
+            await store.resolve_order(order.order_id, status, filled, UNANSWERED, now)
+            report.resolved_orders.append(order.order_id)
+            log.warning("order %s was %s at the restart: %s", order.order_id, status, UNANSWERED)
+    await store.prune(report.kept, datetime.combine(today, time.min, tzinfo=zone))
+    if store.anew and store.set_aside is None and events:
+        open_positions = sum(1 for position in verified.positions.values() if position.is_open)
+        report.store_lost = (
+            f"the state store {store.path} was missing or empty and was started anew: the trailing highs of "
+            f"{open_positions} open position(s) start again from the next quote, and an order left in flight at a "
+            "broker is not followed (python -m bot reconcile finds its fills)"
         )
-    for pid in report.repaired:
-        log.warning("position %s in the state store differed from the ledger; repaired from the ledger", pid)
-
     return report
 
 
@@ -121,7 +103,7 @@ async def start_up(
     storage: Path, *, now: datetime, zone: tzinfo, orders_at_broker: bool = False
 ) -> tuple[TradeLedger, StateStore, ResumeReport]:
     """The bot's start-up: open the ledger (cutting away a torn tail), rebuild and verify the positions from
-    it, and bring the state store in line.
+    it, and resolve what the state store holds of the last run (`resume`).
 
     The part of the ledger verified at the last start-up is trusted if its digest still holds (the state
     store keeps it as a checkpoint): only the positions then kept and the lines written since are replayed

@@ -102,8 +102,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP TABLE trading_state;
     """,
+    # 6: only what no ledger line holds and a restart reads. An order's intent is written before it is sent, with
+    # what a restart needs to follow it at the broker (broker_orders.json held that before); the positions and
+    # fills mirrored the ledger, the outbox the message map, and the fired exit levels were never read.
+    """
+    ALTER TABLE orders ADD COLUMN symbol TEXT;
+    ALTER TABLE orders ADD COLUMN multiplier INTEGER;
+    ALTER TABLE orders ADD COLUMN strategy TEXT;
+    ALTER TABLE orders ADD COLUMN limit_price TEXT;
+    DROP TABLE positions;
+    DROP TABLE fills;
+    DROP TABLE outbox;
+    DROP TABLE exit_levels;
+    """,
 )
-TABLES = ("positions", "orders", "fills", "outbox", "exit_levels", "exit_highs", "checkpoint")
+TABLES = ("orders", "exit_highs", "checkpoint")
 
 
 async def pragma(db: aiosqlite.Connection, pragma: str) -> sqlite3.Row | None:
@@ -186,9 +199,9 @@ async def connect(path: Path) -> aiosqlite.Connection:
         raise storage_error(path, error) from None
     try:
         await pragma(db, "journal_mode=WAL")
-        # WAL with synchronous=NORMAL: a crash never corrupts the file; the last commits may be lost, and
-        # the ledger puts them back at the next start.
-        await pragma(db, "synchronous=NORMAL")
+        # WAL with synchronous=FULL: each commit is on disk when it returns, as an order's intent must be before
+        # the order is sent (no ledger line could put it back). Its writes are few: one per order sent or ended.
+        await pragma(db, "synchronous=FULL")
         row = await pragma(db, "quick_check")
         if row is None or row[0] != "ok":
             raise Corrupt(f"quick_check says {row[0] if row else 'nothing'}")
@@ -228,7 +241,8 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
     if version > len(MIGRATIONS):
         raise StorageError(
             f"state store {path} is at schema version {version}, newer than this bot's {len(MIGRATIONS)}: run "
-            "the newer bot, or move the file aside (it is rebuilt from the ledger at the next start)"
+            "the newer bot, or move the file aside (a new one is started; its trailing highs and orders in flight "
+            "are lost)"
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         await db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
@@ -240,6 +254,6 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
         raise bad_value(
             path,
             f"table {missing[0]} is missing (the file was changed outside the bot)",
-            "move the file aside and start again: it is rebuilt from the ledger (the trailing highs and fired "
-            "exit levels it held are lost)",
+            "move the file aside and start again: a new one is started (the trailing highs and orders in flight it "
+            "held are lost)",
         )

@@ -1,58 +1,43 @@
-"""The state store: what the bot needs to resume, in SQLite (WAL), rebuilt from the ledger where it can be.
+"""The state store: what a restart needs that no ledger line holds, in SQLite (WAL). Each table has its reader:
 
-It holds the open positions and the ones closed today, their orders and fills, the outbox of Discord
-updates not yet delivered, and the exit-rule levels that fired. The ledger stays the source of truth:
-at start-up the store is checked against it and repaired where they differ (see `bot.runtime.resume`).
-The trading state is not here but in its own journal (`bot.runtime.trading_journal`).
+- `orders`: each order's intent, on disk before the order is sent, and its end; a restart reads the orders that did
+  not end (`open_orders`) and resolves them from the ledger or follows them at the broker.
+- `exit_highs`: the trailing stop's high per position; the strategies take them back at start.
+- `checkpoint`: how much of the ledger the last start verified; the next start trusts that part by its digest.
+
+The positions are the ledger's replay (`bot.runtime.resume`), which messages are out of date is the message map's
+(`bot.runtime.message_map`), and the trading state is in its own journal (`bot.runtime.trading_journal`).
 
 A corrupt file is set aside and started anew; any other fault of the file is a `StorageError` (see
-`bot.runtime.state_file`), and so is a value read back that cannot be used and cannot be rebuilt from the ledger.
-A value that can be (the checkpoint, a position) is rebuilt, and that is logged.
+`bot.runtime.state_file`), and so is a value read back that cannot be used (an order, a high). A checkpoint that
+cannot be read is dropped, so that the whole ledger is verified, and that is logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 from bot import crash
-from bot.options.orders import OrderContext, OrderStatus, Side
-from bot.options.positions import Position
-from bot.options.trade_ledger import TradeEvent
-from bot.runtime.state_file import Corrupt, bad_value, connect, faults, pragma, read_only, set_aside
+from bot.options.contracts import OptionContract
+from bot.options.errors import TradeError
+from bot.options.orders import OrderContext, OrderRequest, OrderStatus, Side
+from bot.runtime.state_file import Corrupt, bad_value, connect, faults, pragma, set_aside
 
 log = logging.getLogger(__name__)
 
 OPEN_ORDER_STATES = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPosition:
-    position_id: str
-    status: str
-    qty: int
-    avg_entry: Decimal
-    realized_pnl: Decimal
-    last_event_id: str
-
-    @classmethod
-    def of(cls, position: Position, last_event_id: str) -> StoredPosition:
-        return cls(
-            position.position_id,
-            position.status.value,
-            position.qty,
-            position.avg_entry,
-            position.realized_pnl,
-            last_event_id,
-        )
+_ENDED = tuple(s.value for s in OrderStatus if s.value not in OPEN_ORDER_STATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,63 +58,39 @@ class StoredOrder:
     requested_qty: int
     filled_qty: int
     status: OrderStatus
+    contract: OptionContract | None  # None: an order an older desk recorded (see bot.broker.restart)
+    strategy: str | None
+    limit_price: Decimal | None = None
 
 
-def _position_row(position: Position, last_event_id: str) -> tuple[object, ...]:
-    return (
-        position.position_id,
-        position.contract.symbol,
-        position.strategy,
-        position.status.value,
-        position.qty,
-        str(position.avg_entry),
-        str(position.realized_pnl),
-        str(position.fees),
-        position.opened_at.isoformat() if position.opened_at else None,
-        position.closed_at.isoformat() if position.closed_at else None,
-        last_event_id,
-    )
-
-
-_UPSERT_POSITION = "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_FILL = "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?)"
-# An open order's filled quantity and status, from its recorded fills (so a fill counts once).
-_FILLED = "(SELECT SUM(qty) FROM fills WHERE fills.order_id = orders.order_id)"
-_FILL_ORDER = (
-    f"UPDATE orders SET filled_qty = {_FILLED}, status = CASE WHEN {_FILLED} >= requested_qty "
-    f"THEN '{OrderStatus.FILLED.value}' ELSE '{OrderStatus.PARTIALLY_FILLED.value}' END, updated_at = ? "
-    f"WHERE order_id = ? AND status IN ('{OrderStatus.NEW.value}', '{OrderStatus.PARTIALLY_FILLED.value}')"
+_INSERT_INTENT = (
+    "INSERT INTO orders (order_id, position_id, side, requested_qty, filled_qty, status, updated_at, symbol, "
+    "multiplier, strategy, limit_price) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"
+)
+_OPEN_ORDERS = (
+    "SELECT order_id, position_id, side, requested_qty, filled_qty, status, symbol, multiplier, strategy, limit_price "
+    f"FROM orders WHERE status NOT IN ({', '.join('?' for _ in _ENDED)})"
 )
 
 
-def _fill_row(event: TradeEvent) -> tuple[object, ...]:
-    return (
-        event.fill_id,
-        event.event_id,
-        event.order_id,
-        event.position_id,
-        event.qty,
-        str(event.price),
-        event.ts.isoformat(),
-    )
-
-
 class StateStore:
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path, *, anew: bool = False) -> None:
         self._db = db
         self.path = path
+        self.anew = anew  # no file, an empty one or a corrupt one was found at the open: a new store was started
         self.set_aside: Path | None = None  # where a corrupt file found at the open went
 
     @classmethod
     async def open(cls, path: Path) -> StateStore:
         """Open (creating and migrating as needed). A corrupt file is set aside (see `set_aside`) and started
         anew; any other fault is a StorageError naming the file, which is left as it is."""
+        anew = _empty(path)
         try:
-            return cls(await connect(path), path)
+            return cls(await connect(path), path, anew=anew)
         except Corrupt as error:
             aside = set_aside(path)
-            log.error("state store %s is corrupt (%s); set aside as %s, rebuilding from the ledger", path, error, aside)
-        store = cls(await connect(path), path)
+            log.error("state store %s is corrupt (%s); set aside as %s, starting a new one", path, error, aside)
+        store = cls(await connect(path), path, anew=True)
         store.set_aside = aside
         return store
 
@@ -140,128 +101,106 @@ class StateStore:
         row = await pragma(self._db, "user_version")
         return int(row[0]) if row else 0
 
-    # Positions and fills -------------------------------------------------------------------------
-
-    async def positions(self) -> dict[str, StoredPosition]:
-        """The stored positions; a row whose numbers cannot be read is left out, so the ledger rebuilds it."""
-        query = "SELECT position_id, status, qty, avg_entry, realized_pnl, last_event_id FROM positions"
+    async def _write(self, sql: str, row: Sequence[object], *, crash_at: str | None = None) -> None:
+        """One statement, committed (on disk when this returns); nothing of it is left behind if it fails."""
         with faults(self.path):
-            async with self._db.execute(query) as cursor:
-                rows = await cursor.fetchall()
-        stored = {}
-        for row in rows:
-            avg_entry, realized = _decimal(row[3]), _decimal(row[4])
-            if avg_entry is None or realized is None or not isinstance(row[2], int):
-                log.warning(
-                    "state store %s: table positions, position %s has a value that cannot be read; rebuilt from the "
-                    "ledger",
-                    self.path,
-                    row[0],
-                )
-                continue
-            stored[row[0]] = StoredPosition(row[0], row[1], row[2], avg_entry, realized, row[5])
-        return stored
-
-    async def fill_ids(self) -> set[str]:
-        with faults(self.path):
-            async with self._db.execute("SELECT fill_id FROM fills") as cursor:
-                return {row[0] for row in await cursor.fetchall()}
-
-    async def record_fill(self, event: TradeEvent, position: Position) -> None:
-        """One fill after its ledger line: the fill, its order, the position as it now is, and its message to
-        deliver."""
-        with faults(self.path):
-            await self._db.execute(_INSERT_FILL, _fill_row(event))
-            await self._db.execute(_FILL_ORDER, (event.ts.isoformat(), event.order_id))
-            await self._db.execute(_UPSERT_POSITION, _position_row(position, event.event_id))
-            crash.crash_point("state-mid-write")
-            await self._db.execute("INSERT OR REPLACE INTO outbox VALUES (?, ?)", (event.position_id, event.event_id))
-            await self._db.commit()
-
-    async def rewrite(
-        self,
-        positions: Iterable[tuple[Position, str]],
-        fills: Iterable[TradeEvent],
-        keep: Iterable[str],
-        orders_before: datetime,
-    ) -> None:
-        """Bring positions and fills in line with the ledger: upsert these, drop rows of positions not kept
-        (their orders only when older than `orders_before`: today's refused opening orders have no position)."""
-        kept = [(pid,) for pid in keep]
-        not_kept = "position_id NOT IN (SELECT position_id FROM kept)"
-        with faults(self.path):
-            await self._db.executemany(_UPSERT_POSITION, [_position_row(p, e) for p, e in positions])
-            await self._db.executemany(_INSERT_FILL, [_fill_row(event) for event in fills])
-            await self._db.execute("CREATE TEMP TABLE IF NOT EXISTS kept (position_id TEXT PRIMARY KEY)")
-            await self._db.execute("DELETE FROM kept")
-            await self._db.executemany("INSERT OR IGNORE INTO kept VALUES (?)", kept)
-            for table in ("positions", "fills", "exit_levels", "exit_highs"):
-                await self._db.execute(f"DELETE FROM {table} WHERE {not_kept}")
-            before = orders_before.isoformat()
-            await self._db.execute(f"DELETE FROM orders WHERE {not_kept} AND updated_at < ?", (before,))
-            await self._db.commit()
+            try:
+                await self._db.execute(sql, row)
+                if crash_at is not None:
+                    crash.crash_point(crash_at)
+                await self._db.commit()
+            except sqlite3.Error:
+                # Else a later commit would carry it: an order refused for want of its record would show as sent.
+                with contextlib.suppress(sqlite3.Error):
+                    await self._db.rollback()
+                raise
 
     # Orders ------------------------------------------------------------------------------------------
 
-    async def save_order(self, order: OrderContext, now: datetime) -> None:
+    async def record_intent(self, request: OrderRequest, strategy: str, at: datetime) -> None:
+        """An order about to be sent, with what a restart needs to follow it (its contract and strategy)."""
+        contract = request.contract
+        limit = None if request.limit_price is None else str(request.limit_price)
         row = (
-            order.order_id,
-            order.position_id,
-            order.side.value,
-            order.requested_qty,
-            order.filled_qty,
-            order.status.value,
-            order.reason,
-            now.isoformat(),
+            request.order_id,
+            request.position_id,
+            request.side.value,
+            request.qty,
+            OrderStatus.NEW.value,
+            _utc(at),
+            contract.symbol,
+            contract.multiplier,
+            strategy,
+            limit,
         )
-        with faults(self.path):
-            await self._db.execute("INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-            await self._db.commit()
+        await self._write(_INSERT_INTENT, row, crash_at="state-mid-write")
 
-    async def open_orders(self) -> list[StoredOrder]:
-        """Orders not known to have ended; an order whose status or side cannot be read is a StorageError (it may
-        be working at a broker: only the operator can tell)."""
-        ended = [s.value for s in OrderStatus if s.value not in OPEN_ORDER_STATES]
-        query = (
-            "SELECT order_id, position_id, side, requested_qty, filled_qty, status FROM orders "
-            f"WHERE status NOT IN ({', '.join('?' for _ in ended)})"
-        )
-        with faults(self.path):
-            async with self._db.execute(query, ended) as cursor:
-                rows = await cursor.fetchall()
-        orders = []
-        for r in rows:
-            try:
-                orders.append(StoredOrder(r[0], r[1], Side(r[2]), int(r[3]), int(r[4]), OrderStatus(r[5])))
-            except ValueError:
-                raise bad_value(
-                    self.path,
-                    f"table orders, order {r[0]}: side {r[2]!r} / status {r[5]!r} / quantities {r[3]!r}, {r[4]!r} "
-                    "cannot be read",
-                    "check whether that order is still working at the broker, then set its status to cancelled or "
-                    "filled (or delete the row) and start again",
-                ) from None
-        return orders
+    async def record_end(self, order: OrderContext, at: datetime) -> None:
+        """The order filled, or was cancelled or rejected: a restart has nothing left to follow."""
+        await self.resolve_order(order.order_id, order.status, order.filled_qty, order.reason, at)
 
     async def resolve_order(
-        self, order_id: str, status: OrderStatus, filled_qty: int, reason: str, now: datetime
+        self, order_id: str, status: OrderStatus, filled_qty: int, reason: str | None, at: datetime
     ) -> None:
+        sql = "UPDATE orders SET status = ?, filled_qty = ?, reason = ?, updated_at = ? WHERE order_id = ?"
+        await self._write(sql, (status.value, filled_qty, reason, _utc(at), order_id))
+
+    async def open_orders(self) -> list[StoredOrder]:
+        """Orders not known to have ended; an order whose fields cannot be read is a StorageError (it may be working
+        at a broker: only the operator can tell)."""
         with faults(self.path):
+            async with self._db.execute(_OPEN_ORDERS, _ENDED) as cursor:
+                rows = await cursor.fetchall()
+        return [self._order(row) for row in rows]
+
+    def _order(self, r: Sequence[Any]) -> StoredOrder:
+        try:
+            contract = None if r[6] is None else OptionContract.parse(str(r[6]), int(str(r[7])))
+            limit = None if r[9] is None else _decimal(r[9])
+            if r[9] is not None and limit is None:
+                raise ValueError("limit price")
+            return StoredOrder(
+                str(r[0]),
+                str(r[1]),
+                Side(r[2]),
+                int(str(r[3])),
+                int(str(r[4])),
+                OrderStatus(r[5]),
+                contract,
+                None if r[8] is None else str(r[8]),
+                limit,
+            )
+        except (ValueError, TradeError):
+            raise bad_value(
+                self.path,
+                f"table orders, order {r[0]}: side {r[2]!r} / status {r[5]!r} / quantities {r[3]!r}, {r[4]!r} / "
+                f"contract {r[6]!r} x {r[7]!r} / limit {r[9]!r} cannot be read",
+                "check whether that order is still working at the broker, then set its status to cancelled or "
+                "filled (or delete the row) and start again",
+            ) from None
+
+    async def note_contracts(self, contracts: dict[str, tuple[OptionContract, str]]) -> None:
+        """Order id -> (contract, strategy) for orders an older desk recorded without them."""
+        sql = "UPDATE orders SET symbol = ?, multiplier = ?, strategy = ? WHERE order_id = ? AND symbol IS NULL"
+        rows = [(c.symbol, c.multiplier, strategy, oid) for oid, (c, strategy) in contracts.items()]
+        with faults(self.path):
+            await self._db.executemany(sql, rows)
+            await self._db.commit()
+
+    # Start-up ------------------------------------------------------------------------------------------
+
+    async def prune(self, kept: Iterable[str], ended_before: datetime) -> None:
+        """Drop what no restart reads: the highs of positions not kept (closed before today), and orders that ended
+        before `ended_before` (the day's stay for the operator to look up)."""
+        with faults(self.path):
+            async with self._db.execute("SELECT position_id FROM exit_highs") as cursor:
+                gone = {row[0] for row in await cursor.fetchall()} - set(kept)
+            await self._db.executemany("DELETE FROM exit_highs WHERE position_id = ?", [(pid,) for pid in gone])
             await self._db.execute(
-                "UPDATE orders SET status = ?, filled_qty = ?, reason = ?, updated_at = ? WHERE order_id = ?",
-                (status.value, filled_qty, reason, now.isoformat(), order_id),
+                f"DELETE FROM orders WHERE status IN ({', '.join('?' for _ in _ENDED)}) AND updated_at < ?",
+                (*_ENDED, _utc(ended_before)),
             )
             await self._db.commit()
-
-    # Outbox --------------------------------------------------------------------------------------
-
-    async def delivered(self, position_id: str, event_id: str | None) -> None:
-        query = "DELETE FROM outbox WHERE position_id = ? AND event_id IS ?"
-        with faults(self.path):
-            await self._db.execute(query, (position_id, event_id))
-            await self._db.commit()
-
-    # Checkpoint ----------------------------------------------------------------------------------
 
     async def checkpoint(self) -> Checkpoint | None:
         """The last start's checkpoint; None (so the whole ledger is verified and a new one saved) if there is
@@ -286,21 +225,12 @@ class StateStore:
 
     async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         row = (checkpoint.ledger_bytes, checkpoint.digest, json.dumps(sorted(checkpoint.kept)))
-        with faults(self.path):
-            await self._db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", row)
-            await self._db.commit()
+        await self._write("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)", row)
 
-    # Exit rules' memory: what no ledger line holds -----------------------------------------------
-
-    async def fire_level(self, position_id: str, rule: str, level: int) -> None:
-        with faults(self.path):
-            await self._db.execute("INSERT OR IGNORE INTO exit_levels VALUES (?, ?, ?)", (position_id, rule, level))
-            await self._db.commit()
+    # The trailing stop's memory ------------------------------------------------------------------
 
     async def save_high(self, position_id: str, high: Decimal) -> None:
-        with faults(self.path):
-            await self._db.execute("INSERT OR REPLACE INTO exit_highs VALUES (?, ?)", (position_id, str(high)))
-            await self._db.commit()
+        await self._write("INSERT OR REPLACE INTO exit_highs VALUES (?, ?)", (position_id, str(high)))
 
     async def highs(self) -> dict[str, Decimal]:
         with faults(self.path):
@@ -319,33 +249,17 @@ class StateStore:
             highs[position_id] = high
         return highs
 
-    async def fired(self) -> dict[str, set[tuple[str, int]]]:
-        with faults(self.path):
-            async with self._db.execute("SELECT position_id, rule, level FROM exit_levels") as cursor:
-                rows = await cursor.fetchall()
-        fired: dict[str, set[tuple[str, int]]] = {}
-        for position_id, rule, level in rows:
-            if not isinstance(level, int):
-                raise bad_value(
-                    self.path,
-                    f"table exit_levels, position {position_id}: level {level!r} of rule {rule!r} is not a number",
-                    "no ledger line holds it: correct or delete that row, then start again",
-                )
-            fired.setdefault(position_id, set()).add((rule, level))
-        return fired
 
-
-def count_outbox(path: Path) -> int | None:
-    """Message updates not yet delivered, read without writing anything; None (and a warning) if the store cannot
-    be read. No store: none."""
-    if not path.exists():
-        return 0
+def _empty(path: Path) -> bool:
     try:
-        with read_only(path) as db:
-            return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-    except sqlite3.Error as error:
-        log.warning("state store %s cannot be read (%s): the Discord backlog is unknown", path, error)
-        return None
+        return not path.exists() or path.stat().st_size == 0
+    except OSError:
+        return False  # the open says what is wrong with it
+
+
+def _utc(at: datetime) -> str:
+    # One offset for every row, so that times compare as text.
+    return at.astimezone(UTC).isoformat()
 
 
 def _decimal(value: object) -> Decimal | None:

@@ -162,8 +162,8 @@ def start_state(
 
     It is the journal's (`before`, what the storage held before the state store opened, when there is no
     journal), tightened by what start-up found: halted when the state cannot be known or the ledger does not
-    verify; at least reduce-only when a corrupt state store was rebuilt, as the trailing highs and fired exit
-    levels it held are lost. A state set by anyone is never loosened.
+    verify; at least reduce-only when a corrupt state store was started anew, as the trailing highs and orders in
+    flight it held are lost. A state set by anyone is never loosened.
     """
     path = journal_path(storage)
     reading = read_journal(path)
@@ -174,8 +174,8 @@ def start_state(
     if problems:
         found.append((TradingState.HALTED, f"the ledger does not verify ({problems[0]})"))
     if set_aside is not None:
-        lost = f"the old file is {set_aside}; the trailing highs and fired exit levels it held are lost"
-        found.append((TradingState.REDUCE_ONLY, f"the state store was corrupt and rebuilt from the ledger ({lost})"))
+        lost = f"the old file is {set_aside}; the trailing highs and orders in flight it held are lost"
+        found.append((TradingState.REDUCE_ONLY, f"the state store was corrupt and a new one was started ({lost})"))
     target = TradingState.ACTIVE
     for state, _ in found:
         target = state if looser(target, state) else target

@@ -20,7 +20,6 @@ from bot.options.quotes import Quote, QuoteCache
 from bot.settings import StrategyBase
 from bot.strategies.options.exit_rules import (
     ExitAction,
-    ExitDecision,
     ExitRules,
     decide_exit,
     high_water_mark,
@@ -30,11 +29,10 @@ log = logging.getLogger(__name__)
 
 
 class ExitMemory(Protocol):
-    """Where exit-rule state that no ledger line holds survives a restart (the state store)."""
+    """Where the trailing stop's high, which no ledger line holds, survives a restart (the state store). Which exit
+    levels fired is read from the position's history (`exit_rules.fired_levels`)."""
 
     async def save_high(self, position_id: str, high: Decimal) -> None: ...
-
-    async def fire_level(self, position_id: str, rule: str, level: int) -> None: ...
 
 
 # A new high is saved when it beats the saved one by 1%: often enough for the trailing stop, rarely enough
@@ -114,10 +112,6 @@ class StrategyDesk:
     async def remember_high(self, position: Position, high: Decimal) -> None:
         if self._memory is not None:
             await self._memory.save_high(position.position_id, high)
-
-    async def remember_exit(self, position: Position, decision: ExitDecision) -> None:
-        if self._memory is not None:
-            await self._memory.fire_level(position.position_id, decision.rule, decision.level)
 
     async def _attempt(self, what: str, action: Awaitable[Position]) -> Position | None:
         try:
@@ -209,13 +203,11 @@ class Strategy:
             return
         log.info("strategy %s, position %s: %s", self.name, position.position_id, decision.reason)
         if decision.action is ExitAction.TRIM:
-            done = await self.desk.trim(position, decision.qty)
+            await self.desk.trim(position, decision.qty)
         else:
-            done = await self.desk.close(position)
+            await self.desk.close(position)
             self._highs.pop(position.position_id, None)
             self._saved_highs.pop(position.position_id, None)
-        if done is not None:
-            await self.desk.remember_exit(position, decision)
 
 
 class UnderlyingStrategy(Strategy):

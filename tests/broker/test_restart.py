@@ -1,7 +1,8 @@
 """A restart with orders in flight at Alpaca, through the desk as the bot builds it: the broker is asked by
 client order id, fills the ledger misses are applied once with the broker's ids, an order still working is
 followed to its end, and nothing is ever sent again. New orders wait until that is done (or has taken too
-long), so no order of the new run is taken for one left open. The order journal is for its owner's eyes only."""
+long), so no order of the new run is taken for one left open. The state store that keeps each order's intent is for
+its owner's eyes only, and an upgraded desk takes the contracts an older one kept in broker_orders.json."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +21,7 @@ import pytest
 
 from bot.broker.link import RESUMING
 from bot.broker.reconcile_command import reconcile_command
-from bot.broker.restart import JOURNAL_FILE, OrderJournal
+from bot.broker.restart import OLD_JOURNAL, UNKNOWN_CONTRACT
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
 from bot.options.orders import OrderStatus
@@ -28,6 +30,8 @@ from bot.options.quotes import Quote
 from bot.options.risk import RiskRefused
 from bot.runtime import desk as desk_module
 from bot.runtime.desk import Desk
+from bot.runtime.state_file import STATE_FILE
+from bot.runtime.state_store import StateStore
 from bot.runtime.supervisor import supervise
 from bot.settings import OpeningRangeBreakoutSettings, RiskSettings, Settings
 from bot.strategies.base import UnderlyingStrategy
@@ -247,7 +251,7 @@ async def test_an_order_that_never_reached_alpaca_is_cancelled(fake: FakeAlpaca,
 
 
 @pytest.mark.parametrize("umask", [0o000, 0o022])
-async def test_the_order_journal_is_readable_by_its_owner_only_whatever_the_umask(
+async def test_the_state_store_keeping_the_orders_in_flight_is_readable_by_its_owner_only_whatever_the_umask(
     fake: FakeAlpaca, storage: Path, clock: Clock, tmp_path: Path, umask: int
 ) -> None:
     fake.plans.append([("hold",)])
@@ -256,13 +260,53 @@ async def test_the_order_journal_is_readable_by_its_owner_only_whatever_the_umas
     try:
         async with broker_desk(fake, storage, clock) as desk:
             await crash_during(desk, 0)
-        OrderJournal(fresh / JOURNAL_FILE).keep_only(set())  # its directories made by the journal itself
+            [order] = await desk.store.open_orders()  # the order at Alpaca, recorded before it was sent
+            assert (order.contract, order.strategy) == (SPY, "spy-orb")
+        await (await StateStore.open(fresh / STATE_FILE)).close()  # its directories made by the store itself
     finally:
         os.umask(previous)
-    journal = storage / JOURNAL_FILE
-    assert len(json.loads(journal.read_text())) == 1
-    assert [n for n in os.listdir(storage) if n.startswith(f".{JOURNAL_FILE}")] == []  # no temp file left
-    for path in (journal, fresh / JOURNAL_FILE):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for folder in (storage, fresh):
+        for path in folder.glob(f"{STATE_FILE}*"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     for directory in (tmp_path / "not", fresh):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+
+
+def as_an_older_desk_left_it(storage: Path, journal: dict[str, object] | None) -> None:
+    """The orders' contracts and strategies gone from the store, as before it kept them; `journal`: what the older
+    desk's broker_orders.json held."""
+    with sqlite3.connect(storage / STATE_FILE) as db:
+        db.execute("UPDATE orders SET symbol = NULL, multiplier = NULL, strategy = NULL")
+    if journal is not None:
+        (storage / OLD_JOURNAL).write_text(json.dumps(journal))
+
+
+async def test_an_upgraded_desk_follows_an_opening_order_from_the_older_desks_journal_then_deletes_it(
+    fake: FakeAlpaca, storage: Path, clock: Clock
+) -> None:
+    cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("hold",)], ledger_lines=0)
+    as_an_older_desk_left_it(storage, {cid: {"symbol": SPY.symbol, "multiplier": 100, "strategy": "spy-orb"}})
+    fake.fill(cid, 3, "1.30", tell=False)
+
+    async with broker_desk(fake, storage, clock) as desk:
+        await resume_orders(desk)
+        (position,) = desk.manager.open_positions()
+        assert (position.strategy, position.qty, position.contract) == ("spy-orb", 3, SPY)
+    assert not (storage / OLD_JOURNAL).exists()  # read once
+    assert fake.posts[cid] == 1
+
+
+async def test_an_older_desks_opening_order_without_its_journal_is_cancelled_and_left_to_reconcile(
+    fake: FakeAlpaca, storage: Path, clock: Clock
+) -> None:
+    cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("hold",)], ledger_lines=0)
+    as_an_older_desk_left_it(storage, None)
+
+    async with broker_desk(fake, storage, clock) as desk:
+        await resume_orders(desk)
+        assert desk.manager.open_positions() == [] and await desk.store.open_orders() == []
+    with sqlite3.connect(storage / STATE_FILE) as db:
+        assert db.execute("SELECT status, reason FROM orders WHERE order_id = ?", (cid,)).fetchall() == [
+            ("cancelled", UNKNOWN_CONTRACT)
+        ]
+    assert fake.posts[cid] == 1

@@ -184,5 +184,7 @@ async def test_what_start_up_repaired_is_told_to_the_admin_channel(desk: Desk) -
     await desk.env.settle()
 
     [notice] = [m for m in admins.history() if m.author.id == desk.bot.user.id]
-    assert notice.content.startswith("optiondesk restarted: rebuilt 1 position(s) missing from the state store")
+    store = desk.storage / "state.sqlite3"
+    assert notice.content.startswith(f"optiondesk restarted: the state store {store} was missing or empty")
+    assert "the trailing highs of 1 open position(s) start again from the next quote" in notice.content
     assert desk.manager.get(position.position_id).qty == position.qty

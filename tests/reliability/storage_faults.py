@@ -120,10 +120,14 @@ def set_aside(folder: Path) -> list[str]:
 
 
 def older_store(folder: Path, row: tuple[str, str, str, str]) -> None:
-    """Make the store what a desk before the journal left: the trading state in its `trading_state` table."""
+    """Make the store what a desk before the journal left (schema version 4): the trading state in its `trading_state`
+    table."""
     journal_path(folder).unlink()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{folder / STATE_FILE}{suffix}").unlink(missing_ok=True)
     with sqlite3.connect(folder / STATE_FILE) as db:
-        db.executescript(f"{MIGRATIONS[3]}; PRAGMA user_version = 4;")
+        for number, script in enumerate(MIGRATIONS[:4], start=1):
+            db.executescript(f"{script}; PRAGMA user_version = {number};")
         db.execute("INSERT INTO trading_state VALUES (1, ?, ?, ?, ?)", row)
 
 

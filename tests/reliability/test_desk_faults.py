@@ -155,7 +155,7 @@ async def test_an_executor_stopping_mid_order_keeps_the_filled_part_and_cancels_
 # The state database locked by another connection, or corrupt
 
 
-async def test_a_locked_state_database_does_not_stop_trading_and_the_next_start_repairs_it(
+async def test_a_locked_state_database_refuses_orders_until_it_is_free_and_the_next_start_has_nothing_open(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     desk = await open_offline_desk(tmp_path)
@@ -166,29 +166,33 @@ async def test_a_locked_state_database_does_not_stop_trading_and_the_next_start_
     try:
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
 
-        # Act: trades while the store cannot be written.
-        await desk.manager.trim(position.position_id, qty=3)
+        # Act: trades while the store cannot be written: an order whose intent it cannot take is not sent.
+        with pytest.raises(TradeError, match="could not be recorded, so it was not sent"):
+            await desk.manager.trim(position.position_id, qty=3)
         at(desk.quotes, QQQ.symbol, "2.00", "2.10")
-        await desk.manager.open_position(QQQ, 2, strategy="mr")
+        with pytest.raises(TradeError, match="could not be recorded, so it was not sent"):
+            await desk.manager.open_position(QQQ, 2, strategy="mr")
     finally:
         other.rollback()
         other.close()
     await desk.manager.trim(position.position_id, qty=1)  # the lock is gone
     await desk.close()
 
-    # Assert: the trades happened and are in the ledger; the store's failures were logged, not raised.
-    assert desk.manager.get(position.position_id).qty == 6
+    # Assert: only the trades sent happened and are in the ledger; the store's failures were logged, not raised.
+    assert desk.manager.get(position.position_id).qty == 9 and len(desk.manager.all_positions()) == 1
     assert "database is locked" in caplog.text
     events = assert_nothing_lost(tmp_path, desk.manager.all_positions())
-    # The next start brings the store in line with the ledger.
+    # The next start finds every order sent recorded and ended: nothing to resolve.
     ledger, store, report = await start_up(tmp_path, now=T0, zone=ZONE)
     await store.close()
     ledger.close()
-    assert set(report.repaired) | set(report.rebuilt)
+    assert report.resolved_orders == [] and report.problems == []
     assert_state_matches_replay(tmp_path, events)
 
 
-async def test_a_corrupt_state_database_is_set_aside_and_rebuilt_from_the_ledger(tmp_path: Path) -> None:
+async def test_a_corrupt_state_database_is_set_aside_and_started_anew_the_positions_from_the_ledger(
+    tmp_path: Path,
+) -> None:
     desk = await open_offline_desk(tmp_path)
     at(desk.quotes, SPY.symbol, "1.00", "1.10")
     position = await desk.manager.open_position(SPY, 10, strategy="orb")
@@ -200,6 +204,6 @@ async def test_a_corrupt_state_database_is_set_aside_and_rebuilt_from_the_ledger
     await desk.close()
 
     assert [name for name in os.listdir(tmp_path) if name.startswith(f"{STATE_FILE}.corrupt-")]
-    assert desk.resumed.rebuilt == [position.position_id]
+    assert desk.manager.get(position.position_id).qty == 6 and "state store was corrupt" in desk.resumed.trading_set
     events = assert_nothing_lost(tmp_path, desk.manager.all_positions())
     assert_state_matches_replay(tmp_path, events)

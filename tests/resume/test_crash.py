@@ -54,9 +54,10 @@ SCENARIOS = (
     "after-post:2",
 )
 # Where the n-th hit of a point is in the ledger: before the n-th fill's line, or after it. (Exactly there
-# when fills come one at a time; a fill of another position may be on its way at the same moment.)
-BEFORE_THE_LINE = ("fill-before-ledger", "ledger-mid-write")
-AFTER_THE_LINE = ("after-ledger", "state-mid-write")
+# when fills come one at a time and each order fills at once; a fill of another position may be on its way at the
+# same moment.) An order's intent is written before the order is sent, so before its fill's line.
+BEFORE_THE_LINE = ("state-mid-write", "fill-before-ledger", "ledger-mid-write")
+AFTER_THE_LINE = ("after-ledger",)
 
 
 def cut_last_line_in_half(storage: Path) -> None:
@@ -209,23 +210,23 @@ def test_a_ledger_cut_mid_record_is_repaired_on_start(runs):
 
 
 @pytest.mark.parametrize("damage", ["state deleted", "state overwritten with garbage"])
-def test_a_lost_or_corrupt_state_store_is_rebuilt_from_the_ledger(runs, damage):
-    """A deleted store is a fresh start and trading goes on; a corrupt one held the trailing highs and fired exit
-    levels, so the rebuilt desk is reduce-only: no new position until an admin resumes."""
+def test_a_lost_or_corrupt_state_store_is_started_anew_and_the_positions_come_from_the_ledger(runs, damage):
+    """A deleted store is a fresh start, said in one line, and trading goes on; a corrupt one held the trailing highs
+    and orders in flight, so the new desk is reduce-only: no new position until an admin resumes."""
     traded = outcome("traded", runs.traded)
     run = outcome(damage, runs.damaged[damage])
 
-    assert "missing from the state store, from the ledger" in run.restarted.stderr
     assert ledger_bytes(run.storage).startswith(run.ledger_before)
     after = read_ledger(ledger_path(run.storage)).events[run.ledger_before.count(b"\n") :]
     if damage == "state overwritten with garbage":
-        assert "is corrupt" in run.restarted.stderr and "rebuilding from the ledger" in run.restarted.stderr
+        assert "is corrupt" in run.restarted.stderr and "starting a new one" in run.restarted.stderr
         [aside] = run.storage.glob(f"{STATE_FILE}.corrupt-*")
         assert aside.read_bytes().startswith(b"\x00garbage")
         assert expected_state(run.storage).state is TradingState.REDUCE_ONLY
         assert all(event.side is Side.SELL for event in after)
     else:
-        assert after, "no trade after the rebuild"
+        assert "was missing or empty and was started anew" in run.restarted.stderr
+        assert after, "no trade after the new start"
     assert_resumed_consistently(run.storage, [traded.first.stdout, run.restarted.stdout], run.cli)
 
 

@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import pytest
 
+from bot.options.orders import OrderRequest, OrderStatus, Side
 from bot.options.trade_ledger import read_ledger
 from bot.paths import StorageError
 from bot.runtime import state_file
 from bot.runtime.demo import run_demo_day
-from bot.runtime.resume import resume, start_up
-from bot.runtime.state_file import MIGRATIONS
-from bot.runtime.state_store import StateStore, StoredPosition, count_outbox
+from bot.runtime.resume import UNANSWERED, resume, start_up
+from bot.runtime.state_file import MIGRATIONS, pragma
+from bot.runtime.state_store import StateStore
 from bot.settings import Settings
 from tests.core.factories import T0, quote
 
@@ -35,50 +36,38 @@ async def trade(manager, quotes, spy):
     return await manager.trim(position.position_id, qty=4)
 
 
-async def test_a_new_store_is_at_the_latest_schema_in_wal_mode(store, tmp_path):
+def tables(path):
+    with sqlite3.connect(path) as db:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def rows(path, sql):
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
+def intent(order, contract, *, limit=None):
+    """What the order manager hands the store before it sends `order` (an OrderContext)."""
+    return OrderRequest(order.order_id, order.position_id, contract, order.side, order.requested_qty, limit)
+
+
+async def test_a_new_store_is_at_the_latest_schema_in_wal_mode_with_every_commit_on_disk(store, tmp_path):
     assert await store.schema_version() == len(MIGRATIONS)
     with sqlite3.connect(tmp_path / "state.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert (tmp_path / "state.sqlite3").stat().st_mode & 0o077 == 0
+    # FULL: a commit returns once it is on disk, as an order's intent must be before the order is sent.
+    assert (await pragma(store._db, "synchronous"))[0] == 2
 
 
-async def test_resume_fills_an_empty_store_from_the_ledger(store, manager, quotes, spy, ledger_file):
+async def test_the_store_keeps_only_what_no_ledger_line_holds(store, tmp_path, manager, quotes, spy, ledger_file):
     position = await trade(manager, quotes, spy)
-    events = read_ledger(ledger_file).events
 
-    report = await resume(events, store, now=T0, zone=ZONE)
+    report = await resume(read_ledger(ledger_file).events, store, now=T0, zone=ZONE)
 
+    # The positions are the ledger's replay; the store holds no copy of them, of their fills or of the messages.
     assert report.positions == {position.position_id: position}
-    assert report.repaired == []  # nothing was there to repair: a rebuild
-    assert await store.positions() == {position.position_id: StoredPosition.of(position, events[-1].event_id)}
-    assert await store.fill_ids() == {e.fill_id for e in events}
-
-
-async def test_the_ledger_wins_over_a_store_that_differs(store, manager, quotes, spy, ledger_file):
-    position = await trade(manager, quotes, spy)
-    events = read_ledger(ledger_file).events
-    await resume(events, store, now=T0, zone=ZONE)
-    wrong = position.__class__(position.position_id, position.contract, position.strategy, qty=99)
-    await store.rewrite([(wrong, "evt-wrong")], [], [position.position_id], T0)
-
-    report = await resume(events, store, now=T0, zone=ZONE)
-
-    assert report.repaired == [position.position_id]
-    assert "repaired 1 position(s) from the ledger" in report.summary()
-    assert (await store.positions())[position.position_id].qty == 6
-
-
-async def test_positions_closed_before_today_leave_the_store(store, manager, quotes, spy, ledger_file):
-    position = await trade(manager, quotes, spy)
-    await manager.close(position.position_id)
-    events = read_ledger(ledger_file).events
-    await resume(events, store, now=T0, zone=ZONE)
-    assert position.position_id in await store.positions()
-
-    await resume(events, store, now=datetime(2026, 11, 27, 15, tzinfo=UTC), zone=ZONE)
-
-    assert await store.positions() == {}
-    assert await store.fill_ids() == set()
+    assert tables(tmp_path / "state.sqlite3") == {"orders", "exit_highs", "checkpoint"}
 
 
 async def test_an_order_left_unanswered_by_a_crash_is_resolved_from_the_ledger(
@@ -87,15 +76,82 @@ async def test_an_order_left_unanswered_by_a_crash_is_resolved_from_the_ledger(
     await trade(manager, quotes, spy)
     events = read_ledger(ledger_file).events
     filled = next(iter(manager.orders.values()))
+    await store.record_intent(intent(filled, spy), "orb", T0)
+    await store.record_end(filled, T0)
     # An order the process sent just before it died: the executor never answered, the ledger has no fill.
     ghost = filled.__class__("ord-ghost", filled.position_id, filled.side, 3)
-    for order in (filled, ghost):
-        await store.save_order(order, T0)
+    await store.record_intent(intent(ghost, spy), "orb", T0)
 
     report = await resume(events, store, now=T0, zone=ZONE)
 
     assert report.resolved_orders == ["ord-ghost"]
     assert await store.open_orders() == []
+    got = rows(store.path, "SELECT order_id, status, filled_qty, reason FROM orders ORDER BY order_id")
+    assert got == sorted([("ord-ghost", "cancelled", 0, UNANSWERED), (filled.order_id, "filled", 10, None)])
+
+
+async def test_an_orders_intent_is_kept_with_what_a_restart_needs_to_follow_it(tmp_path, spy):
+    path = tmp_path / "state.sqlite3"
+    store = await StateStore.open(path)
+    order = OrderRequest("ord-1", "pos-1", spy, Side.BUY, 3, Decimal("1.25"))
+    await store.record_intent(order, "spy-orb", T0)
+    await store.close()
+
+    store = await StateStore.open(path)
+    try:
+        [kept] = await store.open_orders()
+    finally:
+        await store.close()
+
+    assert (kept.order_id, kept.position_id, kept.side, kept.requested_qty, kept.filled_qty) == (
+        "ord-1",
+        "pos-1",
+        "buy",
+        3,
+        0,
+    )
+    assert (kept.status, kept.contract, kept.strategy, kept.limit_price) == (
+        OrderStatus.NEW,
+        spy,
+        "spy-orb",
+        Decimal("1.25"),
+    )
+
+
+async def test_a_failed_intent_leaves_nothing_a_later_commit_could_carry(store, spy, monkeypatch):
+    order = OrderRequest("ord-refused", "pos-1", spy, Side.BUY, 1)
+
+    async def full(self):
+        error = sqlite3.OperationalError("database or disk is full")
+        error.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise error
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(store._db), "commit", full)
+        with pytest.raises(StorageError, match="the disk is full"):
+            await store.record_intent(order, "orb", T0)
+    await store.save_high("pos-1", Decimal("1.50"))  # the next write commits only itself
+
+    assert await store.open_orders() == []
+
+
+async def test_highs_of_positions_closed_before_today_and_orders_ended_before_today_leave_the_store(
+    store, manager, quotes, spy, ledger_file
+):
+    position = await trade(manager, quotes, spy)
+    await manager.close(position.position_id)
+    events = read_ledger(ledger_file).events
+    await store.save_high(position.position_id, Decimal("2.05"))
+    ended = next(iter(manager.orders.values()))
+    await store.record_intent(intent(ended, spy), "orb", T0)
+    await store.record_end(ended, T0)
+    await resume(events, store, now=T0, zone=ZONE)
+    assert await store.highs() == {position.position_id: Decimal("2.05")}  # closed today: kept
+
+    await resume(events, store, now=datetime(2026, 11, 27, 15, tzinfo=UTC), zone=ZONE)
+
+    assert await store.highs() == {}
+    assert rows(store.path, "SELECT order_id FROM orders") == []
 
 
 async def test_a_corrupt_store_is_set_aside_and_started_anew(tmp_path):
@@ -105,11 +161,12 @@ async def test_a_corrupt_store_is_set_aside_and_started_anew(tmp_path):
     store = await StateStore.open(path)
     try:
         assert await store.schema_version() == len(MIGRATIONS)
-        assert await store.positions() == {}
+        assert await store.open_orders() == []
     finally:
         await store.close()
     [aside] = tmp_path.glob("state.sqlite3.corrupt-*")
     assert store.set_aside == aside and aside.read_bytes().startswith(b"this is not a database")
+    assert store.anew
 
 
 async def test_a_zero_byte_store_is_started_anew_in_place(tmp_path):
@@ -120,7 +177,7 @@ async def test_a_zero_byte_store_is_started_anew_in_place(tmp_path):
     await store.close()
 
     assert store.set_aside is None and not list(tmp_path.glob("*.corrupt-*"))
-    assert await_version(path) == len(MIGRATIONS)
+    assert await_version(path) == len(MIGRATIONS) and store.anew
 
 
 def await_version(path):
@@ -178,7 +235,7 @@ async def test_a_store_locked_by_another_program_is_waited_for_then_named(tmp_pa
     other = sqlite3.connect(tmp_path / "state.sqlite3")
     try:
         other.execute("BEGIN EXCLUSIVE")
-        other.execute("DELETE FROM outbox")
+        other.execute("DELETE FROM exit_highs")
 
         with pytest.raises(StorageError, match="database is locked: another program holds it locked"):
             await start_up(tmp_path, now=T0, zone=ZONE)
@@ -207,9 +264,32 @@ async def test_the_trading_state_table_of_an_older_store_goes_at_the_migration(t
 
     await (await StateStore.open(path)).close()
 
+    assert "trading_state" not in tables(path) and set(state_file.TABLES) <= tables(path)
+
+
+async def test_an_older_store_loses_its_copies_of_the_ledger_and_keeps_its_orders_in_flight_and_highs(tmp_path, spy):
+    path = tmp_path / "state.sqlite3"
     with sqlite3.connect(path) as db:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "trading_state" not in tables and set(state_file.TABLES) <= tables
+        for number, script in enumerate(MIGRATIONS[:5], start=1):
+            db.executescript(f"{script}; PRAGMA user_version = {number};")
+        db.execute(
+            "INSERT INTO orders VALUES ('ord-old', 'pos-1', 'buy', 3, 1, 'partially_filled', NULL, ?)",
+            (T0.isoformat(),),
+        )
+        db.execute("INSERT INTO exit_highs VALUES ('pos-1', '1.50')")
+        db.execute("INSERT INTO outbox VALUES ('pos-1', 'evt-1')")
+
+    store = await StateStore.open(path)
+    try:
+        [order] = await store.open_orders()
+        highs = await store.highs()
+    finally:
+        await store.close()
+
+    assert tables(path) == set(state_file.TABLES) == {"orders", "exit_highs", "checkpoint"}
+    assert (order.order_id, order.filled_qty, order.status) == ("ord-old", 1, OrderStatus.PARTIALLY_FILLED)
+    assert order.contract is None and order.strategy is None  # the broker's restart finds them (bot.broker.restart)
+    assert highs == {"pos-1": Decimal("1.50")}
 
 
 async def stored_trade(tmp_path, manager, quotes, spy, ledger_file):
@@ -217,6 +297,8 @@ async def stored_trade(tmp_path, manager, quotes, spy, ledger_file):
     position = await trade(manager, quotes, spy)
     ledger, store, _ = await start_up(tmp_path, now=T0, zone=ZONE)
     await store.save_high(position.position_id, Decimal("1.50"))
+    for order in manager.orders.values():
+        await store.record_intent(intent(order, spy), "orb", T0)  # orders in flight at a broker: not resolved
     await store.close()
     ledger.close()
     return position
@@ -230,26 +312,25 @@ def damage(tmp_path, sql):
 @pytest.mark.parametrize(
     ("sql", "where"),
     [
-        ("DROP TABLE exit_levels", "table exit_levels is missing"),
+        ("DROP TABLE exit_highs", "table exit_highs is missing"),
         ("UPDATE exit_highs SET high = 'abc'", "table exit_highs, position pos-"),
         ("UPDATE orders SET status = 'paused'", "table orders, order "),
+        ("UPDATE orders SET symbol = 'SPY 450 call'", "table orders, order "),
+        ("UPDATE orders SET limit_price = 'cheap'", "table orders, order "),
     ],
-    ids=["dropped table", "bad decimal in a saved high", "bad order status"],
+    ids=["dropped table", "bad decimal in a saved high", "bad order status", "bad contract", "bad limit"],
 )
 async def test_a_value_the_ledger_cannot_rebuild_stops_the_start_naming_file_and_field(
     tmp_path, manager, quotes, spy, ledger_file, sql, where
 ):
     await stored_trade(tmp_path, manager, quotes, spy, ledger_file)
-    for order in manager.orders.values():
-        store = await StateStore.open(tmp_path / "state.sqlite3")
-        await store.save_order(order, T0)
-        await store.close()
     damage(tmp_path, sql)
 
     with pytest.raises(StorageError) as raised:
         ledger, store, _ = await start_up(tmp_path, now=T0, zone=ZONE)
         try:
             await store.highs()
+            await store.open_orders()  # as a broker's desk reads them
         finally:
             await store.close()
             ledger.close()
@@ -258,23 +339,15 @@ async def test_a_value_the_ledger_cannot_rebuild_stops_the_start_naming_file_and
     assert "\n" not in str(raised.value)
 
 
-@pytest.mark.parametrize(
-    ("sql", "said"),
-    [
-        ("UPDATE checkpoint SET kept = '{not json'", "table checkpoint cannot be read"),
-        ("UPDATE positions SET avg_entry = 'abc'", "table positions, position pos-"),
-    ],
-    ids=["bad checkpoint", "bad position"],
-)
-async def test_a_value_the_ledger_can_rebuild_is_rebuilt_and_said(
-    tmp_path, manager, quotes, spy, ledger_file, caplog, sql, said
+async def test_a_checkpoint_that_cannot_be_read_is_said_and_the_whole_ledger_verified(
+    tmp_path, manager, quotes, spy, ledger_file, caplog
 ):
     position = await stored_trade(tmp_path, manager, quotes, spy, ledger_file)
-    damage(tmp_path, sql)
+    said = "table checkpoint cannot be read"
+    damage(tmp_path, "UPDATE checkpoint SET kept = '{not json'")
 
-    ledger, store, report = await start_up(tmp_path, now=T0, zone=ZONE)
+    ledger, store, report = await start_up(tmp_path, now=T0, zone=ZONE, orders_at_broker=True)
     try:
-        stored = await store.positions()
         checkpoint = await store.checkpoint()
     finally:
         await store.close()
@@ -282,33 +355,12 @@ async def test_a_value_the_ledger_can_rebuild_is_rebuilt_and_said(
 
     [line] = [r.getMessage() for r in caplog.records if said in r.getMessage()]
     assert str(tmp_path / "state.sqlite3") in line and r_level(caplog, said) == logging.WARNING
-    assert stored[position.position_id].avg_entry == Decimal("1.20") and report.problems == []
+    assert report.positions[position.position_id].avg_entry == Decimal("1.20") and report.problems == []
     assert checkpoint is not None and checkpoint.ledger_bytes == ledger_file.stat().st_size
 
 
 def r_level(caplog, said):
     return next(r.levelno for r in caplog.records if said in r.getMessage())
-
-
-async def test_outbox_and_exit_levels_survive_a_reopen(tmp_path, manager, quotes, spy, ledger_file):
-    position = await trade(manager, quotes, spy)
-    last = read_ledger(ledger_file).events[-1]
-    store = await StateStore.open(tmp_path / "state.sqlite3")
-    await store.record_fill(last, position)
-    await store.fire_level(position.position_id, "profit", 1)
-    await store.close()
-
-    store = await StateStore.open(tmp_path / "state.sqlite3")
-    try:
-        assert count_outbox(store.path) == 1  # read as `status` reads it, beside the open store
-        assert await store.fired() == {position.position_id: {("profit", 1)}}
-        await store.delivered(position.position_id, "evt-other")
-        assert count_outbox(store.path) == 1  # a later event is still to be shown
-        await store.delivered(position.position_id, last.event_id)
-        assert count_outbox(store.path) == 0
-        assert (await store.positions())[position.position_id].avg_entry == Decimal("1.20")
-    finally:
-        await store.close()
 
 
 async def test_an_unanswered_opening_order_is_resolved_though_its_position_never_existed(
@@ -320,7 +372,7 @@ async def test_an_unanswered_opening_order_is_resolved_though_its_position_never
     opening = next(iter(manager.orders.values()))
     # An opening order sent just before a crash: its position never existed in the ledger.
     unanswered = opening.__class__("ord-open", "pos-never", opening.side, 2)
-    await store.save_order(unanswered, T0)
+    await store.record_intent(intent(unanswered, spy), "orb", T0)
 
     report = await resume(events, store, now=datetime(2026, 11, 27, 15, tzinfo=UTC), zone=ZONE)
 
@@ -328,23 +380,25 @@ async def test_an_unanswered_opening_order_is_resolved_though_its_position_never
     assert await store.open_orders() == []
 
 
-async def test_fired_exit_levels_and_trailing_highs_are_recorded_in_the_store(tmp_path):
+async def test_a_demo_day_leaves_trailing_highs_and_every_order_ended_in_the_store(tmp_path):
     storage = tmp_path / "storage"
     settings = Settings()
     day = date(2026, 11, 25)
-    # A demo day leaves fired exit levels and saved highs in the store; a fresh desk takes the highs back.
+    # A demo day leaves saved highs in the store, which a fresh desk takes back, and no order in flight.
     await run_demo_day(settings, storage, seed=3, day=day, out=io.StringIO())
     store = await StateStore.open(storage / "state.sqlite3")
     try:
-        highs, fired = await store.highs(), await store.fired()
+        highs, left_open = await store.highs(), await store.open_orders()
     finally:
         await store.close()
-    ladder_trims = [e for e in read_ledger(storage / "options" / "trade_events.jsonl").events if e.kind == "trim"]
+    events = read_ledger(storage / "options" / "trade_events.jsonl").events
 
-    assert {rule for levels in fired.values() for rule, _ in levels} >= {"profit"}
-    assert sum(1 for levels in fired.values() for rule, _ in levels if rule == "profit") >= len(ladder_trims)
     assert highs
     assert all(isinstance(high, Decimal) and high > 0 for high in highs.values())
+    assert left_open == []
+    # Every order that filled had its intent recorded first (an expiry settlement is no order sent anywhere).
+    recorded = {row[0] for row in rows(storage / "state.sqlite3", "SELECT order_id FROM orders")}
+    assert events and all(e.order_id in recorded or e.actor == "expiry" for e in events)
 
 
 async def start_twice(storage, now):
