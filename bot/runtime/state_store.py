@@ -1,7 +1,8 @@
 """The state store: what a restart needs that no ledger line holds, in SQLite (WAL). Each table has its reader:
 
-- `orders`: each order's intent, on disk before the order is sent, and its end; a restart reads the orders that did
-  not end (`open_orders`) and resolves them from the ledger or follows them at the broker.
+- `orders`: each order's intent, on disk before the order is sent, and its end (written with the next commit: nothing
+  waits for it); a restart reads the orders that did not end (`open_orders`) and resolves them from the ledger or
+  follows them at the broker.
 - `exit_highs`: the trailing stop's high per position; the strategies take them back at start.
 - `checkpoint`: how much of the ledger the last start verified; the next start trusts that part by its digest.
 
@@ -32,6 +33,7 @@ from bot import crash
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
 from bot.options.orders import OrderContext, OrderRequest, OrderStatus, Side
+from bot.paths import StorageError
 from bot.runtime.state_file import Corrupt, bad_value, connect, faults, pragma, set_aside
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ _INSERT_INTENT = (
     "INSERT INTO orders (order_id, position_id, side, requested_qty, filled_qty, status, updated_at, symbol, "
     "multiplier, strategy, limit_price) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"
 )
+_END = "UPDATE orders SET status = ?, filled_qty = ?, reason = ?, updated_at = ? WHERE order_id = ?"
 _OPEN_ORDERS = (
     "SELECT order_id, position_id, side, requested_qty, filled_qty, status, symbol, multiplier, strategy, limit_price "
     f"FROM orders WHERE status NOT IN ({', '.join('?' for _ in _ENDED)})"
@@ -79,6 +82,7 @@ class StateStore:
         self.path = path
         self.anew = anew  # no file, an empty one or a corrupt one was found at the open: a new store was started
         self.set_aside: Path | None = None  # where a corrupt file found at the open went
+        self._ends: dict[str, tuple[object, ...]] = {}  # order id -> its end, not yet committed
 
     @classmethod
     async def open(cls, path: Path) -> StateStore:
@@ -95,17 +99,28 @@ class StateStore:
         return store
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            if self._ends:
+                await self._write()
+        except StorageError as error:
+            log.warning("%s; the next start resolves the %d order(s) whose end it missed", error, len(self._ends))
+        finally:
+            await self._db.close()
 
     async def schema_version(self) -> int:
         row = await pragma(self._db, "user_version")
         return int(row[0]) if row else 0
 
-    async def _write(self, sql: str, row: Sequence[object], *, crash_at: str | None = None) -> None:
-        """One statement, committed (on disk when this returns); nothing of it is left behind if it fails."""
+    async def _write(self, sql: str = "", row: Sequence[object] = (), *, crash_at: str | None = None) -> None:
+        """One statement and the orders' ends noted since the last commit, committed (on disk when this returns);
+        nothing of it is left behind if it fails (the ends are tried again with the next)."""
+        ends = list(self._ends.items())
         with faults(self.path):
             try:
-                await self._db.execute(sql, row)
+                if ends:
+                    await self._db.executemany(_END, [end for _, end in ends])
+                if sql:
+                    await self._db.execute(sql, row)
                 if crash_at is not None:
                     crash.crash_point(crash_at)
                 await self._db.commit()
@@ -114,6 +129,8 @@ class StateStore:
                 with contextlib.suppress(sqlite3.Error):
                     await self._db.rollback()
                 raise
+        for order_id, _ in ends:
+            del self._ends[order_id]
 
     # Orders ------------------------------------------------------------------------------------------
 
@@ -136,18 +153,21 @@ class StateStore:
         await self._write(_INSERT_INTENT, row, crash_at="state-mid-write")
 
     async def record_end(self, order: OrderContext, at: datetime) -> None:
-        """The order filled, or was cancelled or rejected: a restart has nothing left to follow."""
-        await self.resolve_order(order.order_id, order.status, order.filled_qty, order.reason, at)
+        """The order filled, or was cancelled or rejected: a restart has nothing left to follow. Written with the next
+        commit (the next order's intent, or the close), so that no trade waits for it: one lost to a crash costs the
+        restart a look at the ledger (or a question to the broker)."""
+        self._ends[order.order_id] = (order.status.value, order.filled_qty, order.reason, _utc(at), order.order_id)
 
     async def resolve_order(
         self, order_id: str, status: OrderStatus, filled_qty: int, reason: str | None, at: datetime
     ) -> None:
-        sql = "UPDATE orders SET status = ?, filled_qty = ?, reason = ?, updated_at = ? WHERE order_id = ?"
-        await self._write(sql, (status.value, filled_qty, reason, _utc(at), order_id))
+        await self._write(_END, (status.value, filled_qty, reason, _utc(at), order_id))
 
     async def open_orders(self) -> list[StoredOrder]:
         """Orders not known to have ended; an order whose fields cannot be read is a StorageError (it may be working
         at a broker: only the operator can tell)."""
+        if self._ends:
+            await self._write()
         with faults(self.path):
             async with self._db.execute(_OPEN_ORDERS, _ENDED) as cursor:
                 rows = await cursor.fetchall()

@@ -118,6 +118,28 @@ async def test_an_orders_intent_is_kept_with_what_a_restart_needs_to_follow_it(t
     )
 
 
+async def test_an_orders_end_waits_for_the_next_commit_or_the_close(tmp_path, manager, quotes, spy):
+    path = tmp_path / "state.sqlite3"
+    store = await StateStore.open(path)
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    await manager.open_position(spy, 2, strategy="orb")
+    [first] = manager.orders.values()
+    await store.record_intent(intent(first, spy), "orb", T0)
+    await store.record_end(first, T0)
+    on_disk = "SELECT order_id, status FROM orders ORDER BY updated_at, order_id"
+    assert rows(path, on_disk) == [(first.order_id, "new")]  # nothing written for it yet: no trade waits on it
+
+    await store.save_high("pos-1", Decimal("1.50"))  # the next commit carries it
+    assert rows(path, on_disk) == [(first.order_id, "filled")]
+    await manager.open_position(spy, 1, strategy="orb")
+    [second] = [order for order in manager.orders.values() if order is not first]
+    await store.record_intent(intent(second, spy), "orb", T0)
+    await store.record_end(second, T0)
+    await store.close()  # and so does the close
+
+    assert sorted(rows(path, on_disk)) == sorted([(first.order_id, "filled"), (second.order_id, "filled")])
+
+
 async def test_a_failed_intent_leaves_nothing_a_later_commit_could_carry(store, spy, monkeypatch):
     order = OrderRequest("ord-refused", "pos-1", spy, Side.BUY, 1)
 
