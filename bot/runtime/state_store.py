@@ -16,6 +16,7 @@ cannot be read is dropped, so that the whole ledger is verified, and that is log
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -83,6 +84,9 @@ class StateStore:
         self.anew = anew  # no file, an empty one or a corrupt one was found at the open: a new store was started
         self.set_aside: Path | None = None  # where a corrupt file found at the open went
         self._ends: dict[str, tuple[object, ...]] = {}  # order id -> its end, not yet committed
+        # One transaction at a time on the one connection: another's commit (or rollback) must never take this one's
+        # statements with it, or an intent could count as written when it was not.
+        self._writing = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> StateStore:
@@ -114,6 +118,10 @@ class StateStore:
     async def _write(self, sql: str = "", row: Sequence[object] = (), *, crash_at: str | None = None) -> None:
         """One statement and the orders' ends noted since the last commit, committed (on disk when this returns);
         nothing of it is left behind if it fails (the ends are tried again with the next)."""
+        async with self._writing:
+            await self._commit(sql, row, crash_at)
+
+    async def _commit(self, sql: str, row: Sequence[object], crash_at: str | None) -> None:
         ends = list(self._ends.items())
         with faults(self.path):
             try:
@@ -203,24 +211,26 @@ class StateStore:
         """Order id -> (contract, strategy) for orders an older desk recorded without them."""
         sql = "UPDATE orders SET symbol = ?, multiplier = ?, strategy = ? WHERE order_id = ? AND symbol IS NULL"
         rows = [(c.symbol, c.multiplier, strategy, oid) for oid, (c, strategy) in contracts.items()]
-        with faults(self.path):
-            await self._db.executemany(sql, rows)
-            await self._db.commit()
+        async with self._writing:
+            with faults(self.path):
+                await self._db.executemany(sql, rows)
+                await self._db.commit()
 
     # Start-up ------------------------------------------------------------------------------------------
 
     async def prune(self, kept: Iterable[str], ended_before: datetime) -> None:
         """Drop what no restart reads: the highs of positions not kept (closed before today), and orders that ended
         before `ended_before` (the day's stay for the operator to look up)."""
-        with faults(self.path):
-            async with self._db.execute("SELECT position_id FROM exit_highs") as cursor:
-                gone = {row[0] for row in await cursor.fetchall()} - set(kept)
-            await self._db.executemany("DELETE FROM exit_highs WHERE position_id = ?", [(pid,) for pid in gone])
-            await self._db.execute(
-                f"DELETE FROM orders WHERE status IN ({', '.join('?' for _ in _ENDED)}) AND updated_at < ?",
-                (*_ENDED, _utc(ended_before)),
-            )
-            await self._db.commit()
+        async with self._writing:
+            with faults(self.path):
+                async with self._db.execute("SELECT position_id FROM exit_highs") as cursor:
+                    gone = {row[0] for row in await cursor.fetchall()} - set(kept)
+                await self._db.executemany("DELETE FROM exit_highs WHERE position_id = ?", [(pid,) for pid in gone])
+                await self._db.execute(
+                    f"DELETE FROM orders WHERE status IN ({', '.join('?' for _ in _ENDED)}) AND updated_at < ?",
+                    (*_ENDED, _utc(ended_before)),
+                )
+                await self._db.commit()
 
     async def checkpoint(self) -> Checkpoint | None:
         """The last start's checkpoint; None (so the whole ledger is verified and a new one saved) if there is

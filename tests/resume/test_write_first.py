@@ -170,3 +170,25 @@ async def test_a_trade_waits_for_no_state_store_write_once_its_order_is_recorded
         assert await desk.store.open_orders() == []  # its end is written with the store's next commit
     finally:
         await desk.close()
+
+
+async def test_orders_sent_side_by_side_are_each_recorded_and_none_refused(tmp_path: Path) -> None:
+    # Arrange: the desk as the builder wires it, one store connection for every order.
+    desk = await open_offline_desk(tmp_path)
+    try:
+        desk.quotes.update(SPY.symbol, quote("1.00", "1.10", size=1000))
+
+        async def open_and_trim() -> None:
+            position = await desk.manager.open_position(SPY, 3, strategy="orb")
+            await desk.manager.trim(position.position_id, qty=1)
+
+        # Act: 8 positions opened and trimmed at once (the open positions limit is 10)
+        await asyncio.gather(*(open_and_trim() for _ in range(8)))
+
+        # Assert: every order recorded and ended
+        assert await desk.store.open_orders() == []
+    finally:
+        await desk.close()
+    with sqlite3.connect(tmp_path / STATE_FILE) as db:
+        assert db.execute("SELECT status, COUNT(*) FROM orders GROUP BY status").fetchall() == [("filled", 16)]
+    assert len(desk.ledger.read()) == 16
