@@ -66,6 +66,14 @@ class StoredOrder:
     limit_price: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    sql: str  # '' for none: a commit of the orders' ends alone
+    row: Sequence[object]
+    crash_at: str | None
+    written: asyncio.Future[None]
+
+
 _INSERT_INTENT = (
     "INSERT INTO orders (order_id, position_id, side, requested_qty, filled_qty, status, updated_at, symbol, "
     "multiplier, strategy, limit_price) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)"
@@ -87,6 +95,7 @@ class StateStore:
         # One transaction at a time on the one connection: another's commit (or rollback) must never take this one's
         # statements with it, or an intent could count as written when it was not.
         self._writing = asyncio.Lock()
+        self._waiting: list[_Statement] = []  # asked for while a commit was under way: the next commit's
 
     @classmethod
     async def open(cls, path: Path) -> StateStore:
@@ -117,28 +126,47 @@ class StateStore:
 
     async def _write(self, sql: str = "", row: Sequence[object] = (), *, crash_at: str | None = None) -> None:
         """One statement and the orders' ends noted since the last commit, committed (on disk when this returns);
-        nothing of it is left behind if it fails (the ends are tried again with the next)."""
-        async with self._writing:
-            await self._commit(sql, row, crash_at)
+        nothing of it is left behind if it fails (the ends are tried again with the next).
 
-    async def _commit(self, sql: str, row: Sequence[object], crash_at: str | None) -> None:
+        Group commit: the statements asked for while a commit is under way go together in the next one, so orders
+        sent side by side share a sync instead of queueing for one each."""
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        written.add_done_callback(_seen)  # a writer cancelled meanwhile never asks how it went
+        self._waiting.append(_Statement(sql, row, crash_at, written))
+        async with self._writing:
+            if not written.done():
+                batch, self._waiting = self._waiting, []
+                await self._commit(batch)
+        await written
+
+    async def _commit(self, batch: list[_Statement]) -> None:
         ends = list(self._ends.items())
-        with faults(self.path):
-            try:
-                if ends:
-                    await self._db.executemany(_END, [end for _, end in ends])
-                if sql:
-                    await self._db.execute(sql, row)
-                if crash_at is not None:
-                    crash.crash_point(crash_at)
-                await self._db.commit()
-            except sqlite3.Error:
-                # Else a later commit would carry it: an order refused for want of its record would show as sent.
-                with contextlib.suppress(sqlite3.Error):
-                    await self._db.rollback()
-                raise
+        try:
+            with faults(self.path):
+                try:
+                    if ends:
+                        await self._db.executemany(_END, [end for _, end in ends])
+                    for statement in batch:
+                        if statement.sql:
+                            await self._db.execute(statement.sql, statement.row)
+                        if statement.crash_at is not None:
+                            crash.crash_point(statement.crash_at)
+                    await self._db.commit()
+                except sqlite3.Error:
+                    # Else a later commit would carry it: an order refused for want of its record would show as sent.
+                    with contextlib.suppress(sqlite3.Error):
+                        await self._db.rollback()
+                    raise
+        except StorageError as error:
+            for statement in batch:
+                if not statement.written.done():  # its writer may have been cancelled meanwhile
+                    statement.written.set_exception(error)
+            return
         for order_id, _ in ends:
             del self._ends[order_id]
+        for statement in batch:
+            if not statement.written.done():
+                statement.written.set_result(None)
 
     # Orders ------------------------------------------------------------------------------------------
 
@@ -278,6 +306,11 @@ class StateStore:
                 )
             highs[position_id] = high
         return highs
+
+
+def _seen(written: asyncio.Future[None]) -> None:
+    if not written.cancelled():
+        written.exception()
 
 
 def _empty(path: Path) -> bool:

@@ -1,3 +1,4 @@
+import asyncio
 import io
 import json
 import logging
@@ -138,6 +139,23 @@ async def test_an_orders_end_waits_for_the_next_commit_or_the_close(tmp_path, ma
     await store.close()  # and so does the close
 
     assert sorted(rows(path, on_disk)) == sorted([(first.order_id, "filled"), (second.order_id, "filled")])
+
+
+async def test_intents_asked_for_during_a_commit_share_the_next_one(store, spy, monkeypatch):
+    commits = []
+    real_commit = type(store._db).commit
+
+    async def counted(self):
+        commits.append(1)
+        await real_commit(self)
+
+    monkeypatch.setattr(type(store._db), "commit", counted)
+    orders = [OrderRequest(f"ord-{n}", f"pos-{n}", spy, Side.BUY, 1) for n in range(10)]
+
+    await asyncio.gather(*(store.record_intent(order, "orb", T0) for order in orders))
+
+    assert len(await store.open_orders()) == 10
+    assert len(commits) == 2  # the first alone, the nine asked for meanwhile together
 
 
 async def test_a_failed_intent_leaves_nothing_a_later_commit_could_carry(store, spy, monkeypatch):
