@@ -19,7 +19,7 @@ from bot.options.positions import Position
 from bot.options.trade_ledger import AVG_ENTRY_PLACES, LedgerError, read_ledger, replay
 from bot.paths import DEFAULT_STORAGE, StorageError, ledger_path, private_dir
 from bot.render import ledger_summary, position_row
-from bot.report_command import add_report_parser, report_daily
+from bot.report_command import UsageError, add_report_parser, report_daily
 from bot.runtime.demo_folder import DEMO_FOLDER, claim_demo_folder, refuse_demo_folder
 from bot.runtime.discord_link import Note
 from bot.runtime.lifetime import run_until_signalled
@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, LedgerError, StorageError, ValueError) as error:
         print(f"optiondesk: {error}", file=sys.stderr)
         return EXIT_PROBLEM
+    except UsageError as error:
+        print(f"optiondesk: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("optiondesk: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -144,6 +147,7 @@ def _command(args: argparse.Namespace) -> int:
         return status_command(settings, storage, as_json=args.json)
     token = discord_token()
     if token is not None and args.command in (None, "run"):
+        settings = _discord_run_settings(settings, args)
         refuse_demo_folder(storage)
         with _holding(storage, "run (Discord)") as lock:
             return run_discord(settings, storage, token, note=lambda link: lock.note(discord=link))
@@ -155,6 +159,31 @@ def _command(args: argparse.Namespace) -> int:
     with _holding(storage, "demo"):
         claim_demo_folder(storage)
         return demo(settings, storage, seed=getattr(args, "seed", None), day=getattr(args, "date", None))
+
+
+def _discord_run_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The Discord desk lives on wall time: a replay or another speed is refused (a usage error), never ignored; a
+    seed is the paper desk's simulated market's."""
+    refused = [
+        flag
+        for flag, given in (
+            ("--replay", getattr(args, "replay", None) is not None),
+            ("--speed", getattr(args, "speed", 1.0) != 1.0),
+        )
+        if given
+    ]
+    seed = getattr(args, "seed", None)
+    if seed is not None and settings.executor != "paper":
+        refused.append("--seed")
+    if refused:
+        raise UsageError(
+            f"{' and '.join(refused)} cannot apply on Discord, where the desk runs on wall time"
+            f"{' and quotes come from the broker' if '--seed' in refused else ''}; "
+            "unset DISCORD_TOKEN to run offline"
+        )
+    if seed is None:
+        return settings
+    return settings.model_copy(update={"market": settings.market.model_copy(update={"seed": seed})})
 
 
 def _holding(storage: Path, command: str) -> StorageLock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -19,19 +19,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_ui import reply
-from bot.options.clock import utc_now
+from bot.options.clock import WallClock
 from bot.options.errors import TradeError
 from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import is_trading_day
 from bot.options.positions import Position
-from bot.options.quotes import QuoteCache
-from bot.options.sim_market import SimulatedFeed
-from bot.options.trade_ledger import last_event
-from bot.paths import ledger_path
+from bot.options.sim_market import WallClockFeed
 from bot.rights import NotAllowed
 from bot.runtime.admin_alerts import AdminAlerts
-from bot.runtime.demo import sim_market
-from bot.runtime.desk import MESSAGE_FILE, Desk, open_desk
+from bot.runtime.desk import NOTIFIER, Desk, open_desk, sim_market
 from bot.runtime.discord_link import LinkState, Note
 from bot.runtime.discord_sink import DiscordBoard
 from bot.runtime.eod import latest_reset_time, reset_messages, reset_was_missed, schedule_eod
@@ -45,7 +41,6 @@ from bot.settings import Settings, check_discord_settings
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.risk", "cogs.broker", "cogs.analytics")
-NOTIFIER = "notifier"  # the name `Desk.workers` gives the delivery of position messages
 CLOSE_WITHIN = 10.0  # seconds the stop waits for background tasks and alerts
 GENERIC_FAILURE = "Something went wrong on the desk; it is logged. Check /position before trying again."
 
@@ -112,7 +107,6 @@ class OptionDeskBot(commands.Bot):
         self.settings = settings
         self.storage = storage
         self.background = background
-        self.message_map = MessageMap(storage / MESSAGE_FILE)
         self.buttons_for: Callable[[Position], discord.ui.View | None] = lambda position: None
         self.started_at = time.monotonic()
         self._clock = clock
@@ -128,6 +122,10 @@ class OptionDeskBot(commands.Bot):
         self.alerts = AdminAlerts(self.tell_admins)
 
     @property
+    def message_map(self) -> MessageMap:
+        return self.desk.messages
+
+    @property
     def desk(self) -> Desk:
         if self._desk is None:
             raise RuntimeError("the desk opens in open() (setup_hook opens it too)")
@@ -139,34 +137,27 @@ class OptionDeskBot(commands.Bot):
         if self._desk is not None:
             return
         settings = self.settings
-        market = sim_market(settings, None)
-        last = last_event(ledger_path(self.storage))
-        market.start(max(utc_now(), last.ts) if last else utc_now())
+        # On Discord the desk lives on wall time, always (a test hands in its own `now`).
+        clock = WallClock(self._clock or discord.utils.utcnow)  # virtual under a Discord simulator
         broker = None
         if settings.executor != "paper":
             from bot.broker.link import BrokerLink
 
             broker = BrokerLink(settings, self.storage, alert=lambda text: self.alerts.alert("broker start-up", text))
-        feed: QuoteFeed = broker.feed if broker else SimulatedFeed(market, speed=1.0)
-
-        def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
-            feed.subscribe(symbols)
-
+        feed: QuoteFeed = broker.feed if broker else WallClockFeed(sim_market(settings, None), clock)
         board = DiscordBoard(
             self, lambda: self.settings.discord.trade_channel_id or 0, lambda position: self.buttons_for(position)
         )
         self._desk = await open_desk(
             settings,
             self.storage,
+            clock=clock,
+            feed=feed,
             board=board,
-            messages=self.message_map,
-            notify=lambda: self.settings.discord.notify,
-            clock=self._clock or (utc_now if broker else lambda: market.now),
-            watch=watch,
-            throttle_clock=time.monotonic,
             broker=broker,
+            notify=lambda: self.settings.discord.notify,
         )
-        self._workers = self.desk.workers(feed)
+        self._workers = self.desk.workers()
         self.desk.ledger.subscribe_failures(
             lambda error: self.alerts.alert(
                 "ledger", f"{error}. Trades are refused until it can be written again; nothing unrecorded was done."
@@ -174,7 +165,7 @@ class OptionDeskBot(commands.Bot):
         )
         self.charts = PositionCharts(self.desk.quotes, self.desk.manager, enabled=lambda: self.settings.discord.charts)
         board.charts = self.charts
-        now = discord.utils.utcnow()
+        now = self.desk.clock()
         if not reset_was_missed(self.message_map, settings, now):
             # Queued before anything trades, so that a later fill's update replaces the one found out of date.
             self.desk.resume_messages(latest_reset_time(settings, now))
@@ -214,7 +205,7 @@ class OptionDeskBot(commands.Bot):
             self.scheduler = AsyncIOScheduler(timezone=settings.zone)
             schedule_eod(self.scheduler, settings, self.end_of_day)
             self.scheduler.start(paused=not self.background)
-        now = discord.utils.utcnow()
+        now = self.desk.clock()
         missed = latest_reset_time(settings, now)
         if missed is not None and reset_was_missed(self.message_map, settings, now):
             # The messages of the day that ended while the bot was down first get their last updates.
@@ -245,11 +236,11 @@ class OptionDeskBot(commands.Bot):
 
     async def end_of_day(self) -> int:
         """The EOD job: post the day's P&L summary, then forget the position→message map. Trading days only."""
-        now = discord.utils.utcnow()
-        if not is_trading_day(now.astimezone(self.settings.zone).date()):
+        now = self.desk.clock()
+        if not is_trading_day(self.desk.today()):
             log.info("end of day: not a trading day, nothing reset")
             return 0
-        await self.post_day_summary(now.astimezone(self.settings.zone).date())
+        await self.post_day_summary(self.desk.today())
         return reset_messages(self.message_map, now, "end of day")
 
     async def post_day_summary(self, day: date) -> None:
@@ -278,6 +269,11 @@ class OptionDeskBot(commands.Bot):
             if self.scheduler is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
             if self.linked.is_set():
+                # Position messages still queued get their last state: none is left OPEN with its buttons after
+                # the position closed. (They stay due in the message map either way: the next start sends them.)
+                if self._desk is not None:
+                    flushed = self._desk.notifier.flush()
+                    await _within(CLOSE_WITHIN, flushed, f"position messages not delivered within {CLOSE_WITHIN:g} s")
                 await _within(CLOSE_WITHIN, self.alerts.drain(), f"admin alerts not sent within {CLOSE_WITHIN:g} s")
             else:  # they wait for Discord, which never answered
                 await _within(0, self.alerts.drain(), "admin alerts not sent: Discord never answered (each is logged)")

@@ -25,7 +25,8 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(Exception):
-    """Bad dates on the command line; the message is the one sentence shown."""
+    """Arguments that cannot be taken (bad dates, flags that cannot go together); the message is the one line shown,
+    and the exit status 2."""
 
 
 def add_report_parser(commands: Any, storage: argparse.ArgumentParser) -> None:

@@ -71,6 +71,7 @@ def status_command(settings: Settings, storage: Path, *, as_json: bool) -> int:
         backlog=message_backlog(storage, events),
         uptime=None,
         discord=holder.discord if (holder := read_holder(storage)) else None,
+        zone=settings.zone,
     )
     print(json.dumps(status_json(status), indent=2) if as_json else render_status(status))
     return EXIT_OK if status.trading.known else EXIT_PROBLEM

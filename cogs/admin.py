@@ -27,9 +27,7 @@ class Admin(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     @admins_only()
     async def reset_messages(self, interaction: discord.Interaction) -> None:
-        count = reset_messages(
-            self.bot.message_map, discord.utils.utcnow(), f"/reset-messages by {interaction.user.id}"
-        )
+        count = reset_messages(self.bot.message_map, self.bot.desk.clock(), f"/reset-messages by {interaction.user.id}")
         await reply(
             interaction,
             f"Reset: {count} position message(s) forgotten. Open positions get a fresh message on their next update.",

@@ -32,7 +32,7 @@ class Analytics(commands.Cog):
     @traders_only()
     async def pnl(self, interaction: discord.Interaction, period: Period = "day") -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # a long ledger takes a moment
-        today = discord.utils.utcnow().astimezone(self.bot.settings.zone).date()
+        today = self.bot.desk.today()
         first, last = period_days(period, today)
         report, curve = await load_period(self.bot.storage, self.bot.settings.zone, first, last)
         embed = pnl_embed(report, TITLES[period])

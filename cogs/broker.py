@@ -36,9 +36,9 @@ class Broker(commands.Cog):
         if broker is None:
             raise TradeError("Reconcile compares the ledger with a broker, and this desk trades on paper.")
         zone = self.bot.settings.zone
-        now = discord.utils.utcnow()
+        now = self.bot.desk.clock()
         try:
-            wanted = date.fromisoformat(day) if day else now.astimezone(zone).date()
+            wanted = date.fromisoformat(day) if day else self.bot.desk.today()
         except ValueError:
             raise TradeError(f"{day!r} is not a date like 2026-11-25.") from None
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -33,7 +33,7 @@ class Positions(commands.Cog):
     async def positions(self, interaction: discord.Interaction, show: app_commands.Choice[str] | None = None) -> None:
         which = show.value if show else "open"
         zone = self.bot.settings.zone
-        today = discord.utils.utcnow().astimezone(zone).date()
+        today = self.bot.desk.today()
         everything = self.bot.desk.manager.all_positions()
         if which == "open":
             listed, title = [p for p in everything if p.is_open], "Open positions"

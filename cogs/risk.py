@@ -121,7 +121,7 @@ class Risk(commands.Cog):
     @traders_only()
     async def status(self, interaction: discord.Interaction) -> None:
         desk, settings = self.bot.desk, self.bot.settings
-        now = discord.utils.utcnow()
+        now = desk.clock()
         positions = desk.manager.all_positions()
         underlyings = [u.symbol for u in settings.market.underlyings]
         underlyings += [p.contract.underlying for p in positions if p.is_open]
@@ -133,9 +133,12 @@ class Risk(commands.Cog):
             quote_ages=quote_ages(desk.quotes, underlyings, now),
             backlog=desk.notifier.backlog,
             uptime=timedelta(seconds=time.monotonic() - self.bot.started_at),
+            zone=settings.zone,
         )
         embed = discord.Embed(
-            title="Desk status", description=render_status(status, plain), colour=_STATE_COLOUR[status.trading.state]
+            title="Desk status",
+            description=render_status(status, plain, who),
+            colour=_STATE_COLOUR[status.trading.state],
         )
         await reply(interaction, f"The desk is {status.trading.state}.", embed=embed)
 

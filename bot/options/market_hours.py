@@ -9,7 +9,7 @@ pay; tests/runtime/test_market_hours.py holds it to exchange-calendars' XNYS day
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
@@ -53,6 +53,12 @@ def _market_local(now: datetime) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"{now!r} has no timezone; market times must be timezone-aware.")
     return now.astimezone(MARKET_TZ)
+
+
+def trading_day(at: datetime, zone: tzinfo = MARKET_TZ) -> date:
+    """The desk's day of a moment: its date in the desk's zone (New York unless `timezone` says otherwise). Risk's
+    daily loss, /status, /pnl, the reports and the end-of-day job all count days by this one rule."""
+    return at.astimezone(zone).date()
 
 
 def is_trading_day(d: date) -> bool:

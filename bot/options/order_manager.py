@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
 from typing import TypeVar
@@ -196,8 +197,9 @@ class OptionsOrderManager:
             position = self._open(position_id)
             return await self._trade(position, Side.SELL, position.qty, source, actor)
 
-    async def settle_expiry(self, position_id: str, price: Decimal, *, actor: str = "expiry") -> Position:
-        """Close a position left open at expiry at its settlement (intrinsic) value, 0 when out of the money.
+    async def settle_expiry(self, position_id: str, price: Decimal, at: datetime, *, actor: str = "expiry") -> Position:
+        """Close a position left open at expiry at its settlement (intrinsic) value, 0 when out of the money,
+        stamped `at` (the expiry day's close, whenever the desk gets to it).
 
         No executor is involved: expiry is not an order, and a fill at 0 is right here.
         """
@@ -205,7 +207,7 @@ class OptionsOrderManager:
             position = self._open(position_id)
             order = OrderContext(new_id("ord"), position_id, Side.SELL, position.qty)
             self.orders[order.order_id] = order
-            fill = Fill(new_id("fill"), order.order_id, Side.SELL, position.qty, price, Decimal(0), self._clock())
+            fill = Fill(new_id("fill"), order.order_id, Side.SELL, position.qty, price, Decimal(0), at)
             return await self._apply(position, order, fill, Source.STRATEGY, actor)
 
     def _lock(self, position_id: str) -> asyncio.Lock:

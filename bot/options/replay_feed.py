@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from bot.options.clock import SimulatedClock
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
 from bot.options.quotes import Quote, QuoteCache
@@ -174,7 +175,14 @@ def _load(path: Path) -> list[tuple[datetime, str, Quote]]:
 class ReplayFeed:
     """The QuoteFeed over a recording: at `speed` times the recorded pace, or as fast as possible if None."""
 
-    def __init__(self, path: str | Path, *, speed: float | None = None, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        speed: float | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: SimulatedClock | None = None,
+    ) -> None:
         if speed is not None and not speed > 0:
             raise ValueError(f"speed must be positive (or None for as fast as possible), not {speed}.")
         self.path = Path(path)
@@ -182,6 +190,12 @@ class ReplayFeed:
         self._sleep = sleep
         # Read up front so that a bad file stops start-up rather than a running feed.
         self._entries = _load(self.path)
+        self.clock = clock  # the desk's clock, moved to each quote's time as it arrives
+
+    @property
+    def starts_at(self) -> datetime | None:
+        """The time of the first recorded quote (None for an empty recording)."""
+        return self._entries[0][0] if self._entries else None
 
     @property
     def quotes(self) -> list[tuple[str, Quote]]:
@@ -205,5 +219,7 @@ class ReplayFeed:
                     await self._sleep(gap / self.speed)
             elif self.speed is None and index % _YIELD_EVERY == 0:
                 await self._sleep(0)
+            if self.clock is not None:
+                self.clock.advance(ts)
             cache.update(symbol, quote)
             previous = ts

@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
 from bot.options.execution_paper import PRICE_FALLBACKS
-from bot.options.market_hours import MARKET_TZ, is_market_open, session_close
+from bot.options.market_hours import MARKET_TZ, is_market_open, session_close, trading_day
 from bot.options.orders import Side
 from bot.options.positions import Position
 from bot.options.quotes import Quote
@@ -302,10 +302,12 @@ class RiskCheck:
         limits: RiskLimits,
         quote_of: Callable[[str], Quote | None],
         state: Callable[[], DeskState] = _always_active,
+        zone: tzinfo = MARKET_TZ,
     ) -> None:
         self.limits = limits
         self._quote_of = quote_of
         self._state = state
+        self._zone = zone  # whose day the daily loss is counted on
 
     def expected_price(self, contract: OptionContract) -> Decimal | None:
         """What a buy of `contract` is expected to fill at now (None without a usable quote)."""
@@ -335,7 +337,7 @@ class RiskCheck:
                 price,
                 quote,
                 [p for p in everything if p.is_open],
-                realized_on(everything, now.astimezone(MARKET_TZ).date()),
+                realized_on(everything, trading_day(now, self._zone)),
                 now,
                 list(pending),
             )

@@ -21,7 +21,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 import numpy as np
 
-from bot.options.clock import Clock, utc_now
+from bot.options.clock import DeskClock, SimulatedClock
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
 from bot.options.market_hours import (
@@ -237,7 +237,7 @@ class SimulatedMarket:
     def _move_to(self, at: datetime) -> None:
         self._now = at.astimezone(UTC)
         self._close = session_close(at.astimezone(MARKET_TZ).date())
-        self._spots = {symbol: max(_cents(path.price(at), ROUND_HALF_UP), CENT) for symbol, path in self._paths.items()}
+        self._spots = {symbol: self._spot(path, at) for symbol, path in self._paths.items()}
         self._quotes = {symbol: self._underlying_quote(symbol) for symbol in self._paths}
         for symbol, contract in self._contracts.items():
             self._quotes[symbol] = self._contract_quote(contract)
@@ -295,6 +295,15 @@ class SimulatedMarket:
         self._require_started()
         return self._spots[underlying]
 
+    def spot_at(self, underlying: str, at: datetime) -> Decimal | None:
+        """The underlying's price at any moment (its path is a function of time); None for an unknown ticker."""
+        path = self._paths.get(underlying)
+        return None if path is None else self._spot(path, at)
+
+    @staticmethod
+    def _spot(path: PricePath, at: datetime) -> Decimal:
+        return max(_cents(path.price(at), ROUND_HALF_UP), CENT)
+
     def _underlying_quote(self, symbol: str) -> Quote:
         last = self._spots[symbol]
         sizes = _size_rng(self._seed, symbol, self.now)
@@ -333,46 +342,76 @@ class SimulatedMarket:
 
 
 class SimulatedFeed:
-    """The QuoteFeed over a SimulatedMarket, ticking `speed` market seconds per real second.
+    """The feed of an offline desk on the simulated market. It does not run by itself: the desk steps it
+    (`Desk.simulate`), one tick at a time, each handled to the end before the next, so that the demo, `run` and
+    backtests trade alike whatever the speed; `pause` is the real time `run` waits between ticks (`tick / speed`;
+    nights and weekends cost one tick: the market jumps to the next open)."""
 
-    Nights and weekends cost one tick of real time, not the gap: the market jumps to the next open.
-    """
-
-    def __init__(
-        self,
-        market: SimulatedMarket,
-        *,
-        speed: float = 1.0,
-        sleep: Sleep = asyncio.sleep,
-        clock: Clock = utc_now,
-    ) -> None:
-        if not math.isfinite(speed) or speed <= 0:
+    def __init__(self, market: SimulatedMarket, clock: SimulatedClock, *, speed: float | None = None) -> None:
+        if speed is not None and (not math.isfinite(speed) or speed <= 0):
             raise ValueError(f"speed must be a positive number of market seconds per second, not {speed}.")
+        if not market.started:
+            market.start(clock())
+        clock.advance(market.now)
         self.market = market
-        self.speed = speed
-        self._sleep = sleep
-        self._clock = clock
+        self.clock = clock
+        self.pause = 0.0 if speed is None else market.tick.total_seconds() / speed
         self._cache: QuoteCache | None = None
+
+    def spot_at(self, underlying: str, at: datetime) -> Decimal | None:
+        return self.market.spot_at(underlying, at)
+
+    def attach(self, cache: QuoteCache) -> None:
+        """Quote into `cache` from now on, starting with everything at the market's current time."""
+        self._cache = cache
+        self._push(self.market.snapshot())
 
     def subscribe(self, symbols: Iterable[str]) -> None:
         added = self.market.subscribe(symbols)
-        # While running, a new contract is quoted at once so that an order on it need not wait a tick.
-        if self._cache is not None and self.market.started:
+        # A new contract is quoted at once, so that an order on it need not wait a tick.
+        self._push([(symbol, self.market.quote(symbol)) for symbol in added])
+
+    def tick(self) -> None:
+        """One tick of the market: the desk's clock moves to it, then its quotes arrive."""
+        quotes = self.market.step()
+        self.clock.advance(self.market.now)
+        self._push(quotes)
+
+    def _push(self, quotes: Iterable[tuple[str, Quote]]) -> None:
+        if self._cache is not None:
+            for symbol, quote in quotes:
+                self._cache.update(symbol, quote)
+
+
+class WallClockFeed:
+    """The QuoteFeed of a paper desk on Discord: the simulated market quoted at wall time, once a tick, while the
+    exchange's session is open; outside it nothing is quoted, so nothing trades."""
+
+    def __init__(self, market: SimulatedMarket, clock: DeskClock, *, sleep: Sleep = asyncio.sleep) -> None:
+        self.market = market
+        self.clock = clock
+        self._sleep = sleep
+        self._cache: QuoteCache | None = None
+
+    def spot_at(self, underlying: str, at: datetime) -> Decimal | None:
+        return self.market.spot_at(underlying, at)
+
+    def subscribe(self, symbols: Iterable[str]) -> None:
+        added = self.market.subscribe(symbols)
+        if self._cache is not None and self.market.started and is_market_open(self.clock()):
             for symbol in added:
                 self._cache.update(symbol, self.market.quote(symbol))
 
     async def run(self, cache: QuoteCache) -> None:
-        """Push the current quotes, then one tick of quotes every `tick / speed` real seconds until cancelled."""
-        if not self.market.started:
-            self.market.start(self._clock())
+        """Quote every tick of a session until cancelled; between sessions, wait for the next open."""
         self._cache = cache
-        try:
+        tick = self.market.tick.total_seconds()
+        while True:
+            now = self.clock()
+            if not is_market_open(now):
+                await self.clock.sleep_until(next_session_open(now))
+                continue
+            self.market.start(now)
             for symbol, quote in self.market.snapshot():
                 cache.update(symbol, quote)
-            pause = self.market.tick.total_seconds() / self.speed
-            while True:
-                await self._sleep(pause)
-                for symbol, quote in self.market.step():
-                    cache.update(symbol, quote)
-        finally:
-            self._cache = None
+            await self._sleep(tick)

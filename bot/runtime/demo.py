@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import TextIO
 
 from bot.analytics.ledger_scan import scan_ledger
 from bot.analytics.tally import PeriodReport
-from bot.options.clock import utc_now
+from bot.options.clock import SimulatedClock, utc_now
 from bot.options.market_hours import (
     MARKET_TZ,
     is_trading_day,
@@ -25,15 +24,13 @@ from bot.options.market_hours import (
     session_close,
     session_open,
 )
-from bot.options.quotes import QuoteCache
-from bot.options.sim_market import SimulatedMarket, UnderlyingSpec
+from bot.options.sim_market import SimulatedFeed
 from bot.options.trade_ledger import TradeEvent, last_event
 from bot.paths import ledger_path
 from bot.render import daily_table
-from bot.runtime.desk import MESSAGE_FILE, open_desk
+from bot.runtime.desk import open_desk, sim_market
 from bot.runtime.message_board import ConsoleBoard
-from bot.runtime.message_map import MessageMap
-from bot.settings import Settings, SettingsError, unquoted_underlyings
+from bot.settings import Settings, SettingsError
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,26 +59,6 @@ def demo_day_for(last: TradeEvent | None) -> date:
     return latest_trading_day(utc_now())
 
 
-def sim_market(settings: Settings, seed: int | None) -> SimulatedMarket:
-    specs = [UnderlyingSpec(u.symbol, u.price, u.vol) for u in settings.market.underlyings]
-    # On the paper executor this market quotes the desk (a broker's desk is quoted by the broker).
-    where = "the simulated market ([[market.underlyings]])"
-    if settings.executor == "paper" and (problem := unquoted_underlyings(settings, {s.symbol for s in specs}, where)):
-        raise SettingsError(f"bad setting strategies: {problem}; add it there or change the strategy")
-    tick = timedelta(seconds=settings.market.tick_seconds)
-    return SimulatedMarket(specs, settings.market.seed if seed is None else seed, tick=tick)
-
-
-def watch_in(market: SimulatedMarket) -> Callable[[QuoteCache, Iterable[str]], None]:
-    """Subscribe contracts in the market and quote them at once, so a strategy can trade them right away."""
-
-    def watch(quotes: QuoteCache, symbols: Iterable[str]) -> None:
-        for symbol in market.subscribe(symbols):
-            quotes.update(symbol, market.quote(symbol))
-
-    return watch
-
-
 async def run_demo_day(
     settings: Settings,
     storage: Path,
@@ -96,18 +73,9 @@ async def run_demo_day(
         raise SettingsError(f"{day} is not a trading day")
     if last is not None and last.ts >= session_open(day):
         raise SettingsError(f"the ledger already has trades after {day} 09:30; pick a later day or another storage")
-    market = sim_market(settings, seed)
-    market.start(session_open(day))
-    desk = await open_desk(
-        settings,
-        storage,
-        board=ConsoleBoard(out),
-        messages=MessageMap(storage / MESSAGE_FILE),
-        notify=lambda: settings.discord.notify,
-        clock=lambda: market.now,
-        watch=watch_in(market),
-        throttle_clock=lambda: market.now.timestamp(),
-    )
+    clock = SimulatedClock(session_open(day))
+    feed = SimulatedFeed(sim_market(settings, seed), clock)
+    desk = await open_desk(settings, storage, clock=clock, feed=feed, board=ConsoleBoard(out))
     fills: list[TradeEvent] = []
 
     async def count(event: TradeEvent, position: object) -> None:
@@ -115,15 +83,7 @@ async def run_demo_day(
 
     desk.manager.subscribe(count)
     try:
-        ticks = market.snapshot()
-        while market.now < session_close(day):
-            for symbol, quote in ticks:
-                desk.quotes.update(symbol, quote)
-            await desk.step()
-            ticks = market.step()
-        # The market jumped to the next session: what expires today settles on today's last prices.
-        desk.queue_expired(session_close(day))
-        await desk.step()
+        await desk.simulate(until=session_close(day))
     finally:
         await desk.close()
     scan = await asyncio.to_thread(scan_ledger, ledger_path(storage), settings.zone, day, day)

@@ -6,35 +6,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.options.clock import Clock, DeskClock, desk_clock
 from bot.options.execution_paper import PaperConfig, PaperExecutor
 from bot.options.executor import Executor
-from bot.options.inbox import LatestByKey
-from bot.options.market_data import QuoteFeed
-from bot.options.market_hours import session_close
+from bot.options.market_data import PriceHistory, QuoteFeed
+from bot.options.market_hours import MARKET_TZ, session_close, trading_day
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import ActionKind, Position
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.risk import DeskState, RiskCheck, TradingState
+from bot.options.sim_market import SimulatedFeed, SimulatedMarket, Sleep, UnderlyingSpec
 from bot.options.trade_ledger import LedgerError, LedgerGone, TradeEvent, TradeLedger
 from bot.runtime.message_board import Board, BoardSink
-from bot.runtime.message_map import MessageMap, out_of_date
+from bot.runtime.message_map import MESSAGE_FILE, MessageMap, out_of_date
 from bot.runtime.options_trade_notifier import OptionsTradeNotifier
 from bot.runtime.resume import ResumeReport, start_up
 from bot.runtime.state_store import StateStore
 from bot.runtime.strategy_runner import StrategyRunner
 from bot.runtime.trading_journal import journal_path
 from bot.runtime.trading_state import RISK, TradingSwitch, guard_daily_loss
-from bot.settings import Notify, Settings
+from bot.settings import Notify, Settings, SettingsError, unquoted_underlyings
 from bot.strategies.base import Strategy, StrategyDesk
-from bot.strategies.options.exit_rules import expiry_settlement_price, is_expired
+from bot.strategies.options.exit_rules import expiry_settlement_price
 from bot.strategies.options.mean_reversion import MeanReversion
 from bot.strategies.options.opening_range import OpeningRangeBreakout
 
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MESSAGE_FILE = "message_ids.json"
+NOTIFIER = "notifier"  # the worker that delivers position messages (a Discord desk starts it once linked)
 
 
 STRATEGY_KINDS: dict[str, Callable[..., Strategy]] = {
@@ -52,12 +54,27 @@ STRATEGY_KINDS: dict[str, Callable[..., Strategy]] = {
 }
 
 
+def sim_market(settings: Settings, seed: int | None) -> SimulatedMarket:
+    specs = [UnderlyingSpec(u.symbol, u.price, u.vol) for u in settings.market.underlyings]
+    # On the paper executor this market quotes the desk (a broker's desk is quoted by the broker).
+    where = "the simulated market ([[market.underlyings]])"
+    if settings.executor == "paper" and (problem := unquoted_underlyings(settings, {s.symbol for s in specs}, where)):
+        raise SettingsError(f"bad setting strategies: {problem}; add it there or change the strategy")
+    tick = timedelta(seconds=settings.market.tick_seconds)
+    return SimulatedMarket(specs, settings.market.seed if seed is None else seed, tick=tick)
+
+
 def build_strategies(settings: Settings) -> list[Strategy]:
     return [STRATEGY_KINDS[config.kind](config) for config in settings.strategies]
 
 
 @dataclass
 class Desk:
+    """One desk: what the builder (`open_desk`) assembled, on one clock; the same for the demo, `run`, Discord and
+    backtests, which differ only in the clock, the feed, the executor and the board they hand in."""
+
+    clock: DeskClock
+    feed: QuoteFeed | SimulatedFeed
     ledger: TradeLedger
     store: StateStore
     resumed: ResumeReport
@@ -69,51 +86,85 @@ class Desk:
     runner: StrategyRunner
     switch: TradingSwitch
     broker: BrokerLink | None = None
-    _expiring: LatestByKey[str, datetime] = field(default_factory=LatestByKey)
+    zone: tzinfo = MARKET_TZ  # whose day "today" is (see `trading_day`)
     _next_expiry: datetime | None = None
+    _expiries_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Each underlying's last price before the next expiry's close: what an option expiring then settles on.
+    _before_close: dict[str, Decimal] = field(default_factory=dict)
+    _quoted: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.quotes.subscribe(self._on_quote)
         self.manager.subscribe(self._on_fill)
         self._find_next_expiry()
 
+    def today(self) -> date:
+        """The desk's day now, on its clock: what /pnl, /positions and /status call today."""
+        return trading_day(self.clock(), self.zone)
+
     async def _on_fill(self, event: TradeEvent, position: Position) -> None:
         self._find_next_expiry()
 
     def _find_next_expiry(self) -> None:
         closes = [session_close(p.contract.expiry) for p in self.manager.open_positions()]
-        self._next_expiry = min(closes, default=None)
+        soonest = min(closes, default=None)
+        if soonest != self._next_expiry:
+            self._next_expiry = soonest
+            self._expiries_changed.set()
 
     def _on_quote(self, symbol: str, quote: Quote) -> None:
-        # Expiry is noticed through the market clock in the quotes: the first quote at or after 16:00 New
-        # York on a position's expiry date queues its settlement. Cheap unless an expiry has come.
-        if quote.ts is not None and self._next_expiry is not None and quote.ts >= self._next_expiry:
-            self.queue_expired(quote.ts)
+        if self._next_expiry is not None and quote.ts is not None and quote.ts < self._next_expiry:
+            mark = quote.mark
+            if mark is not None:
+                self._before_close[symbol] = mark
+        self._quoted.set()
 
-    def queue_expired(self, now: datetime) -> None:
+    async def settle_expired(self, close: datetime) -> None:
+        """Close the positions expiring at `close` (or before) at intrinsic value from their underlying's last price
+        at or before it (0 out of the money), stamped at the close."""
         for position in self.manager.open_positions():
-            if is_expired(position.contract, now):
-                self._expiring.put(position.position_id, now)
-
-    async def settle_expired(self) -> None:
-        """Close positions past their expiry at intrinsic value (0 when out of the money)."""
-        for position_id in self._expiring.take_all():
-            position = self.manager.get(position_id)
-            spot = self.quotes.get(position.contract.underlying)
-            if not position.is_open or spot is None or spot.mark is None:
+            if session_close(position.contract.expiry) > close:
                 continue
-            price = expiry_settlement_price(position.contract, spot.mark)
-            log.info("position %s expired; settling at %s", position_id, price)
-            await self.manager.settle_expiry(position_id, price)
+            underlying = position.contract.underlying
+            spot = self._before_close.get(underlying) or self._spot_at(underlying, close)
+            if spot is None:
+                log.warning(
+                    "position %s expired at %s; no price of %s at the close to settle it on yet",
+                    position.position_id,
+                    close,
+                    underlying,
+                )
+                continue
+            price = expiry_settlement_price(position.contract, spot)
+            log.info(
+                "position %s expired at %s; settling at %s (%s at %s)",
+                position.position_id,
+                close,
+                price,
+                underlying,
+                spot,
+            )
+            await self.manager.settle_expiry(position.position_id, price, close)
+        self._before_close.clear()
+
+    def _spot_at(self, underlying: str, close: datetime) -> Decimal | None:
+        """The underlying's price at `close` when no quote before it reached this run (it started after the close):
+        from the feed's own price history (the simulated market's path), else the latest quote."""
+        if isinstance(self.feed, PriceHistory):
+            return self.feed.spot_at(underlying, close)
+        latest = self.quotes.get(underlying)
+        return latest.mark if latest is not None else None
+
+    def _still_due(self, close: datetime) -> bool:
+        return any(session_close(p.contract.expiry) <= close for p in self.manager.open_positions())
 
     async def step(self) -> None:
         """Handle everything the last quotes set off, in a fixed order (the demo day's deterministic step)."""
         for _ in range(10):  # actions can set off more work (a fill, then a message), never without end
             await self.runner.process_all()
             await self.watcher.deliver_all()
-            await self.settle_expired()
             await self.notifier.flush()
-            if not (self.runner.pending() or self.watcher.pending() or len(self._expiring)):
+            if not (self.runner.pending() or self.watcher.pending()):
                 return
 
     def resume_messages(self, since: datetime | None, *, posted_only: bool = False) -> None:
@@ -127,15 +178,39 @@ class Desk:
             log.info("%d position messages are out of date; updating them", len(pending))
         self.notifier.resume(self.notifier.view(self.manager.get(pid), event) for pid, event in pending.items())
 
-    def workers(self, feed: QuoteFeed) -> dict[str, Callable[[], Awaitable[None]]]:
-        """The background tasks of a live desk, by name: the feed, the notifier, expiry, and for each
-        strategy its entry worker and its watcher worker."""
+    async def simulate(self, until: datetime | None = None, *, sleep: Sleep = asyncio.sleep) -> None:
+        """Step the simulated market (the feed of an offline desk) tick by tick, each tick handled to the end
+        before the next, pausing the feed's `pause` between ticks; each close crossed settles what expired at it.
+        Until the session close `until` (the demo's day, settled), or until cancelled (`run`)."""
+        feed = self.feed
+        if not isinstance(feed, SimulatedFeed):
+            raise TypeError("only a desk on the simulated market steps it")
+        feed.attach(self.quotes)
+        while True:
+            await self.step()
+            close = feed.market.session_close
+            if until is not None and self.clock() + feed.market.tick >= until:
+                await self.settle_expired(until)
+                await self.step()
+                return
+            await sleep(feed.pause)
+            feed.tick()
+            if self.clock() >= close:  # the market jumped to the next open
+                await self.settle_expired(close)
+
+    def workers(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """The background tasks of a live desk, by name: the notifier, the trading state's watch, and either the
+        simulated market's steps (offline) or the feed, expiry, and for each strategy its entry worker and its
+        watcher worker."""
         workers: dict[str, Callable[[], Awaitable[None]]] = {
-            "feed": partial(feed.run, self.quotes),
-            "notifier": self.notifier.run,
-            "expiry": self.run_expiry,
+            NOTIFIER: self.notifier.run,
             "trading state": self.switch.watch,
         }
+        if isinstance(self.feed, SimulatedFeed):
+            workers["market"] = self.simulate
+            return workers
+        workers["feed"] = partial(self.feed.run, self.quotes)
+        workers["expiry"] = self.run_expiry
         for name in self.runner.strategies:
             workers[f"strategy {name}"] = partial(self.runner.run, name)
             workers[f"watcher {name}"] = partial(self.watcher.run, name)
@@ -144,14 +219,35 @@ class Desk:
         return workers
 
     async def run_expiry(self) -> None:
-        """Settlement worker for the live runs, until cancelled."""
+        """Settlement worker: sleeps on the desk's clock until the next expiry's close, settles, and so on, until
+        cancelled."""
         while True:
-            await self._expiring.wait()
-            await self.settle_expired()
+            self._expiries_changed.clear()
+            close = self._next_expiry
+            if close is None:
+                await self._expiries_changed.wait()
+                continue
+            if await _first_of(self.clock.sleep_until(close), self._expiries_changed.wait()):
+                await self.settle_expired(close)
+                if self._still_due(close):  # no price to settle on yet: the next quote may bring one
+                    self._quoted.clear()
+                    await self._quoted.wait()
 
     async def close(self) -> None:
         await self.store.close()
         self.ledger.close()
+
+
+async def _first_of(first: Awaitable[object], second: Awaitable[object]) -> bool:
+    """Wait for whichever ends first, cancelling the other; True when it was `first`."""
+    one, two = asyncio.ensure_future(first), asyncio.ensure_future(second)
+    try:
+        await asyncio.wait((one, two), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (one, two):
+            task.cancel()
+        await asyncio.gather(one, two, return_exceptions=True)
+    return one.done() and not one.cancelled() and one.exception() is None
 
 
 def halt_when_gone(switch: TradingSwitch) -> Callable[[LedgerError], None]:
@@ -178,36 +274,24 @@ async def open_desk(
     settings: Settings,
     storage: Path,
     *,
+    clock: Clock | DeskClock,
+    feed: QuoteFeed | SimulatedFeed,
     board: Board,
-    messages: MessageMap,
-    notify: Callable[[], dict[ActionKind, Notify]],
-    clock: Callable[[], datetime],
-    watch: Callable[[QuoteCache, Iterable[str]], None],
-    throttle_clock: Callable[[], float],
     broker: BrokerLink | None = None,
+    notify: Callable[[], dict[ActionKind, Notify]] | None = None,
 ) -> Desk:
-    """Open the ledger (repairing a torn tail), rebuild and verify the positions from it, bring the state
-    store in line, and wire everything up.
+    """The one builder of a desk: open the ledger (repairing a torn tail), rebuild and verify the positions from
+    it, bring the state store in line, and wire everything up on `clock`, quoted by `feed`, its position messages
+    shown on `board`; with a `broker`, orders go to it instead of the paper executor. `notify` says which events
+    notify (default: the settings' `[discord] notify`; the Discord desk reads its current settings at each use).
 
-    `watch(quotes, symbols)` asks the feed to quote more contracts; `clock` is the market clock. With a
-    `broker`, orders go to it instead of the paper executor.
+    The demo, `run`, the Discord desk and backtests all come through here; they differ only in what they hand in.
     """
+    clock = desk_clock(clock)
     ledger, store, resumed = await start_up(storage, now=clock(), zone=settings.zone, orders_at_broker=bool(broker))
     try:
-        return await _assemble(
-            settings,
-            storage,
-            ledger,
-            store,
-            resumed,
-            board=board,
-            messages=messages,
-            notify=notify,
-            clock=clock,
-            watch=watch,
-            throttle_clock=throttle_clock,
-            broker=broker,
-        )
+        notify = notify or (lambda: settings.discord.notify)
+        return await _assemble(settings, storage, clock, feed, board, broker, notify, ledger, store, resumed)
     except BaseException:
         # A start that fails (a bad stored value, a strategy that cannot be built, a stop) leaves nothing open:
         # aiosqlite's thread would keep the process alive.
@@ -219,17 +303,14 @@ async def open_desk(
 async def _assemble(
     settings: Settings,
     storage: Path,
+    clock: DeskClock,
+    feed: QuoteFeed | SimulatedFeed,
+    board: Board,
+    broker: BrokerLink | None,
+    notify: Callable[[], dict[ActionKind, Notify]],
     ledger: TradeLedger,
     store: StateStore,
     resumed: ResumeReport,
-    *,
-    board: Board,
-    messages: MessageMap,
-    notify: Callable[[], dict[ActionKind, Notify]],
-    clock: Callable[[], datetime],
-    watch: Callable[[QuoteCache, Iterable[str]], None],
-    throttle_clock: Callable[[], float],
-    broker: BrokerLink | None,
 ) -> Desk:
     highs = await store.highs()
     positions = resumed.positions
@@ -250,7 +331,7 @@ async def _assemble(
     switch = TradingSwitch(journal_path(storage), clock, resumed.trading)
     ledger.subscribe_failures(halt_when_gone(switch))
     limits = settings.risk.limits()
-    risk = RiskCheck(limits, quotes.get, lambda: switch.current)
+    risk = RiskCheck(limits, quotes.get, lambda: switch.current, settings.zone)
     manager = OptionsOrderManager(
         executor,
         ledger,
@@ -262,17 +343,14 @@ async def _assemble(
     if broker is not None:
         await broker.attach(manager, store)
     manager.record_orders(store)  # each order's intent is on disk before it is sent; no fill waits for the store
+    messages = MessageMap(storage / MESSAGE_FILE)
     notifier = OptionsTradeNotifier(BoardSink(board, messages, notify), quotes)
     manager.subscribe(notifier.on_fill)
     manager.subscribe_orders(notifier.on_order)
-    manager.subscribe(guard_daily_loss(switch, manager.all_positions, limits))
+    manager.subscribe(guard_daily_loss(switch, manager.all_positions, limits, settings.zone))
     strategies = build_strategies(settings)
     for strategy in strategies:
-        strategy.bind(
-            StrategyDesk(
-                strategy.name, manager, quotes, clock=clock, watch=lambda symbols: watch(quotes, symbols), memory=store
-            )
-        )
+        strategy.bind(StrategyDesk(strategy.name, manager, quotes, clock=clock, watch=feed.subscribe, memory=store))
         strategy.resume(highs)
     if broker is not None:
         broker.watch(strategies)
@@ -281,8 +359,23 @@ async def _assemble(
         quotes,
         {s.name: s for s in strategies},
         interval=settings.watcher.throttle_seconds,
-        clock=throttle_clock,
+        clock=lambda: clock().timestamp(),  # the throttle follows the desk's clock, simulated or not
     )
-    watch(quotes, [p.contract.symbol for p in manager.open_positions()])
+    feed.subscribe([p.contract.symbol for p in manager.open_positions()])
     runner = StrategyRunner(strategies, quotes)
-    return Desk(ledger, store, resumed, messages, quotes, manager, notifier, watcher, runner, switch, broker)
+    return Desk(
+        clock,
+        feed,
+        ledger,
+        store,
+        resumed,
+        messages,
+        quotes,
+        manager,
+        notifier,
+        watcher,
+        runner,
+        switch,
+        broker,
+        settings.zone,
+    )

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from bot.options.market_hours import MARKET_TZ
+from bot.options.market_hours import MARKET_TZ, is_market_open, next_session_open, session_close, trading_day
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
 from bot.options.risk import DeskState, RiskLimits, dollars, premium_at_risk, realized_on
@@ -31,10 +31,11 @@ class DeskStatus:
     backlog: int | None  # position-message updates not yet delivered to Discord; None: unknown
     uptime: timedelta | None  # None: the bot is not running here
     discord: str | None = None  # the link of the desk holding the storage, seen from the shell ("connected", ...)
+    zone: tzinfo = MARKET_TZ  # whose day "today" is
 
     @property
     def day(self) -> date:
-        return self.now.astimezone(MARKET_TZ).date()
+        return trading_day(self.now, self.zone)
 
     @property
     def premium_total(self) -> Decimal:
@@ -51,12 +52,12 @@ def desk_status(
     backlog: int | None,
     uptime: timedelta | None,
     discord: str | None = None,
+    zone: tzinfo = MARKET_TZ,
 ) -> DeskStatus:
     everything = list(positions)
-    today = now.astimezone(MARKET_TZ).date()
     opened = [p for p in everything if p.is_open]
-    realized = realized_on(everything, today)
-    return DeskStatus(now, trading, limits, opened, realized, quote_ages, backlog, uptime, discord)
+    realized = realized_on(everything, trading_day(now, zone))
+    return DeskStatus(now, trading, limits, opened, realized, quote_ages, backlog, uptime, discord, zone)
 
 
 def quote_ages(quotes: QuoteCache, symbols: Iterable[str], now: datetime) -> dict[str, float | None]:
@@ -90,20 +91,30 @@ def _as_is(text: str) -> str:
     return text
 
 
-def trading_line(trading: DeskState, escape: Callable[[str], str] = _as_is) -> str:
+def trading_line(trading: DeskState, escape: Callable[[str], str] = _as_is, who: Callable[[str], str] = _as_is) -> str:
+    """`who` names whoever set the state (on Discord: a member as a mention, shown as their name)."""
     state = trading.state.value.upper()
     if not trading.known:
         return f"Trading: {state} (unknown: {escape(trading.reason)}); the desk waits for an admin to resume"
     if trading.set_at is None:
         return f"Trading: {state} (never changed)"
     since = f"{trading.set_at.astimezone(MARKET_TZ):%Y-%m-%d %H:%M} New York"
-    return f"Trading: {state} since {since}, set by {trading.set_by}: {escape(trading.reason)}"
+    return f"Trading: {state} since {since}, set by {who(trading.set_by)}: {escape(trading.reason)}"
 
 
-def render_status(status: DeskStatus, escape: Callable[[str], str] = _as_is) -> str:
-    """Plain text, one fact a line; `escape` guards free text (a reason) where markup counts (Discord)."""
+def market_line(now: datetime) -> str:
+    """Whether the market is open at `now`, until when, or when it opens next (in New York time)."""
+    if is_market_open(now):
+        return f"Market: open until {session_close(trading_day(now)):%H:%M} New York"
+    opens = next_session_open(now)
+    return f"Market: closed; opens {opens:%a %Y-%m-%d %H:%M} New York"
+
+
+def render_status(status: DeskStatus, escape: Callable[[str], str] = _as_is, who: Callable[[str], str] = _as_is) -> str:
+    """Plain text, one fact a line; `escape` guards free text (a reason) where markup counts (Discord), `who` names
+    whoever set the trading state."""
     limits = status.limits
-    lines = [trading_line(status.trading, escape)]
+    lines = [trading_line(status.trading, escape, who), market_line(status.now)]
     if status.quote_ages is None:
         lines.append("Feed: none here (offline: no live quotes)")
     else:
@@ -148,6 +159,10 @@ def status_json(status: DeskStatus) -> dict[str, object]:
     return {
         "now": status.now.isoformat(),
         "trading_state": state_json(status.trading),
+        "market": {
+            "open": is_market_open(status.now),
+            "next_open": None if is_market_open(status.now) else next_session_open(status.now).isoformat(),
+        },
         "feed": status.quote_ages,
         "open_positions": [
             {

@@ -17,12 +17,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from bot.options.clock import Clock
 from bot.options.errors import TradeError
-from bot.options.market_hours import MARKET_TZ
+from bot.options.market_hours import MARKET_TZ, trading_day
 from bot.options.positions import Position
 from bot.options.risk import (
     NEVER_SET,
@@ -191,7 +191,7 @@ def start_state(
 
 
 def guard_daily_loss(
-    switch: TradingSwitch, positions: Callable[[], Iterable[Position]], limits: RiskLimits
+    switch: TradingSwitch, positions: Callable[[], Iterable[Position]], limits: RiskLimits, zone: tzinfo = MARKET_TZ
 ) -> Callable[[TradeEvent, Position], Awaitable[None]]:
     """A fill listener: the fill that takes today's realized loss to the limit moves an active desk to
     reduce-only. Only the crossing fill does, so a desk an admin resumed afterwards stays resumed."""
@@ -199,7 +199,7 @@ def guard_daily_loss(
     async def after_fill(event: TradeEvent, position: Position) -> None:
         if limits.max_daily_loss is None or switch.current.state is not TradingState.ACTIVE:
             return
-        after = realized_on(positions(), event.ts.astimezone(MARKET_TZ).date())
+        after = realized_on(positions(), trading_day(event.ts, zone))
         if loss_limit_reached(limits, after) and not loss_limit_reached(limits, after - event.realized_pnl):
             reason = (
                 f"today's realized P&L {dollars(after)} reached the max daily loss limit "

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -26,7 +25,6 @@ from bot.options.trade_ledger import TradeLedger
 from bot.paths import ledger_path
 from bot.runtime.desk import Desk, open_desk
 from bot.runtime.message_board import ConsoleBoard
-from bot.runtime.message_map import MessageMap
 from bot.settings import Settings
 from tests.broker.fake_alpaca import FakeAlpaca
 
@@ -147,15 +145,7 @@ async def broker_desk(
     link = BrokerLink(settings, storage, clock=clock)
     fast(link.client)
     desk = await open_desk(
-        settings,
-        storage,
-        board=ConsoleBoard(io.StringIO()),
-        messages=MessageMap(storage / "message_ids.json"),
-        notify=lambda: settings.discord.notify,
-        clock=clock,
-        watch=lambda quotes, symbols: None,
-        throttle_clock=time.monotonic,
-        broker=link,
+        settings, storage, clock=clock, feed=link.feed, board=ConsoleBoard(io.StringIO()), broker=link
     )
     try:
         yield desk

@@ -112,7 +112,7 @@ async def test_a_broker_desk_quotes_its_strategies_underlyings_and_they_reach_th
     settings = Settings(executor="alpaca-paper", broker=broker_settings(fake).broker)  # spy-orb, qqq-meanrev
     async with broker_desk(fake, storage, clock, settings) as desk:
         assert desk.broker is not None
-        feed = asyncio.create_task(desk.workers(desk.broker.feed)["feed"]())
+        feed = asyncio.create_task(desk.workers()["feed"]())
         try:
             await until(lambda: fake.stocks.subscriptions == {"SPY", "QQQ"})
             assert desk.runner.pending() == 0

@@ -171,7 +171,7 @@ class FirstQuoteBuyer(UnderlyingStrategy):
 async def running(desk: Desk) -> AsyncIterator[None]:
     """The desk's background work, started as the bot starts it."""
     assert desk.broker is not None
-    work = [asyncio.create_task(supervise(name, start)) for name, start in desk.workers(desk.broker.feed).items()]
+    work = [asyncio.create_task(supervise(name, start)) for name, start in desk.workers().items()]
     try:
         yield
     finally:

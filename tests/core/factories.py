@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,3 +16,13 @@ def quote(bid: str | None = None, ask: str | None = None, last: str | None = Non
         return None if value is None else Decimal(value)
 
     return Quote(bid=dec(bid), ask=dec(ask), last=dec(last), bid_size=size, ask_size=size, ts=T0)
+
+
+class QuietFeed:
+    """A feed that quotes nothing (the test sets the quotes itself): a desk's feed where none is wanted."""
+
+    def subscribe(self, symbols: object) -> None:
+        pass
+
+    async def run(self, cache: object) -> None:
+        await asyncio.Event().wait()

@@ -82,6 +82,22 @@ async def test_an_update_never_flushed_before_the_restart_is_delivered_at_start(
     assert len(desk.posts()) == 1
 
 
+async def test_a_clean_stop_delivers_the_queued_updates_first(desk: Desk) -> None:
+    # Arrange: the close is in the ledger, its message update still queued when the bot is told to stop.
+    position = await desk.open(qty=3)
+    message = desk.message_of(position.position_id)
+    await desk.manager.close(position.position_id)
+
+    # Act: SIGTERM closes the bot
+    await desk.bot.close()
+
+    # Assert: the message shows the close, with no buttons left to press
+    closed = desk.message_of(position.position_id)
+    assert closed.id == message.id
+    assert closed.embeds[0].description == "**CLOSED** · orb"
+    assert closed.components == []
+
+
 async def test_a_message_deleted_by_a_moderator_is_posted_anew(desk: Desk) -> None:
     # Arrange
     position = await desk.open(qty=10)

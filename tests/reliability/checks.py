@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import resource
-import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,24 +15,14 @@ from bot.options.trade_ledger import TradeEvent, read_ledger
 from bot.paths import ledger_path
 from bot.runtime.desk import Desk, open_desk
 from bot.runtime.message_board import ConsoleBoard
-from bot.runtime.message_map import MessageMap
 from bot.settings import RiskSettings, Settings
-from tests.core.factories import T0
+from tests.core.factories import T0, QuietFeed
 
 
 async def open_offline_desk(storage: Path) -> Desk:
     """The desk as the offline run assembles it (no strategies), its messages printed nowhere."""
     settings = Settings(strategies=[])
-    return await open_desk(
-        settings,
-        storage,
-        board=ConsoleBoard(io.StringIO()),
-        messages=MessageMap(storage / "message_ids.json"),
-        notify=lambda: settings.discord.notify,
-        clock=lambda: T0,
-        watch=lambda quotes, symbols: None,
-        throttle_clock=time.monotonic,
-    )
+    return await open_desk(settings, storage, clock=lambda: T0, feed=QuietFeed(), board=ConsoleBoard(io.StringIO()))
 
 
 def unlimited(settings: Settings) -> Settings:

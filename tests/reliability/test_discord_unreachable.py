@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,6 @@ async def test_discord_out_of_reach_at_start_the_desk_trades_and_its_messages_ar
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture, outage: str
 ) -> None:
     caplog.set_level(logging.INFO)
-    monkeypatch.setattr(desk_bot_module, "utc_now", lambda: MARKET_OPEN)  # where the bot starts its market
     # APScheduler runs on wall time, which looptime does not move: the end-of-day job is tested elsewhere.
     monkeypatch.setattr(desk_bot_module, "schedule_eod", lambda *args: None)
     storage = tmp_path / "storage"
@@ -158,9 +157,14 @@ async def test_discord_out_of_reach_at_start_the_desk_trades_and_its_messages_ar
         async with fake_discord(monkeypatch) as fake:
             why = OUTAGES[outage](fake, monkeypatch)
             with StorageLock(storage, "python -m bot run (Discord)") as lock:
-                bot = create_bot(desk_settings(), storage=storage, link_note=lambda text: lock.note(discord=text))
                 loop = asyncio.get_running_loop()
                 began = loop.time()
+                bot = create_bot(
+                    desk_settings(),
+                    storage=storage,
+                    link_note=lambda text: lock.note(discord=text),
+                    clock=lambda: MARKET_OPEN + timedelta(seconds=loop.time() - began),  # wall time, from the open
+                )
                 async with desk_serving(bot) as serving:
                     # Act: Discord stays out of reach while the desk's strategies trade.
                     await until(
@@ -214,10 +218,9 @@ async def test_discord_out_of_reach_at_start_the_desk_trades_and_its_messages_ar
 async def test_a_refused_token_stops_at_once_before_anything_trades(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(desk_bot_module, "utc_now", lambda: MARKET_OPEN)
     async with fake_discord(monkeypatch) as fake:
         fake.fail_next("me", status=401)
-        bot = create_bot(desk_settings(), storage=tmp_path / "storage")
+        bot = create_bot(desk_settings(), storage=tmp_path / "storage", clock=lambda: MARKET_OPEN)
 
         with pytest.raises(discord.LoginFailure):
             await serve(bot, "not-a-token")
@@ -369,7 +372,10 @@ async def test_a_start_that_fails_after_the_state_store_opened_leaves_no_thread_
     with pytest.raises(SettingsError, match="raised late"):
         await serve(bot, "fake-token")
 
-    # aiosqlite's thread (not a daemon) would have kept the process alive after its one line.
+    # aiosqlite's thread (not a daemon) would have kept the process alive after its one line. A closed connection's
+    # thread ends a moment after the close returns: it is given that moment, not more.
+    for thread in non_daemon_threads() - before:
+        thread.join(timeout=5)
     assert non_daemon_threads() == before
 
 

@@ -221,3 +221,27 @@ def test_ctrl_c_twice_stops_without_a_traceback(tmp_path):
     assert code in (0, 130)
     assert "Traceback" not in run.stderr
     assert wait_until(lambda: not os.path.exists(f"/proc/{run.process.pid}"), 10)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [(("--replay", "quotes.csv"), "--replay"), (("--speed", "600"), "--speed")],
+)
+def test_run_on_discord_refuses_a_flag_it_cannot_honour(tmp_path, flags, named):
+    result = bot("run", "--storage", str(tmp_path / "desk"), *flags, env=quiet_env(DISCORD_TOKEN="not-a-real-token"))
+
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert named in line and "wall time" in line
+    assert not (tmp_path / "desk").exists()  # refused before anything was made
+
+
+def test_run_on_discord_takes_the_seed_for_its_simulated_market() -> None:
+    from argparse import Namespace
+
+    from bot.cli import _discord_run_settings
+    from bot.settings import Settings
+
+    settings = _discord_run_settings(Settings(), Namespace(command="run", seed=11, speed=1.0, replay=None))
+
+    assert settings.market.seed == 11

@@ -17,7 +17,7 @@ from bot.options.contracts import OptionContract
 from bot.options.positions import Position
 from bot.options.risk import Buy, buy_refusal
 from bot.paths import PROJECT_ROOT
-from bot.runtime.demo import sim_market
+from bot.runtime.desk import sim_market
 from bot.settings import CONFIG_FILE_VARIABLE, MeanReversionSettings, Settings, SettingsError, load_settings
 from tests.core.factories import T0, quote
 

@@ -101,6 +101,7 @@ def test_status_offline_says_there_is_no_feed_and_counts_what_the_files_hold(
     assert set(status) == {
         "now",
         "trading_state",
+        "market",
         "feed",
         "open_positions",
         "premium_at_risk",

@@ -253,9 +253,13 @@ async def test_status_shows_state_feed_risk_pnl_backlog_and_uptime(desk: Desk) -
     assert_responded(result, ephemeral=True, content="The desk is halted.")
     text = result.response.embeds[0].description or ""
     lines = text.splitlines()
-    assert lines[0].startswith("Trading: HALTED since 2026-11-25 10:00 New York, set by discord:")
-    assert lines[0].endswith(": \\*\\*checking\\*\\* fills")
-    assert lines[1] == "Feed: QQQ no quote yet, SPY no quote yet"  # underlyings: only contracts are quoted here
+    # Who set it: the admin as a mention (shown as their name, never a ping), not their raw id.
+    assert (
+        lines[0]
+        == f"Trading: HALTED since 2026-11-25 10:00 New York, set by <@{desk.admin.id}>: \\*\\*checking\\*\\* fills"
+    )
+    assert lines[1] == "Market: open until 16:00 New York"
+    assert lines[2] == "Feed: QQQ no quote yet, SPY no quote yet"  # underlyings: only contracts are quoted here
     assert "Open positions: 1 (limit 10)" in lines
     assert "Premium at risk: 1,100.00 (limit 30,000.00)" in lines
     assert f"  {position.contract.label} (10): 1,100.00 (limit 10,000.00)" in lines

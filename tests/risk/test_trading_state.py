@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.options.clock import Clock
+from bot.options.clock import Clock, SimulatedClock
 from bot.options.market_hours import session_open
 from bot.options.risk import NEVER_SET, DeskState, RiskLimits, TradingState
+from bot.options.sim_market import SimulatedFeed
 from bot.paths import ledger_path
-from bot.runtime.demo import sim_market, watch_in
+from bot.runtime.desk import sim_market
 from bot.runtime.strategy_runner import StrategyRunner
 from bot.runtime.trading_journal import append_journal, expected_state, journal_path, signature
 from bot.runtime.trading_state import OPERATOR, RISK, Held, StateNotSaved, TradingSwitch, guard_daily_loss
@@ -216,23 +217,17 @@ async def test_refused_strategies_log_once_and_go_on(
     else:
         strategy = MeanReversion(MeanReversionSettings(name="s", underlying="SPY", lookback_minutes=5, entry_z=0.5))
     market = sim_market_for_spy()
-    watch = watch_in(market)
-    strategy.bind(
-        StrategyDesk(
-            "s", manager, risk_desk.quotes, clock=lambda: market.now, watch=lambda s: watch(risk_desk.quotes, s)
-        )
-    )
+    clock = SimulatedClock(market.now)
+    feed = SimulatedFeed(market, clock)
+    feed.attach(risk_desk.quotes)
+    strategy.bind(StrategyDesk("s", manager, risk_desk.quotes, clock=clock, watch=feed.subscribe))
     runner = StrategyRunner([strategy], risk_desk.quotes)
-    risk_desk.now = market.now
 
     # Act: 3 hours of ticks, each handed to the strategy
-    ticks = market.snapshot()
     for _ in range(360):
-        for symbol, quote in ticks:
-            risk_desk.quotes.update(symbol, quote)
-        risk_desk.now = market.now
+        risk_desk.now = clock()
         await runner.process_all()
-        ticks = market.step()
+        feed.tick()
 
     # Assert: it asked, was refused, said so once at INFO, and no exception escaped
     said = [r for r in caplog.records if "strategy s could not" in r.getMessage()]

@@ -1,16 +1,17 @@
 import io
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 
 import pytest
 
 from bot.options.contracts import Right
-from bot.options.market_hours import session_close, session_open
+from bot.options.market_hours import MARKET_TZ, session_close, session_open
 from bot.options.positions import ActionKind
 from bot.options.trade_ledger import read_ledger
 from bot.paths import ledger_path
 from bot.render import money
-from bot.runtime.demo import run_demo_day, sim_market
+from bot.runtime.demo import run_demo_day
+from bot.runtime.desk import sim_market
 from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, Settings, SettingsError
 
 DAY = date(2026, 11, 25)
@@ -76,7 +77,12 @@ async def test_a_second_demo_continues_on_the_next_trading_day(tmp_path):
         await run_demo_day(Settings(), tmp_path, seed=SEED, day=DAY, out=io.StringIO())
 
 
-async def test_a_position_open_at_expiry_is_closed_at_its_intrinsic_value(tmp_path):
+@pytest.mark.parametrize(
+    ("day", "close"),
+    [(DAY, time(16, 0)), (date(2026, 11, 27), time(13, 0))],
+    ids=["16:00", "an early close at 13:00"],
+)
+async def test_a_position_open_at_expiry_settles_at_the_close_at_its_intrinsic_value(tmp_path, day, close):
     zero_dte = OpeningRangeBreakoutSettings(
         name="orb0",
         underlying="SPY",
@@ -85,23 +91,26 @@ async def test_a_position_open_at_expiry_is_closed_at_its_intrinsic_value(tmp_pa
     )
     settings = Settings(strategies=[zero_dte])
 
-    summary = await run_demo_day(settings, tmp_path, seed=SEED, day=DAY, out=io.StringIO())
+    summary = await run_demo_day(settings, tmp_path, seed=SEED, day=day, out=io.StringIO())
 
     settlement = summary.fills[-1]
     assert (settlement.kind, settlement.position_qty, settlement.fees) == (ActionKind.CLOSE, 0, Decimal(0))
-    assert settlement.expiry == DAY
+    assert settlement.expiry == day
     assert settlement.actor == "expiry"
-    assert settlement.price == intrinsic(settlement.contract, last_spot_of_the_day(settings, "SPY"))
+    assert settlement.ts == datetime.combine(day, close, tzinfo=MARKET_TZ)  # on its day, at the close
+    assert settlement.price == intrinsic(settlement.contract, last_spot_of_the_day(settings, "SPY", day))
     assert summary.still_open == 0
+    [report] = summary.report.days
+    assert report.totals.positions_closed == 1  # the summary's table shows the close it counts
 
 
-def last_spot_of_the_day(settings, underlying):
+def last_spot_of_the_day(settings, underlying, day):
     market = sim_market(settings, SEED)
-    market.start(session_open(DAY))
+    market.start(session_open(day))
     while True:
         spot = market.quote(underlying).mark
         market.step()
-        if market.now >= session_close(DAY):
+        if market.now >= session_close(day):
             return spot
 
 

@@ -8,10 +8,11 @@ from itertools import pairwise
 
 import pytest
 
+from bot.options.clock import SimulatedClock
 from bot.options.contracts import OptionContract
 from bot.options.market_hours import MARKET_TZ, is_market_open, session_close
 from bot.options.quotes import QuoteCache
-from bot.options.sim_market import ANCHOR_DAY, SimulatedFeed, SimulatedMarket, UnderlyingSpec
+from bot.options.sim_market import ANCHOR_DAY, SimulatedFeed, SimulatedMarket, UnderlyingSpec, WallClockFeed
 from bot.paths import PROJECT_ROOT
 
 SPECS = [UnderlyingSpec("SPY", Decimal("450.00"), 0.2), UnderlyingSpec("QQQ", Decimal("380.00"), 0.3)]
@@ -277,70 +278,113 @@ def test_bad_specs_are_refused(spec):
         spec()
 
 
-class FakeSleep:
-    """Records the requested pauses and stops the feed after `limit` of them, without sleeping."""
-
-    def __init__(self, limit: int) -> None:
-        self.pauses: list[float] = []
-        self.limit = limit
-
-    async def __call__(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        if len(self.pauses) >= self.limit:
-            raise Stop
-
-
 class Stop(Exception):
     pass
 
 
-async def test_feed_pushes_ticks_into_the_cache_at_the_scaled_pace():
+def test_the_feed_moves_the_desks_clock_then_quotes_each_tick_and_paces_by_speed():
     m = SimulatedMarket(SPECS, 5, tick=timedelta(seconds=30))
     m.subscribe(CONTRACTS[:1])
     m.start(datetime(2026, 11, 25, 15, 58, 0, tzinfo=MARKET_TZ))
-    sleep = FakeSleep(limit=6)
-    feed = SimulatedFeed(m, speed=60, sleep=sleep)
+    clock = SimulatedClock(m.now)
+    feed = SimulatedFeed(m, clock, speed=60)
     cache = QuoteCache()
-    seen: list[tuple[str, datetime]] = []
-    cache.subscribe(lambda symbol, quote: seen.append((symbol, quote.ts)))
+    seen: list[tuple[str, datetime, datetime]] = []
+    cache.subscribe(lambda symbol, quote: seen.append((symbol, quote.ts, clock())))
     reference = SimulatedMarket(SPECS, 5, tick=timedelta(seconds=30))
     reference.subscribe(CONTRACTS[:1])
     reference.start(datetime(2026, 11, 25, 15, 58, 0, tzinfo=MARKET_TZ))
     run_steps(reference, 5)
 
-    with pytest.raises(Stop):
-        await feed.run(cache)
+    feed.attach(cache)
+    for _ in range(5):
+        feed.tick()
 
-    # Half a second per 30 s tick at 60x, also over the Thanksgiving gap: the night is not waited out.
-    assert sleep.pauses == [0.5] * 6
+    assert feed.pause == 0.5  # half a second per 30 s tick at 60x, also over the Thanksgiving gap
     assert cache.get("SPY") == reference.quote("SPY")
     assert cache.get(CONTRACTS[0]) == reference.quote(CONTRACTS[0])
     assert cache.get("SPY").ts == datetime(2026, 11, 27, 9, 30, 30, tzinfo=MARKET_TZ)
     assert len(seen) == 6 * 3  # the opening snapshot and five ticks, three symbols each
-    assert [ts for symbol, ts in seen if symbol == "SPY"][:2] == [
+    assert all(ts == now for _, ts, now in seen)  # the clock is at each quote's time when it arrives
+    assert [ts for symbol, ts, _ in seen if symbol == "SPY"][:2] == [
         datetime(2026, 11, 25, 15, 58, tzinfo=MARKET_TZ),
         datetime(2026, 11, 25, 15, 58, 30, tzinfo=MARKET_TZ),
     ]
 
 
-async def test_feed_starts_an_unstarted_market_at_its_clock_and_quotes_new_subscriptions_at_once():
+def test_the_feed_starts_an_unstarted_market_at_its_clock_and_quotes_new_subscriptions_at_once():
     m = SimulatedMarket(SPECS, 5)
     cache = QuoteCache()
     contract = OptionContract.parse("SPY   261218C00470000").symbol
+    feed = SimulatedFeed(m, SimulatedClock(START.astimezone(UTC)))
+    feed.attach(cache)
 
-    async def subscribe_then_stop(seconds: float) -> None:
-        feed.subscribe([contract])
-        assert cache.get(contract) == m.quote(contract)
-        raise Stop
-
-    feed = SimulatedFeed(m, speed=1, sleep=subscribe_then_stop, clock=lambda: START.astimezone(UTC))
-    with pytest.raises(Stop):
-        await feed.run(cache)
+    feed.subscribe([contract])
 
     assert m.now == START
-    assert cache.get(contract) is not None
+    assert cache.get(contract) == m.quote(contract)
 
 
 def test_feed_refuses_a_non_positive_speed():
     with pytest.raises(ValueError, match="speed"):
-        SimulatedFeed(SimulatedMarket(SPECS, 1), speed=0)
+        SimulatedFeed(SimulatedMarket(SPECS, 1), SimulatedClock(START), speed=0)
+
+
+class StopAfter:
+    """A sleep that lets `naps` pass, then stops the feed; records each nap."""
+
+    def __init__(self, naps: int) -> None:
+        self.naps: list[float] = []
+        self.left = naps
+
+    async def __call__(self, seconds: float) -> None:
+        self.naps.append(seconds)
+        self.left -= 1
+        if self.left < 0:
+            raise Stop
+
+
+class FrozenWall:
+    """Wall time a test sets; sleeping until a moment moves it there (as the wall clock would, later)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.slept_until: list[datetime] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    async def sleep_until(self, at: datetime) -> None:
+        self.slept_until.append(at)
+        self.now = at
+
+
+async def test_on_wall_time_the_market_is_quoted_at_the_wall_clocks_time_in_a_session():
+    wall = FrozenWall(datetime(2026, 11, 25, 11, 0, 7, tzinfo=MARKET_TZ))
+    market = SimulatedMarket(SPECS, 7)
+    feed = WallClockFeed(market, wall, sleep=StopAfter(0))
+    cache = QuoteCache()
+
+    with pytest.raises(Stop):
+        await feed.run(cache)
+
+    reference = SimulatedMarket(SPECS, 7)
+    reference.start(wall.now)
+    assert cache.get("SPY") == reference.quote("SPY")
+    assert cache.get("SPY").ts == wall.now
+
+
+async def test_on_wall_time_nothing_is_quoted_outside_a_session_until_the_next_open():
+    sunday_night = datetime(2026, 11, 29, 17, 20, tzinfo=MARKET_TZ)
+    wall = FrozenWall(sunday_night)
+    feed = WallClockFeed(SimulatedMarket(SPECS, 7), wall, sleep=StopAfter(0))
+    cache = QuoteCache()
+    seen: list[datetime | None] = []
+    cache.subscribe(lambda symbol, quote: seen.append(quote.ts))
+
+    with pytest.raises(Stop):
+        await feed.run(cache)
+
+    monday_open = datetime(2026, 11, 30, 9, 30, tzinfo=MARKET_TZ)
+    assert wall.slept_until == [monday_open]  # the night waited out on the clock, nothing quoted meanwhile
+    assert set(seen) == {monday_open}
