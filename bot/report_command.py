@@ -14,6 +14,7 @@ from bot.analytics.export import day_json
 from bot.analytics.ledger_scan import scan_ledger
 from bot.analytics.tally import PeriodReport
 from bot.options.clock import utc_now
+from bot.options.market_hours import FIRST_DAY, LAST_DAY
 from bot.options.trade_ledger import LedgerError
 from bot.paths import ledger_path
 from bot.render import daily_table
@@ -52,11 +53,18 @@ def add_report_parser(commands: Any, storage: argparse.ArgumentParser) -> None:
     )
 
 
+# A table a person reads: a longer range is for --json (a program reads it), or is asked for in pieces.
+TABLE_DAYS = 3 * 366
+
+
 def _day(option: str, value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{option} {value!r} is not a date in the form YYYY-MM-DD.") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise UsageError(f"{option} {day} is outside the market calendar ({FIRST_DAY} to {LAST_DAY}).")
+    return day
 
 
 def report_range(args: argparse.Namespace, today: date) -> tuple[date, date]:
@@ -74,6 +82,11 @@ def report_range(args: argparse.Namespace, today: date) -> tuple[date, date]:
     last = _day("--to", args.last) if args.last is not None else today
     if first > last:
         raise UsageError(f"--from {first} is after --to {last}.")
+    if (last - first).days >= TABLE_DAYS and not getattr(args, "json", False):
+        raise UsageError(
+            f"--from {first} --to {last} is {(last - first).days + 1} days, a table of more than 3 years; "
+            "give a shorter range, or --json"
+        )
     return first, last
 
 

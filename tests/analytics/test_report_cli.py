@@ -78,6 +78,16 @@ def test_without_dates_it_reports_today_in_new_york(
         (["--from", "2026-11-27", "--to", "2026-11-24"], "--from 2026-11-27 is after --to 2026-11-24."),
         (["--date", "2026-11-24", "--from", "2026-11-24"], "Give either --date or --from/--to, not both."),
         (["--to", "2026-11-24"], "--to needs --from."),
+        (
+            ["--from", "0001-01-01", "--to", "2026-11-24"],
+            "--from 0001-01-01 is outside the market calendar (1990-01-01 to 2099-12-31).",
+        ),
+        (["--date", "9999-12-31"], "--date 9999-12-31 is outside the market calendar (1990-01-01 to 2099-12-31)."),
+        (
+            ["--from", "2000-01-01", "--to", "2026-11-24"],
+            "--from 2000-01-01 --to 2026-11-24 is 9825 days, a table of more than 3 years; "
+            "give a shorter range, or --json",
+        ),
     ],
 )
 def test_bad_dates_are_a_usage_error_in_one_sentence(
@@ -89,6 +99,13 @@ def test_bad_dates_are_a_usage_error_in_one_sentence(
     assert code == 2
     assert captured.out == ""
     assert captured.err.strip().splitlines()[-1] == f"optiondesk: {sentence}"
+
+
+def test_a_long_range_is_reported_as_json(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["report", "daily", "--storage", str(storage), "--from", "2020-01-01", "--to", "2026-11-24", "--json"])
+
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)[0]["date"] == "2020-01-02"  # the first trading day of the range
 
 
 def test_the_real_process_prints_only_json_on_stdout(storage: Path) -> None:
