@@ -263,14 +263,23 @@ class TradeLedger:
     def open(cls, path: Path) -> TradeLedger:
         """Open for appending, first repairing a torn tail left by a crash."""
         ledger = cls(path)
-        private_dir(path.parent)
-        repair_torn_tail(path)
-        created = not path.exists()
-        ledger._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        opened = os.fstat(ledger._fd)
-        ledger._size, ledger._file_id = opened.st_size, (opened.st_dev, opened.st_ino)
-        if created:
-            fsync_dir(path.parent)
+        try:
+            private_dir(path.parent)
+            repair_torn_tail(path)
+            created = not path.exists()
+            ledger._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            opened = os.fstat(ledger._fd)
+            ledger._size, ledger._file_id = opened.st_size, (opened.st_dev, opened.st_ino)
+            if created:
+                fsync_dir(path.parent)
+        except OSError as error:
+            ledger.close()
+            # Read-only storage, an immutable file, a full disk at the repair: the desk cannot record, so it
+            # does not start.
+            raise LedgerError(
+                f"cannot open the trade ledger {path} for writing ({error.strerror or error}); a desk needs it "
+                "writable: check the file and the storage folder"
+            ) from None
         return ledger
 
     def read(self) -> list[TradeEvent]:

@@ -358,3 +358,23 @@ def test_a_failing_store_is_said_once_then_once_per_interval_counting_the_rest_a
     assert lines[0].startswith("event evt-0 not stored: state store s.sqlite3: database or disk is full")
     assert "; 29 more since" in lines[1] and "; 29 more since" in lines[2]
     assert lines[3] == "StateStore.save_high works again"
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EROFS])
+def test_a_ledger_that_cannot_be_opened_for_writing_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    from bot.options.trade_ledger import LedgerError, TradeLedger
+
+    real_open = os.open
+    path = tmp_path / "options" / "trade_events.jsonl"
+
+    def refusing(file: object, flags: int, *args: object) -> int:
+        if str(file) == str(path) and flags & os.O_WRONLY:
+            raise OSError(code, os.strerror(code))  # an immutable file (chattr +i), a read-only mount
+        return real_open(file, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing)
+
+    with pytest.raises(LedgerError, match=f"cannot open the trade ledger {path} for writing"):
+        TradeLedger.open(path)
