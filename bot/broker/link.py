@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from alpaca.common.exceptions import APIError
+from alpaca.trading.models import Asset
 from requests import RequestException
 
 from bot.broker.alpaca import Alpaca
@@ -27,7 +28,7 @@ from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent
 from bot.runtime.state_store import StateStore, StoredOrder
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class BrokerLink:
     async def attach(self, manager: OptionsOrderManager, store: StateStore) -> None:
         """Quote the contracts of open positions as they change. Before any order can go out: read the orders the
         last run left open, and hold new orders when the start-up has work to do (see `start_up`)."""
+        await self.check_underlyings()
         await take_old_journal(self.storage, store)
         self._left_open = await orders_left_open(manager, store, self.clock())
         self._starting = bool(self._left_open) or self.settings.broker.reconcile_on_start
@@ -80,6 +82,29 @@ class BrokerLink:
 
         manager.subscribe(held)
         self.feed.hold(p.contract.symbol for p in manager.open_positions())
+
+    async def check_underlyings(self) -> None:
+        """Each strategy's underlying must be an asset Alpaca trades, or the start stops in one line (the strategy
+        would wait for quotes in silence). Alpaca out of reach is not a bad setting: said, and the start goes on."""
+        for strategy in self.settings.strategies:
+            symbol = strategy.underlying
+            try:
+                asset = await asyncio.to_thread(self.client.get_asset, symbol)
+            except APIError as error:
+                if error.status_code == 404:
+                    raise SettingsError(
+                        f"bad setting strategies: {strategy.name} trades {symbol}, which Alpaca does not know; "
+                        "change the strategy's underlying"
+                    ) from None
+                log.warning("broker: could not check that Alpaca trades %s (%s)", symbol, error.status_code)
+                continue
+            except RequestException as error:
+                log.warning("broker: could not check that Alpaca trades %s (%s)", symbol, type(error).__name__)
+                continue
+            if isinstance(asset, Asset) and not asset.tradable:
+                raise SettingsError(
+                    f"bad setting strategies: {strategy.name} trades {symbol}, which Alpaca does not trade now"
+                )
 
     def watch(self, strategies: Iterable[Strategy]) -> None:
         """Quote what the strategies watch (their underlyings) from the start: they ask only for contracts."""

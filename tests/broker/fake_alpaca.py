@@ -90,6 +90,7 @@ class FakeAlpaca:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self.now = now
         self.account_id = str(uuid.uuid4())
+        self.assets = {"SPY": True, "QQQ": True}  # ticker -> tradable: the underlyings Alpaca knows
         self.orders: dict[str, FakeOrder] = {}  # by client order id
         self.activities: list[dict[str, Any]] = []
         self.positions: dict[str, int] = {}  # compact symbol -> qty, as the broker holds it
@@ -133,6 +134,7 @@ class FakeAlpaca:
         app.router.add_delete("/v2/orders/{id}", self._cancel)
         app.router.add_get("/v2/account/activities/FILL", self._fill_activities)
         app.router.add_get("/v2/positions", self._positions)
+        app.router.add_get("/v2/assets/{symbol}", self._asset)
         app.router.add_get("/stream", self._trade_stream)
         app.router.add_get("/v1beta1/indicative", partial(self._data_stream, self.options))
         app.router.add_get("/v2/iex", partial(self._data_stream, self.stocks))
@@ -253,6 +255,26 @@ class FakeAlpaca:
             and (until is None or datetime.fromisoformat(a["transaction_time"]) <= datetime.fromisoformat(until))
         ]
         return self._json(found)
+
+    async def _asset(self, request: web.Request) -> web.Response:
+        symbol = request.match_info["symbol"]
+        self.requests.append(f"GET /v2/assets/{symbol}")
+        if symbol not in self.assets:
+            return self._json({"code": 40410000, "message": f"asset not found for {symbol}"}, 404)
+        return self._json(
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_OID, symbol)),
+                "class": "us_equity",
+                "exchange": "ARCA",
+                "symbol": symbol,
+                "status": "active",
+                "tradable": self.assets[symbol],
+                "marginable": True,
+                "shortable": True,
+                "easy_to_borrow": True,
+                "fractionable": True,
+            }
+        )
 
     async def _positions(self, request: web.Request) -> web.Response:
         return self._json(
