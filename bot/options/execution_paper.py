@@ -1,10 +1,10 @@
-"""Paper fills from the quote cache: buys at the ask, sells at the bid, with the reference fallbacks."""
+"""Paper fills from the quote cache: buys at the ask, sells at the bid, then the last trade, then the other side."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from bot.options.clock import Clock, utc_now
 from bot.options.errors import OrderRejected
@@ -12,11 +12,14 @@ from bot.options.ids import new_id
 from bot.options.orders import Fill, OrderRequest, Side
 from bot.options.quotes import QuoteCache
 
-# Which quote fields a paper fill takes its price from, in order of preference.
+# Which quote fields a paper fill takes its price from, in order of preference. No mid: it needs both a bid
+# and an ask, and whichever side a fill looks at first is one of them, so a mid could never be reached.
 PRICE_FALLBACKS: dict[Side, tuple[str, ...]] = {
-    Side.BUY: ("ask", "mid", "last", "bid"),
-    Side.SELL: ("bid", "mid", "last", "ask"),
+    Side.BUY: ("ask", "last", "bid"),
+    Side.SELL: ("bid", "last", "ask"),
 }
+# Slippage rounds to the tick against the trader, so that any slip costs at least a tick, buys and sells alike.
+_AGAINST_THE_TRADER = {Side.BUY: ROUND_CEILING, Side.SELL: ROUND_FLOOR}
 _SIZE_FIELD = {"ask": "ask_size", "bid": "bid_size"}
 _BPS = Decimal(10_000)
 
@@ -59,8 +62,8 @@ class PaperExecutor:
         if not slip:
             return price
         slipped = price + slip if side is Side.BUY else price - slip
-        # Whole ticks only, and a sell never goes below one tick.
-        return max(slipped.quantize(cfg.tick, rounding=ROUND_HALF_UP), cfg.tick)
+        # A sell never goes below one tick.
+        return max(slipped.quantize(cfg.tick, rounding=_AGAINST_THE_TRADER[side]), cfg.tick)
 
     async def execute(self, order: OrderRequest) -> AsyncIterator[Fill]:
         price, size = self.fill_price(order)
@@ -71,8 +74,10 @@ class PaperExecutor:
                 f"The market for {order.contract.label} ({price}) is beyond the limit {order.limit_price}."
             )
         qty = order.qty
-        if self._config.partial_fills and size:
+        if self._config.partial_fills and size is not None:
             qty = min(qty, size)
+            if not qty:
+                return  # nothing displayed at that price: the order ends with nothing filled
         yield Fill(
             fill_id=new_id("fill"),
             order_id=order.order_id,

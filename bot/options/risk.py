@@ -281,7 +281,7 @@ def buy_refusal(limits: RiskLimits, buy: Buy) -> str | None:
 
 
 def expected_buy_price(quote: Quote | None) -> Decimal | None:
-    """What a buy is expected to fill at: the price the paper executor would take (ask, then mid, last, bid)."""
+    """What a buy is expected to fill at: the price the paper executor would take (ask, then last, bid)."""
     found = quote.first_usable(*PRICE_FALLBACKS[Side.BUY]) if quote is not None else None
     return found[1] if found is not None else None
 

@@ -3,11 +3,13 @@ from decimal import Decimal
 
 import pytest
 
-from bot.options.errors import OrderRejected
-from bot.options.execution_paper import PaperConfig, PaperExecutor
+from bot.options.errors import OrderRejected, TradeError
+from bot.options.execution_paper import PRICE_FALLBACKS, PaperConfig, PaperExecutor
 from bot.options.orders import OrderRequest, Side
 from bot.options.quotes import Quote, QuoteCache
 from tests.core.factories import T0, quote
+
+PRICES = {"bid": Decimal("1.10"), "ask": Decimal("1.20"), "last": Decimal("1.15")}
 
 
 def order(contract, side=Side.BUY, qty=10, limit=None):
@@ -41,7 +43,7 @@ def test_mark_is_mid_else_last():
     ("side", "bid", "ask", "last", "price"),
     [
         (Side.BUY, "1.10", "1.20", "1.15", "1.20"),  # buy at the ask
-        (Side.BUY, "1.10", None, "1.15", "1.15"),  # no ask: no mid either, so last
+        (Side.BUY, "1.10", None, "1.15", "1.15"),  # no ask: last
         (Side.BUY, "1.10", "0", None, "1.10"),  # zero ask counts as none: bid is the last resort
         (Side.SELL, "1.10", "1.20", "1.15", "1.10"),  # sell at the bid
         (Side.SELL, "0", "1.20", "1.15", "1.15"),  # no bid: last
@@ -69,22 +71,48 @@ async def test_no_quote_at_all_is_rejected(quotes, spy):
         await fills_of(PaperExecutor(quotes), order(spy, Side.SELL))
 
 
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_every_price_the_fill_rule_names_can_be_the_one_filled_at(quotes, spy, side):
+    rule = PRICE_FALLBACKS[side]
+    for rank, field in enumerate(rule):
+        # What the rule prefers to this field is not quoted; the rest is.
+        quoted = {name: price for name, price in PRICES.items() if name not in rule[:rank]}
+        quotes.update(spy.symbol, Quote(**quoted, ts=T0))
+
+        price, _ = PaperExecutor(quotes).fill_price(order(spy, side))
+
+        assert price == getattr(quotes.get(spy.symbol), field), f"{field} is named but never filled at"
+
+
 @pytest.mark.parametrize(
-    ("config", "side", "price"),
+    ("config", "side", "bid", "ask", "price"),
     [
-        (PaperConfig(slippage_ticks=2), Side.BUY, "1.22"),
-        (PaperConfig(slippage_ticks=2), Side.SELL, "1.08"),
-        (PaperConfig(slippage_bps=Decimal(100)), Side.BUY, "1.21"),  # 1 % of 1.20 = 0.012 -> 0.01
-        (PaperConfig(slippage_bps=Decimal(100)), Side.SELL, "1.09"),
-        (PaperConfig(slippage_ticks=500), Side.SELL, "0.01"),  # never below one tick
+        (PaperConfig(slippage_ticks=2), Side.BUY, "1.10", "1.20", "1.22"),
+        (PaperConfig(slippage_ticks=2), Side.SELL, "1.10", "1.20", "1.08"),
+        # 1 % of 1.20 = 0.012 and of 1.10 = 0.011: a part of a tick costs a whole one
+        (PaperConfig(slippage_bps=Decimal(100)), Side.BUY, "1.10", "1.20", "1.22"),
+        (PaperConfig(slippage_bps=Decimal(100)), Side.SELL, "1.10", "1.20", "1.08"),
+        # 40 bps of 1.10 = 0.0044, under half a tick: still a tick, not rounded away
+        (PaperConfig(slippage_bps=Decimal(40)), Side.BUY, "1.00", "1.10", "1.11"),
+        (PaperConfig(slippage_bps=Decimal(40)), Side.SELL, "1.10", "1.20", "1.09"),
+        # exactly half a tick (50 bps of 1.00, 40 bps of 1.25): sells pay it as buys do
+        (PaperConfig(slippage_bps=Decimal(50)), Side.SELL, "1.00", "1.10", "0.99"),
+        (PaperConfig(slippage_bps=Decimal(40)), Side.BUY, "1.00", "1.25", "1.26"),
+        (PaperConfig(slippage_ticks=500), Side.SELL, "1.10", "1.20", "0.01"),  # never below one tick
     ],
 )
-async def test_slippage_moves_the_price_against_the_trader(quotes, spy, config, side, price):
-    quotes.update(spy.symbol, quote("1.10", "1.20"))
+async def test_slippage_moves_the_price_against_the_trader(quotes, spy, config, side, bid, ask, price):
+    quotes.update(spy.symbol, quote(bid, ask))
 
     [fill] = await fills_of(PaperExecutor(quotes, config), order(spy, side))
 
     assert fill.price == Decimal(price)
+
+
+async def test_no_slippage_fills_at_the_quote_as_it_is(quotes, spy):
+    quotes.update(spy.symbol, quote("1.104", "1.206"))
+
+    assert [fill.price for fill in await fills_of(PaperExecutor(quotes), order(spy))] == [Decimal("1.206")]
 
 
 async def test_partial_fills_are_limited_by_the_displayed_size(quotes, spy):
@@ -96,8 +124,37 @@ async def test_partial_fills_are_limited_by_the_displayed_size(quotes, spy):
     assert fill.qty == 3
 
 
-async def test_by_default_the_whole_order_fills_whatever_the_size(quotes, spy):
-    quotes.update(spy.symbol, quote("1.10", "1.20", size=3))
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_with_partial_fills_a_displayed_size_of_zero_fills_nothing(quotes, spy, side):
+    quotes.update(spy.symbol, quote("1.10", "1.20", size=0))
+    executor = PaperExecutor(quotes, PaperConfig(partial_fills=True))
+
+    assert await fills_of(executor, order(spy, side, qty=10)) == []
+
+
+async def test_with_partial_fills_an_unknown_size_fills_the_whole_order(quotes, spy):
+    quotes.update(spy.symbol, quote("1.10", "1.20", size=None))
+    executor = PaperExecutor(quotes, PaperConfig(partial_fills=True))
+
+    [fill] = await fills_of(executor, order(spy, qty=10))
+
+    assert fill.qty == 10
+
+
+@pytest.mark.parametrize("paper_config", [PaperConfig(partial_fills=True)])
+async def test_an_open_against_a_size_of_zero_is_cancelled_and_records_nothing(manager, quotes, spy, ledger_file):
+    quotes.update(spy.symbol, quote("1.10", "1.20", size=0))
+
+    with pytest.raises(TradeError, match="cancelled with nothing filled"):
+        await manager.open_position(spy, 10, strategy="orb")
+
+    assert manager.all_positions() == []
+    assert not ledger_file.exists() or ledger_file.read_bytes() == b""
+
+
+@pytest.mark.parametrize("size", [0, 3])
+async def test_by_default_the_whole_order_fills_whatever_the_size(quotes, spy, size):
+    quotes.update(spy.symbol, quote("1.10", "1.20", size=size))
 
     [fill] = await fills_of(PaperExecutor(quotes), order(spy, qty=10))
 

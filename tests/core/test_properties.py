@@ -165,8 +165,10 @@ class LedgerMachine(RuleBasedStateMachine):
         if qty is None or found is None:
             return None
         price, size = found
-        filled = min(qty, size) if self.config.partial_fills and size else qty
-        return Expected(side, filled, price)
+        if not self.config.partial_fills or size is None:
+            return Expected(side, qty, price)
+        # At most the displayed size; with none displayed the order ends unfilled, which the trader hears as a refusal.
+        return Expected(side, min(qty, size), price) if size else None
 
     def attempt(self, request, expected: Expected | None, position_id: str | None) -> None:
         """Run one request and check it against the expectation: refused with nothing changed, or one fill."""
