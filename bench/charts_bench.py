@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.charts import blank_chart, equity_curve_png, position_chart_png, render_png
+from bot.discord.charts import CAPACITY, PositionCharts
 from bot.options.contracts import OptionContract, Right
 from bot.options.execution_paper import PaperConfig, PaperExecutor
 from bot.options.order_manager import OptionsOrderManager
@@ -38,11 +38,11 @@ from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import Position, Source
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.trade_ledger import TradeLedger
+from bot.render.charts import blank_chart, equity_curve_png, position_chart_png, render_png
+from bot.render.position_view import PositionView
 from bot.runtime.message_board import BoardSink
 from bot.runtime.message_map import MessageMap
 from bot.runtime.options_trade_notifier import OptionsTradeNotifier
-from bot.runtime.position_charts import CAPACITY, PositionCharts
-from bot.runtime.position_view import PositionView
 
 T0 = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # 09:30 in New York
 EXPIRY = date(2026, 11, 27)

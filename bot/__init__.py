@@ -6,7 +6,7 @@ This package must import nothing outside the standard library at its top level, 
 
 
 def create_bot(*args: object, **kwargs: object) -> object:
-    """Build the Discord bot without starting it (see `bot.desk_bot.create_bot`); imports discord lazily."""
-    from bot.desk_bot import create_bot as build
+    """Build the Discord bot without starting it (see `bot.discord.desk_bot.create_bot`); imports discord lazily."""
+    from bot.discord.desk_bot import create_bot as build
 
     return build(*args, **kwargs)  # type: ignore[arg-type]

@@ -8,12 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui import reply
-from bot.rights import admins_only
+from bot.discord.rights import admins_only
+from bot.discord.ui import reply
 from bot.runtime.eod import reset_messages
 
 if TYPE_CHECKING:
-    from bot.desk_bot import OptionDeskBot
+    from bot.discord.desk_bot import OptionDeskBot
 
 
 class Admin(commands.Cog):

@@ -11,13 +11,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.analytics.periods import Period, period_days
-from bot.charts import equity_curve_png
-from bot.rights import traders_only
-from bot.runtime.pnl_report import load_period, pnl_embed
-from bot.runtime.position_embed import NO_MENTIONS
+from bot.discord.embeds import NO_MENTIONS
+from bot.discord.pnl_report import load_period, pnl_embed
+from bot.discord.rights import traders_only
+from bot.render.charts import equity_curve_png
 
 if TYPE_CHECKING:
-    from bot.desk_bot import OptionDeskBot
+    from bot.discord.desk_bot import OptionDeskBot
 
 CURVE_FILE = "equity-curve.png"
 TITLES = {"day": "P&L today", "week": "P&L this week", "month": "P&L this month"}

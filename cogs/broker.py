@@ -10,13 +10,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui import reply
+from bot.discord.embeds import NO_MENTIONS
+from bot.discord.rights import admins_only
+from bot.discord.ui import reply
 from bot.options.errors import TradeError
-from bot.rights import admins_only
-from bot.runtime.position_embed import NO_MENTIONS
 
 if TYPE_CHECKING:
-    from bot.desk_bot import OptionDeskBot
+    from bot.discord.desk_bot import OptionDeskBot
 
 _MESSAGE_LIMIT = 1900  # under Discord's 2,000 characters, with room for the code fence
 

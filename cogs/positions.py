@@ -8,12 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui import is_today, position_choices, positions_list_embed, reply
-from bot.rights import traders_only
-from bot.runtime.discord_sink import position_card
+from bot.discord.board import position_card
+from bot.discord.rights import traders_only
+from bot.discord.ui import is_today, position_choices, positions_list_embed, reply
 
 if TYPE_CHECKING:
-    from bot.desk_bot import OptionDeskBot
+    from bot.discord.desk_bot import OptionDeskBot
 
 SHOW_CHOICES = [
     app_commands.Choice(name="open", value="open"),

@@ -16,15 +16,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui import actor_of, reply
+from bot.discord.embeds import NO_MENTIONS
+from bot.discord.rights import admins_only, traders_only
+from bot.discord.ui import actor_of, reply
 from bot.options.errors import TradeError
 from bot.options.risk import DeskState, TradingState
-from bot.rights import admins_only, traders_only
-from bot.runtime.desk_status import desk_status, quote_ages, render_status
-from bot.runtime.position_embed import NO_MENTIONS
+from bot.render.status import desk_status, quote_ages, render_status
 
 if TYPE_CHECKING:
-    from bot.desk_bot import OptionDeskBot
+    from bot.discord.desk_bot import OptionDeskBot
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from bot.options.market_hours import (
 from bot.options.sim_market import SimulatedFeed
 from bot.options.trade_ledger import TradeEvent, last_event
 from bot.paths import ledger_path
-from bot.render import daily_table
+from bot.render.text import daily_table
 from bot.runtime.desk import open_desk, sim_market
 from bot.runtime.message_board import ConsoleBoard
 from bot.settings import Settings, SettingsError

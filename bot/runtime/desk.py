@@ -344,7 +344,7 @@ async def _assemble(
         await broker.attach(manager, store)
     manager.record_orders(store)  # each order's intent is on disk before it is sent; no fill waits for the store
     messages = MessageMap(storage / MESSAGE_FILE)
-    notifier = OptionsTradeNotifier(BoardSink(board, messages, notify), quotes)
+    notifier = OptionsTradeNotifier(BoardSink(board, messages, notify, clock), quotes)
     manager.subscribe(notifier.on_fill)
     manager.subscribe_orders(notifier.on_order)
     manager.subscribe(guard_daily_loss(switch, manager.all_positions, limits, settings.zone))

@@ -16,12 +16,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol, TextIO
 
-import discord
-
 from bot import crash
 from bot.options.positions import ActionKind
+from bot.render.position_view import PositionView, render_text
 from bot.runtime.message_map import MessageMap, PostedMessage
-from bot.runtime.position_view import PositionView, render_text
 from bot.settings import Notify
 
 log = logging.getLogger(__name__)
@@ -54,8 +52,15 @@ class Board(Protocol):
 class BoardSink:
     """The message sink over a board. Noise settings are read at each delivery, so a change counts at once."""
 
-    def __init__(self, board: Board, message_map: MessageMap, notify: Callable[[], dict[ActionKind, Notify]]) -> None:
+    def __init__(
+        self,
+        board: Board,
+        message_map: MessageMap,
+        notify: Callable[[], dict[ActionKind, Notify]],
+        clock: Callable[[], datetime],
+    ) -> None:
         self._board = board
+        self._clock = clock
         self._map = message_map
         self._notify = notify
 
@@ -66,7 +71,7 @@ class BoardSink:
             return  # already shows this state (a restart found it delivered after all)
         last = view.last_action
         mode = self._notify().get(last.kind, "notify") if last else "notify"
-        now = discord.utils.utcnow().isoformat()  # virtual under a simulator
+        now = self._clock().isoformat()  # the desk's clock: the one its resets are stamped on
         # An order note comes without an event when the message already shows the position's last one.
         shown = view.event_id or (posted.event_id if posted else None)
         if mode == "off" and not view.status_note:

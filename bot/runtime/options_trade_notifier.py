@@ -18,7 +18,7 @@ from bot.options.orders import OrderContext, OrderStatus
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
 from bot.options.trade_ledger import TradeEvent
-from bot.runtime.position_view import PositionView
+from bot.render.position_view import PositionView
 
 log = logging.getLogger(__name__)
 

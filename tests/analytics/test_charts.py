@@ -15,7 +15,10 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bot.charts import (
+from bot.options.contracts import OptionContract
+from bot.options.orders import Side
+from bot.options.positions import Position, Source
+from bot.render.charts import (
     DPI,
     SIZE_INCHES,
     Mark,
@@ -24,9 +27,6 @@ from bot.charts import (
     position_chart_figure,
     position_chart_png,
 )
-from bot.options.contracts import OptionContract
-from bot.options.orders import Side
-from bot.options.positions import Position, Source
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 10:00 in New York

@@ -11,8 +11,8 @@ import threading
 import discord
 import pytest
 
-from bot.charts import position_chart_png
-from bot.runtime.position_charts import PositionCharts
+from bot.discord.charts import PositionCharts
+from bot.render.charts import position_chart_png
 from tests.discord.conftest import SPY, Desk
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

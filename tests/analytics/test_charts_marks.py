@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
+from bot.discord.charts import MarkSeries, PositionCharts
 from bot.options.contracts import OptionContract, Right
 from bot.options.execution_paper import PaperConfig, PaperExecutor
 from bot.options.order_manager import OptionsOrderManager
@@ -14,7 +15,6 @@ from bot.options.orders import Side
 from bot.options.positions import Position, Source
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.trade_ledger import TradeLedger
-from bot.runtime.position_charts import MarkSeries, PositionCharts
 from tests.core.factories import T0
 
 

@@ -9,8 +9,8 @@ import pytest
 from simcord import assert_error, assert_responded
 
 from bot.analytics.ledger_scan import scan_ledger
-from bot.render import money
-from bot.rights import NotAllowed
+from bot.discord.rights import NotAllowed
+from bot.render.text import money
 from tests.analytics.ledgers import NEW_YORK
 from tests.discord.conftest import SPY, Desk, fields_of
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bot import report_command
 from bot.analytics import ledger_scan
 from bot.analytics.ledger_scan import scan_ledger
 from bot.cli import main
+from bot.options import clock
 from bot.paths import PROJECT_ROOT
 from tests.analytics.ledgers import NEW_YORK, LedgerWriter, four_days, ny
 from tests.analytics.test_fast_scan_agrees import steps, write_random_ledger
@@ -63,7 +63,7 @@ def test_the_table_shows_each_day_a_total_and_the_breakdowns(storage: Path, caps
 def test_without_dates_it_reports_today_in_new_york(
     storage: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(report_command, "utc_now", lambda: ny(30, 23, 0))  # 04:00 UTC on Dec 1st
+    monkeypatch.setattr(clock, "utc_now", lambda: ny(30, 23, 0))  # 04:00 UTC on Dec 1st
 
     assert main(["report", "daily", "--storage", str(storage), "--json"]) == 0
 

@@ -15,8 +15,8 @@ from alpaca.trading.requests import MarketOrderRequest
 
 from bot.broker.alpaca import Alpaca
 from bot.broker.reconcile import ReconcileReport
-from bot.broker.reconcile_command import reconcile_command
 from bot.cli import main
+from bot.cli.reconcile import reconcile_command
 from bot.options.contracts import OptionContract
 from bot.options.ledger_verify import verify_events
 from bot.options.order_manager import OptionsOrderManager

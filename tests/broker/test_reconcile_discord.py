@@ -11,8 +11,8 @@ import pytest
 import simcord
 from simcord import assert_error, assert_responded
 
-from bot.desk_bot import OptionDeskBot, create_bot
-from bot.rights import NotAllowed
+from bot.discord.desk_bot import OptionDeskBot, create_bot
+from bot.discord.rights import NotAllowed
 from bot.settings import DiscordSettings
 from tests.broker.conftest import broker_settings
 from tests.broker.fake_alpaca import FakeAlpaca

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from bot.broker.link import RESUMING
-from bot.broker.reconcile_command import reconcile_command
 from bot.broker.restart import OLD_JOURNAL, UNKNOWN_CONTRACT
+from bot.cli.reconcile import reconcile_command
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
 from bot.options.orders import OrderStatus

@@ -12,7 +12,7 @@ import simcord
 from simcord import assert_error, assert_responded
 
 from bot.broker.link import RESUMING
-from bot.desk_bot import OptionDeskBot, create_bot
+from bot.discord.desk_bot import OptionDeskBot, create_bot
 from bot.options.errors import TradeError
 from tests.broker.conftest import Clock, broker_settings, until
 from tests.broker.fake_alpaca import FakeAlpaca

@@ -19,7 +19,7 @@ import discord
 import pytest
 import simcord
 
-from bot.desk_bot import OptionDeskBot, create_bot
+from bot.discord.desk_bot import OptionDeskBot, create_bot
 from bot.options.contracts import OptionContract
 from bot.options.positions import Position
 from bot.options.quotes import Quote

@@ -11,7 +11,7 @@ from apscheduler.schedulers.base import STATE_PAUSED
 from apscheduler.triggers.cron import CronTrigger
 from simcord import assert_error, assert_responded
 
-from bot.rights import NotAllowed
+from bot.discord.rights import NotAllowed
 from bot.runtime.eod import EOD_JOB_ID, latest_reset_time, reset_was_missed
 from bot.runtime.message_map import MessageMap, PostedMessage
 from tests.discord.conftest import NOW, QQQ, Desk, base_settings, fields_of, with_discord

@@ -28,14 +28,14 @@ from typing import Any
 
 import pytest
 
-from bot.desk_bot import create_bot
+from bot.discord.board import charted
+from bot.discord.desk_bot import create_bot
+from bot.discord.embeds import position_embed
 from bot.options.contracts import Right
 from bot.options.ledger_verify import verify_events
 from bot.options.trade_ledger import LedgerError
-from bot.runtime.discord_sink import charted
+from bot.render.position_view import PositionView
 from bot.runtime.message_map import PostedMessage
-from bot.runtime.position_embed import position_embed
-from bot.runtime.position_view import PositionView
 from tests.discord.fake_discord import EPHEMERAL, FALLBACK_RATE_LIMIT, FakeDiscord, FakeRequest
 from tests.discord.wire import (
     CHANNEL_ID,
@@ -455,7 +455,7 @@ async def test_close_stops_tasks_scheduler_and_ledger_without_an_error(
         # With its background tasks this time (no strategies are configured): the feed, the notifier, expiry.
         bot = create_bot(settings(), storage=storage, clock=clock)
 
-        async def run_like_the_cli() -> None:  # bot/cli.py: `async with bot: await bot.start(token)`
+        async def run_like_the_cli() -> None:  # bot/cli/__init__.py: `async with bot: await bot.start(token)`
             async with bot:
                 await bot.start("fake-token")
 

@@ -10,8 +10,8 @@ import simcord
 from discord import app_commands
 from simcord import assert_error, assert_responded
 
+from bot.discord.rights import NotAllowed
 from bot.options.errors import TradeError
-from bot.rights import NotAllowed
 from tests.discord.conftest import GUILD_ID, NOW, QQQ, SPY, Desk
 
 ADMIN_COMMANDS = {"reset-messages", "halt", "reduce-only", "resume", "reconcile"}

@@ -13,7 +13,7 @@ import aiohttp
 import discord
 import pytest
 
-from bot.runtime.discord_link import LinkState, OneLineReconnects, why_unreachable
+from bot.discord.link import LinkState, OneLineReconnects, why_unreachable
 
 T0 = datetime(2026, 11, 25, 14, 30, 5, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from typing import Any
 import discord
 import pytest
 
+from bot.discord.embeds import EMBED_LIMIT, FIELD_LIMIT
 from bot.options.errors import OrderRejected
 from bot.options.positions import ActionKind
-from bot.runtime.position_embed import EMBED_LIMIT, FIELD_LIMIT
 from tests.discord.conftest import QQQ, SPY, Desk, button_ids, fields_of
 
 SUPPRESS_NOTIFICATIONS = 1 << 12

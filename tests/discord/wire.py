@@ -24,7 +24,7 @@ import aiosqlite.core
 import discord
 import pytest
 
-from bot.desk_bot import OptionDeskBot, create_bot
+from bot.discord.desk_bot import OptionDeskBot, create_bot
 from bot.options.contracts import OptionContract, Right
 from bot.options.positions import Position
 from bot.options.quotes import Quote

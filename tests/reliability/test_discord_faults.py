@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 import bot.runtime.desk as desk_module
+from bot.discord.board import charted
+from bot.discord.embeds import position_embed
 from bot.options.execution_paper import PaperExecutor
 from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent
-from bot.runtime.discord_sink import charted
-from bot.runtime.position_embed import position_embed
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord
 from tests.discord.wire import (
     CHANNEL_ID,

@@ -27,12 +27,12 @@ from typing import Any
 import discord
 import pytest
 
-import bot.desk_bot as desk_bot_module
+import bot.discord.desk_bot as desk_bot_module
 import bot.runtime.desk as desk_module
-from bot.desk_bot import OptionDeskBot, create_bot
+from bot.discord.desk_bot import OptionDeskBot, create_bot
+from bot.discord.link import SIGN_IN_WITHIN, serve
 from bot.options.trade_ledger import TradeEvent, read_ledger
 from bot.paths import PROJECT_ROOT, ledger_path
-from bot.runtime.discord_link import SIGN_IN_WITHIN, serve
 from bot.runtime.eod import reset_messages
 from bot.runtime.message_map import MessageMap, PostedMessage
 from bot.settings import DiscordSettings, Settings, SettingsError

@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 
+from bot.discord.embeds import position_embed
 from bot.options.contracts import Right
 from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import Position
 from bot.options.quotes import Quote
 from bot.options.trade_ledger import TradeEvent
-from bot.runtime.position_embed import position_embed
 from tests.discord.wire import CHANNEL_ID, ON_VIRTUAL_TIME, contract, desk_on_fake, notifier_running, settings
 from tests.reliability.checks import assert_nothing_lost, peak_rss_mb, unlimited
 

@@ -239,9 +239,9 @@ def test_run_on_discord_refuses_a_flag_it_cannot_honour(tmp_path, flags, named):
 def test_run_on_discord_takes_the_seed_for_its_simulated_market() -> None:
     from argparse import Namespace
 
-    from bot.cli import _discord_run_settings
+    from bot.cli.run import discord_run_settings
     from bot.settings import Settings
 
-    settings = _discord_run_settings(Settings(), Namespace(command="run", seed=11, speed=1.0, replay=None))
+    settings = discord_run_settings(Settings(), Namespace(command="run", seed=11, speed=1.0, replay=None))
 
     assert settings.market.seed == 11

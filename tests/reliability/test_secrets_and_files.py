@@ -17,7 +17,7 @@ import discord
 import pytest
 
 from bot import cli
-from bot.desk_bot import create_bot
+from bot.discord.desk_bot import create_bot
 from bot.options.trade_ledger import TradeLedger
 from bot.paths import ledger_path
 from bot.runtime.resume import STATE_FILE

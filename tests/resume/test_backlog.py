@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.desk_state import status_command
 from bot.runtime.message_map import MESSAGE_FILE
 from bot.runtime.state_file import STATE_FILE
 from bot.settings import Settings
-from bot.trading_cli import status_command
 from tests.core.factories import quote
 from tests.discord.conftest import QQQ, SPY
 from tests.reliability.checks import open_offline_desk

@@ -14,11 +14,11 @@ import pytest
 import simcord
 from simcord import assert_error, assert_responded
 
+from bot.discord.rights import NotAllowed
 from bot.options.errors import TradeError
 from bot.options.positions import Position
 from bot.options.risk import NEVER_SET, TradingState
 from bot.paths import PROJECT_ROOT
-from bot.rights import NotAllowed
 from bot.runtime.trading_journal import expected_state
 from bot.strategies.base import StrategyDesk
 from tests.discord.conftest import GUILD_ID, QQQ, SPY, Desk

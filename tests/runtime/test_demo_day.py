@@ -9,7 +9,7 @@ from bot.options.market_hours import MARKET_TZ, session_close, session_open
 from bot.options.positions import ActionKind
 from bot.options.trade_ledger import read_ledger
 from bot.paths import ledger_path
-from bot.render import money
+from bot.render.text import money
 from bot.runtime.demo import run_demo_day
 from bot.runtime.desk import sim_market
 from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, Settings, SettingsError

@@ -6,12 +6,12 @@ from decimal import Decimal
 import pytest
 
 from bot.options.errors import TradeError
+from bot.render.position_view import PositionView, render_text
 from bot.runtime.message_board import BoardSink, ConsoleBoard
 from bot.runtime.message_map import MessageMap
 from bot.runtime.options_trade_notifier import OptionsTradeNotifier, order_note
-from bot.runtime.position_view import PositionView, render_text
 from bot.settings import DiscordSettings
-from tests.core.factories import quote
+from tests.core.factories import T0, quote
 
 
 class RecordingSink:
@@ -136,7 +136,8 @@ async def test_an_order_in_flight_shows_as_pending_and_a_reject_says_why(manager
 
 async def test_the_console_message_holds_what_the_embed_will(manager, quotes, spy, tmp_path):
     out = io.StringIO()
-    sink = BoardSink(ConsoleBoard(out), MessageMap(tmp_path / "message_ids.json"), lambda: DiscordSettings().notify)
+    messages = MessageMap(tmp_path / "message_ids.json")
+    sink = BoardSink(ConsoleBoard(out), messages, lambda: DiscordSettings().notify, lambda: T0)
     notifier = OptionsTradeNotifier(sink, quotes)
     manager.subscribe(notifier.on_fill)
     quotes.update(spy.symbol, quote("1.10", "1.20"))

@@ -7,8 +7,8 @@ from decimal import Decimal
 import discord
 
 from bot.options.positions import ActionKind, PositionAction
-from bot.render import money
-from bot.runtime.position_view import MARKET_TZ, PositionView, action_line, percent
+from bot.render.position_view import MARKET_TZ, PositionView, action_line, percent
+from bot.render.text import money
 
 # Discord's limits: 1,024 characters per field value, 6,000 for the whole embed, 25 fields.
 FIELD_LIMIT = 1024

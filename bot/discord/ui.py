@@ -9,11 +9,11 @@ from decimal import Decimal
 import discord
 from discord import app_commands
 
+from bot.discord.embeds import NO_MENTIONS
+from bot.discord.rights import is_trader
 from bot.options.orders import OrderContext, OrderStatus
 from bot.options.positions import Position
-from bot.render import money
-from bot.rights import is_trader
-from bot.runtime.position_embed import NO_MENTIONS
+from bot.render.text import money
 from bot.settings import Settings
 
 MAX_CHOICES = 25  # Discord's limit for autocomplete answers

@@ -18,12 +18,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.charts import Mark, position_chart_png
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import ActionKind, Position
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.trade_ledger import TradeEvent
-from bot.runtime.position_view import PositionView
+from bot.render.charts import Mark, position_chart_png
+from bot.render.position_view import PositionView
 
 log = logging.getLogger(__name__)
 

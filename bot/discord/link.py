@@ -22,7 +22,7 @@ import discord
 from bot.options.clock import Clock, utc_now
 
 if TYPE_CHECKING:
-    from bot.desk_bot import OptionDeskBot
+    from bot.discord.desk_bot import OptionDeskBot
 
 log = logging.getLogger(__name__)
 

@@ -13,21 +13,16 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.options.clock import utc_now
-from bot.options.risk import DeskState, TradingState
-from bot.options.trade_ledger import TradeEvent, read_ledger, replay
-from bot.paths import ledger_path
-from bot.runtime.desk_status import desk_status, render_status, state_json, status_json, trading_line
-from bot.runtime.message_map import MESSAGE_FILE, MessageMap, out_of_date
-from bot.runtime.trading_journal import append_journal, expected_state, journal_path
-from bot.runtime.trading_state import OPERATOR, log_change
-from bot.settings import Settings
-from bot.storage_lock import read_holder
+from bot.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
+from bot.options.risk import TradingState
+
+if TYPE_CHECKING:
+    from bot.options.trade_ledger import TradeEvent
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 def add_commands(
@@ -50,6 +45,12 @@ def state_command(storage: Path, *, set_to: str | None, reason: str | None, as_j
     if set_to is None and reason is not None:
         print("python -m bot state: --reason goes with --set", file=sys.stderr)
         return EXIT_USAGE
+    from bot.options.clock import utc_now
+    from bot.options.risk import DeskState
+    from bot.render.status import state_json, trading_line
+    from bot.runtime.trading_journal import append_journal, expected_state, journal_path
+    from bot.runtime.trading_state import OPERATOR, log_change
+
     current = expected_state(storage)
     if set_to is not None:
         after = DeskState(TradingState(set_to), (reason or "").strip(), OPERATOR, utc_now())
@@ -61,6 +62,13 @@ def state_command(storage: Path, *, set_to: str | None, reason: str | None, as_j
 
 
 def status_command(settings: Settings, storage: Path, *, as_json: bool) -> int:
+    from bot.options.clock import utc_now
+    from bot.options.trade_ledger import read_ledger, replay
+    from bot.paths import ledger_path
+    from bot.render.status import desk_status, render_status, status_json
+    from bot.runtime.trading_journal import expected_state
+    from bot.storage_lock import read_holder
+
     events = read_ledger(ledger_path(storage)).events
     status = desk_status(
         now=utc_now(),
@@ -81,6 +89,8 @@ def message_backlog(storage: Path, events: list[TradeEvent]) -> int | None:
     """Position-message updates not yet delivered: positions whose message, as the message map records it, does not
     show their last ledger event since the last reset. Read without writing anything; None (and a warning) if the map
     cannot be read."""
+    from bot.runtime.message_map import MESSAGE_FILE, MessageMap, out_of_date
+
     path = storage / MESSAGE_FILE
     try:
         return len(out_of_date(events, MessageMap(path, read_only=True)))

@@ -18,23 +18,21 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui import reply
+from bot.discord.board import DiscordBoard
+from bot.discord.buttons import CloseButton, TrimButton, position_buttons
+from bot.discord.charts import PositionCharts
+from bot.discord.embeds import NO_MENTIONS
+from bot.discord.errors import answer_error
+from bot.discord.link import LinkState, Note
+from bot.discord.pnl_report import post_day_summary
 from bot.options.clock import WallClock
-from bot.options.errors import TradeError
 from bot.options.market_data import QuoteFeed
 from bot.options.market_hours import is_trading_day
-from bot.options.positions import Position
 from bot.options.sim_market import WallClockFeed
-from bot.rights import NotAllowed
 from bot.runtime.admin_alerts import AdminAlerts
 from bot.runtime.desk import NOTIFIER, Desk, open_desk, sim_market
-from bot.runtime.discord_link import LinkState, Note
-from bot.runtime.discord_sink import DiscordBoard
 from bot.runtime.eod import latest_reset_time, reset_messages, reset_was_missed, schedule_eod
 from bot.runtime.message_map import MessageMap
-from bot.runtime.pnl_report import post_day_summary
-from bot.runtime.position_charts import PositionCharts
-from bot.runtime.position_embed import NO_MENTIONS
 from bot.runtime.supervisor import supervise
 from bot.settings import Settings, check_discord_settings
 
@@ -42,7 +40,6 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.risk", "cogs.broker", "cogs.analytics")
 CLOSE_WITHIN = 10.0  # seconds the stop waits for background tasks and alerts
-GENERIC_FAILURE = "Something went wrong on the desk; it is logged. Check /position before trying again."
 
 
 class DeskTree(app_commands.CommandTree["OptionDeskBot"]):
@@ -51,37 +48,6 @@ class DeskTree(app_commands.CommandTree["OptionDeskBot"]):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         await answer_error(interaction, cause)
-
-
-async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
-    """Tell the member why nothing happened; log what happened either way."""
-    await reply(interaction, refusal(interaction, error))
-
-
-def refusal(interaction: discord.Interaction, error: BaseException) -> str:
-    """The sentence that tells the member why nothing happened, the refusal (or the failure) logged."""
-    who = f"{interaction.user} ({interaction.user.id})"
-    if isinstance(error, TradeError | NotAllowed):
-        log.info("refused %s for %s: %s", _what(interaction), who, error)
-        text = str(error)
-    elif isinstance(error, app_commands.CheckFailure):
-        log.info("refused %s for %s: a check failed", _what(interaction), who)
-        text = "You may not do that here."
-    elif isinstance(error, app_commands.TransformerError):
-        log.info("refused %s for %s: an option value that cannot be read", _what(interaction), who)
-        text = "One of the values given cannot be read; nothing was done."
-    else:
-        log.error("%s for %s failed", _what(interaction), who, exc_info=error)
-        text = GENERIC_FAILURE
-    return text
-
-
-def _what(interaction: discord.Interaction) -> str:
-    if interaction.command is not None:
-        return f"/{interaction.command.qualified_name}"
-    data: dict[str, object] = dict(interaction.data or {})
-    custom_id = data.get("custom_id")
-    return f"button {custom_id}" if custom_id else "interaction"
 
 
 class OptionDeskBot(commands.Bot):
@@ -107,7 +73,6 @@ class OptionDeskBot(commands.Bot):
         self.settings = settings
         self.storage = storage
         self.background = background
-        self.buttons_for: Callable[[Position], discord.ui.View | None] = lambda position: None
         self.started_at = time.monotonic()
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
@@ -145,9 +110,7 @@ class OptionDeskBot(commands.Bot):
 
             broker = BrokerLink(settings, self.storage, alert=lambda text: self.alerts.alert("broker start-up", text))
         feed: QuoteFeed = broker.feed if broker else WallClockFeed(sim_market(settings, None), clock)
-        board = DiscordBoard(
-            self, lambda: self.settings.discord.trade_channel_id or 0, lambda position: self.buttons_for(position)
-        )
+        board = DiscordBoard(self, lambda: self.settings.discord.trade_channel_id or 0, position_buttons)
         self._desk = await open_desk(
             settings,
             self.storage,
@@ -187,6 +150,7 @@ class OptionDeskBot(commands.Bot):
         settings = self.settings
         await self.open()
         self.start_workers()
+        self.add_dynamic_items(TrimButton, CloseButton)  # the buttons of messages posted before a restart work too
         for extension in EXTENSIONS:
             if extension in self.extensions:
                 continue

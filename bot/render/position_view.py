@@ -12,7 +12,7 @@ from decimal import Decimal
 from bot.options.market_hours import MARKET_TZ
 from bot.options.orders import Side
 from bot.options.positions import Position, PositionAction
-from bot.render import money
+from bot.render.text import money
 
 
 @dataclass(frozen=True, slots=True)

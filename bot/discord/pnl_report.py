@@ -13,10 +13,10 @@ import discord
 
 from bot.analytics.ledger_scan import scan_ledger
 from bot.analytics.tally import PeriodReport, Tally
+from bot.discord.embeds import NO_MENTIONS
 from bot.options.trade_ledger import LedgerError
 from bot.paths import ledger_path
-from bot.render import cost, money, money_or_dash
-from bot.runtime.position_embed import NO_MENTIONS
+from bot.render.text import cost, money, money_or_dash
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from datetime import datetime
 
 import discord
 
+from bot.discord.charts import PositionCharts
+from bot.discord.embeds import NO_MENTIONS, position_embed
 from bot.options.positions import Position
+from bot.render.position_view import PositionView
 from bot.runtime.message_board import MessageGone
-from bot.runtime.position_charts import PositionCharts
-from bot.runtime.position_embed import NO_MENTIONS, position_embed
-from bot.runtime.position_view import PositionView
 
 ButtonsFor = Callable[[Position], discord.ui.View | None]
 FIND_IN_LAST = 100  # messages searched for an interrupted post

@@ -7,27 +7,35 @@ the ledger has one writer.
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import json
 import logging
 import sys
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from alpaca.common.exceptions import APIError
-from requests import RequestException
+from bot.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, holding, market_day
 
-from bot.broker.alpaca import Alpaca
-from bot.broker.reconcile import ReconcileReport
-from bot.broker.reconcile_fetch import reconcile_day
-from bot.options.clock import utc_now
-from bot.options.trade_ledger import TradeLedger
-from bot.paths import ledger_path
-from bot.settings import Settings
+if TYPE_CHECKING:
+    from bot.broker.reconcile import ReconcileReport
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+def add_parser(commands: Any, storage: argparse.ArgumentParser) -> None:
+    reconcile = commands.add_parser("reconcile", parents=[storage], help="compare the ledger with the broker's fills")
+    reconcile.add_argument("--date", type=market_day, default=None, help="the day, YYYY-MM-DD (default: today)")
+    reconcile.add_argument("--json", action="store_true", help="print JSON only")
+    reconcile.add_argument("--apply", action="store_true", help="append the missing fills that can be applied")
+
+
+def reconcile(settings: Settings, storage: Path, args: argparse.Namespace) -> int:
+    """The command, holding the storage's writer lock with `--apply` (the ledger has one writer)."""
+    with holding(storage, "reconcile --apply") if args.apply else nullcontext():
+        return reconcile_command(settings, storage, day=args.date, as_json=args.json, apply=args.apply)
 
 
 def reconcile_command(settings: Settings, storage: Path, *, day: date | None, as_json: bool, apply: bool) -> int:
@@ -38,6 +46,15 @@ def reconcile_command(settings: Settings, storage: Path, *, day: date | None, as
             file=sys.stderr,
         )
         return EXIT_USAGE
+    import asyncio
+
+    from alpaca.common.exceptions import APIError
+    from requests import RequestException
+
+    from bot.broker.alpaca import Alpaca
+    from bot.broker.reconcile_fetch import reconcile_day
+    from bot.options.clock import utc_now
+
     now = utc_now()
     day = day or now.astimezone(settings.zone).date()
     try:
@@ -54,6 +71,9 @@ def reconcile_command(settings: Settings, storage: Path, *, day: date | None, as
 
 async def apply_missing(report: ReconcileReport, storage: Path) -> None:
     """Append the missing fills that may be applied, each durable before the next; nothing else changes."""
+    from bot.options.trade_ledger import TradeLedger
+    from bot.paths import ledger_path
+
     ledger = TradeLedger.open(ledger_path(storage))
     try:
         for event in report.to_apply:

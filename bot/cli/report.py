@@ -8,26 +8,14 @@ import logging
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.analytics.export import day_json
-from bot.analytics.ledger_scan import scan_ledger
-from bot.analytics.tally import PeriodReport
-from bot.options.clock import utc_now
-from bot.options.market_hours import FIRST_DAY, LAST_DAY
-from bot.options.trade_ledger import LedgerError
-from bot.paths import ledger_path
-from bot.render import daily_table
-from bot.settings import Settings
+from bot.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Arguments that cannot be taken (bad dates, flags that cannot go together); the message is the one line shown,
-    and the exit status 2."""
 
 
 def add_report_parser(commands: Any, storage: argparse.ArgumentParser) -> None:
@@ -58,6 +46,8 @@ TABLE_DAYS = 3 * 366
 
 
 def _day(option: str, value: str) -> date:
+    from bot.options.market_hours import FIRST_DAY, LAST_DAY
+
     try:
         day = date.fromisoformat(value)
     except ValueError:
@@ -91,6 +81,14 @@ def report_range(args: argparse.Namespace, today: date) -> tuple[date, date]:
 
 
 def report_daily(settings: Settings, storage: Path, args: argparse.Namespace) -> int:
+    from bot.analytics.export import day_json
+    from bot.analytics.ledger_scan import scan_ledger
+    from bot.analytics.tally import PeriodReport
+    from bot.options.clock import utc_now
+    from bot.options.trade_ledger import LedgerError
+    from bot.paths import ledger_path
+    from bot.render.text import daily_table
+
     try:
         first, last = report_range(args, utc_now().astimezone(settings.zone).date())
     except UsageError as error:

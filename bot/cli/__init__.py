@@ -1,0 +1,83 @@
+"""The command line: `python -m bot [command]`. Logs go to stderr; with `--json`, stdout holds only JSON.
+
+One module per command group; each imports what its command needs when it runs, so a command that only reads
+(positions, status, state, ledger verify, report daily) starts without discord, aiohttp, polars or duckdb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bot.cli import desk_state, ledger, reconcile, report, run
+from bot.cli.common import EXIT_INTERRUPTED, EXIT_PROBLEM, EXIT_USAGE, UsageError, folder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    storage = argparse.ArgumentParser(add_help=False)
+    storage.add_argument(
+        "--storage",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="storage directory (default: $OPTIONDESK_STORAGE_DIR, storage_dir in the settings, or storage/; "
+        "the demo's: storage/demo under it)",
+    )
+    seed = argparse.ArgumentParser(add_help=False)
+    seed.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="seed of the simulated market")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="optiondesk, the options trade-desk bot. Without a command: the offline demo day.",
+        parents=[storage, seed],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    run.add_parsers(commands, storage, seed)
+    ledger.add_parsers(commands, storage)
+    reconcile.add_parser(commands, storage)
+    report.add_report_parser(commands, storage)
+    desk_state.add_commands(commands, storage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    # Imported here, not above: `--help` and a usage error need neither pydantic nor the ledger.
+    from bot.options.trade_ledger import LedgerError
+    from bot.paths import StorageError
+    from bot.settings import SettingsError
+
+    try:
+        return _command(args)
+    except (SettingsError, LedgerError, StorageError, ValueError) as error:
+        print(f"optiondesk: {error}", file=sys.stderr)
+        return EXIT_PROBLEM
+    except UsageError as error:
+        print(f"optiondesk: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("optiondesk: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _command(args: argparse.Namespace) -> int:
+    from bot.paths import DEFAULT_STORAGE
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    given: Path | None = getattr(args, "storage", None)
+    storage = folder(given or Path(settings.storage_dir or DEFAULT_STORAGE))
+    if args.command == "ledger":
+        return ledger.verify_ledger(storage)
+    if args.command == "positions":
+        return ledger.list_positions(storage, as_json=args.json)
+    if args.command == "report":
+        return report.report_daily(settings, storage, args)
+    if args.command == "reconcile":
+        return reconcile.reconcile(settings, storage, args)
+    if args.command == "state":
+        return desk_state.state_command(storage, set_to=args.set_to, reason=args.reason, as_json=args.json)
+    if args.command == "status":
+        return desk_state.status_command(settings, storage, as_json=args.json)
+    return run.run_desk(settings, storage, given, args)
