@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from bot.broker.config import BrokerSettings
+from bot.options.contracts import root_problem
 from bot.options.positions import ActionKind
 from bot.options.risk import RiskLimits
 from bot.paths import PROJECT_ROOT
@@ -88,6 +89,15 @@ class StrategyBase(Section):
     days_to_expiry: Annotated[Int, within(0, 60, unit="days")] = 2
     no_entry_minutes_before_close: Minutes = 30
     exits: ExitRuleSettings = ExitRuleSettings()
+
+    @field_validator("underlying")
+    @classmethod
+    def _an_option_root(cls, value: str) -> str:
+        # The strategy's contracts carry it in their OCC symbols: refused here, not at its first entry.
+        problem = root_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class OpeningRangeBreakoutSettings(StrategyBase):

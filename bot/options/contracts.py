@@ -10,9 +10,21 @@ from enum import StrEnum
 
 from bot.options.errors import TradeError
 
-# Root (1-6 chars, padded to 6 with spaces in the standard form), yymmdd, C/P, strike x1000 in 8 digits.
-_OCC = re.compile(r"^(?P<root>[A-Z][A-Z0-9.]{0,5}) *(?P<expiry>\d{6})(?P<right>[CP])(?P<strike>\d{8})$")
+# Root (1-6 chars, padded to 6 with spaces in the standard form), yymmdd, C/P, strike x1000 in 8 digits. ASCII
+# only: `\d` would also take other scripts' digits, which int() reads but no broker or exchange writes.
+_ROOT = "[A-Z][A-Z0-9.]{0,5}"
+_OCC = re.compile(rf"(?P<root>{_ROOT}) *(?P<expiry>[0-9]{{6}})(?P<right>[CP])(?P<strike>[0-9]{{8}})")
+_IS_ROOT = re.compile(_ROOT)
 _STRIKE_SCALE = Decimal(1000)
+_STRIKE_STEP = Decimal("0.001")
+_MAX_STRIKE = Decimal("99999.999")
+
+
+def root_problem(root: object) -> str | None:
+    """Why `root` cannot start an OCC symbol, in a few words; None when it can."""
+    if isinstance(root, str) and _IS_ROOT.fullmatch(root) is not None:
+        return None
+    return f"{root!r} cannot be an option's root (1 to 6 capital letters, digits or dots, starting with a letter)"
 
 
 class Right(StrEnum):
@@ -31,13 +43,24 @@ class OptionContract:
     symbol: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # A contract is what its OCC symbol says: one the symbol cannot carry exactly is refused, never rounded.
+        problem = root_problem(self.underlying)
+        if problem is not None:
+            raise TradeError(f"{problem}.")
+        strike = self.strike
+        if not (strike.is_finite() and 0 < strike <= _MAX_STRIKE and strike.quantize(_STRIKE_STEP) == strike):
+            raise TradeError(
+                f"A strike of {strike} cannot be written in an OCC symbol (above 0, below 100000, at most 3 decimals)."
+            )
+        if not 2000 <= self.expiry.year <= 2099:
+            raise TradeError(f"An expiry on {self.expiry.isoformat()} cannot be written in an OCC symbol (2000-2099).")
         object.__setattr__(self, "symbol", f"{self.underlying:<6}{self.compact[len(self.underlying) :]}")
 
     @classmethod
     def parse(cls, symbol: str, multiplier: int = 100) -> OptionContract:
         """Parse the padded OCC form or the compact one (`SPY261127C00450000`)."""
-        text = symbol.strip().upper() if isinstance(symbol, str) else ""
-        match = _OCC.match(text)
+        text = symbol.strip().upper() if isinstance(symbol, str) and symbol.isascii() else ""
+        match = _OCC.fullmatch(text)
         if match is None or len(text) > 21:
             raise TradeError(f"{symbol!r} is not an OCC option symbol (expected e.g. 'SPY   261127C00450000').")
         raw = match["expiry"]

@@ -1,3 +1,4 @@
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -5,6 +6,7 @@ import pytest
 
 from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
+from bot.settings import CONFIG_FILE_VARIABLE, SettingsError, load_settings
 
 
 @pytest.mark.parametrize(
@@ -59,6 +61,10 @@ def test_multiplier_can_be_set():
         "SPY   261127C00000000",  # zero strike
         "TOOLONGX261127C00450000",
         "1SPY  261127C00450000",
+        # full-width digits: int() reads them, OCC has none
+        "SPY   \uff12\uff16\uff11\uff12\uff11\uff18C\uff10\uff10\uff16\uff10\uff10\uff10\uff10\uff10",
+        "SPY   \u0662\u0666\u0661\u0662\u0661\u0668C00600000",  # Arabic-Indic digits
+        "SP\u0131261218C00600000",  # a dotless i that upper() would make an I
     ],
 )
 def test_bad_symbols_raise_a_clear_error_naming_the_symbol(symbol):
@@ -71,3 +77,56 @@ def test_bad_symbols_raise_a_clear_error_naming_the_symbol(symbol):
 def test_non_text_symbol_is_refused():
     with pytest.raises(TradeError):
         OptionContract.parse(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("underlying", "expiry", "strike", "says"),
+    [
+        ("SPY", date(2026, 11, 27), Decimal("12.3456"), "A strike of 12.3456 cannot be written"),  # 4 decimals
+        ("SPY", date(2026, 11, 27), Decimal(100000), "A strike of 100000 cannot be written"),  # 9 digits
+        ("SPY", date(2026, 11, 27), Decimal(0), "A strike of 0 cannot"),
+        ("SPY", date(2026, 11, 27), Decimal(-450), "A strike of -450 cannot"),
+        ("SPY", date(2026, 11, 27), Decimal("NaN"), "A strike of NaN cannot"),
+        ("GOOGLEX", date(2026, 11, 27), Decimal(450), "'GOOGLEX' cannot be an option's root"),  # 7 characters
+        ("spy", date(2026, 11, 27), Decimal(450), "'spy' cannot be an option's root"),  # parses back as SPY
+        ("", date(2026, 11, 27), Decimal(450), "'' cannot be an option's root"),
+        ("1SPY", date(2026, 11, 27), Decimal(450), "'1SPY' cannot be an option's root"),
+        ("SP Y", date(2026, 11, 27), Decimal(450), "'SP Y' cannot be an option's root"),
+        ("SPY", date(1999, 12, 17), Decimal(450), "An expiry on 1999-12-17 cannot"),  # yy 99 reads as 2099
+        ("SPY", date(2100, 1, 15), Decimal(450), "An expiry on 2100-01-15 cannot"),
+    ],
+)
+def test_a_contract_its_occ_symbol_cannot_carry_is_refused_in_a_sentence(underlying, expiry, strike, says):
+    with pytest.raises(TradeError, match=re.escape(says)) as raised:
+        OptionContract(underlying, expiry, Right.CALL, strike)
+
+    assert str(raised.value).endswith(".") and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("underlying", "expiry", "strike"),
+    [
+        ("SPY", date(2026, 11, 27), Decimal("99999.999")),
+        ("SPY", date(2026, 11, 27), Decimal("0.001")),
+        ("SPY", date(2026, 11, 27), Decimal("450.5000")),  # trailing zeros are not decimals
+        ("GOOGL1", date(2000, 1, 21), Decimal("1234.567")),
+        ("BRK.B", date(2099, 12, 18), Decimal(1)),
+        ("X", date(2026, 11, 27), Decimal(5)),
+    ],
+)
+def test_a_contract_at_the_edges_of_the_occ_form_round_trips(underlying, expiry, strike):
+    contract = OptionContract(underlying, expiry, Right.PUT, strike)
+
+    assert OptionContract.parse(contract.symbol) == contract
+    assert OptionContract.parse(contract.compact) == contract
+
+
+def test_a_strategy_on_an_underlying_no_option_symbol_can_carry_is_a_bad_setting(tmp_path, monkeypatch):
+    config = tmp_path / "optiondesk.toml"
+    config.write_text("[[strategies]]\nkind = 'mean_reversion'\nname = 'mr'\nunderlying = 'spy'\n")
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(config))
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+
+    assert str(raised.value).startswith("bad setting strategies.0.underlying: 'spy' cannot be an option's root")

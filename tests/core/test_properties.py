@@ -12,7 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
@@ -314,3 +314,38 @@ class LedgerMachine(RuleBasedStateMachine):
 
 def test_the_ledger_replays_to_the_live_positions_and_refusals_change_nothing() -> None:
     run_state_machine_as_test(LedgerMachine, settings=settings(max_examples=150, stateful_step_count=50, deadline=None))
+
+
+# --- OCC symbols ---------------------------------------------------------------------------------------------------
+
+# Roots and strikes from well inside and just outside what an OCC symbol can carry.
+ROOT_TEXT = st.text(alphabet="ABCXYZ019.az -_\u0130\u0131\uff11", min_size=0, max_size=8)
+STRIKES = st.decimals(min_value=Decimal("-1"), max_value=Decimal("100000.5"), places=4) | st.decimals(places=3)
+EXPIRIES = st.dates(min_value=date(1995, 1, 1), max_value=date(2105, 12, 31))
+CONTRACT_PARTS = {
+    "underlying": ROOT_TEXT,
+    "expiry": EXPIRIES,
+    "right": st.sampled_from(Right),
+    "strike": STRIKES,
+}
+
+
+@given(**CONTRACT_PARTS)
+def test_a_contract_round_trips_through_its_occ_symbol_or_is_refused(underlying, expiry, right, strike) -> None:
+    try:
+        contract = OptionContract(underlying, expiry, right, strike)
+    except TradeError:
+        return
+    assert len(contract.symbol) == 21
+    assert OptionContract.parse(contract.symbol) == contract
+    assert OptionContract.parse(contract.compact) == contract
+
+
+@given(
+    underlying=st.from_regex(r"[A-Z][A-Z0-9.]{0,5}", fullmatch=True),
+    expiry=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
+    right=st.sampled_from(Right),
+    strike=st.decimals(min_value=Decimal("0.001"), max_value=Decimal("99999.999"), places=3),
+)
+def test_every_contract_an_occ_symbol_can_carry_is_accepted(underlying, expiry, right, strike) -> None:
+    assert OptionContract.parse(OptionContract(underlying, expiry, right, strike).symbol).strike == strike
