@@ -25,9 +25,9 @@ from bot.broker.reconcile_fetch import reconcile_day
 from bot.broker.restart import follow_orders_left_open, orders_left_open, take_old_journal
 from bot.options.clock import Clock, utc_now
 from bot.options.order_manager import OptionsOrderManager
+from bot.options.order_record import OrdersInFlight, StoredOrder
 from bot.options.positions import Position
 from bot.options.trade_ledger import TradeEvent
-from bot.runtime.state_store import StateStore, StoredOrder
 from bot.settings import Settings, SettingsError
 from bot.strategies.base import Strategy
 
@@ -67,7 +67,7 @@ class BrokerLink:
         self.feed = AlpacaQuoteFeed(self.alpaca.option_stream(), self.alpaca.stock_stream())
         log.info("broker: Alpaca %s", "paper trading" if self.alpaca.paper else "LIVE trading")
 
-    async def attach(self, manager: OptionsOrderManager, store: StateStore) -> None:
+    async def attach(self, manager: OptionsOrderManager, store: OrdersInFlight) -> None:
         """Quote the contracts of open positions as they change. Before any order can go out: read the orders the
         last run left open, and hold new orders when the start-up has work to do (see `start_up`)."""
         await self.check_underlyings()
@@ -110,10 +110,10 @@ class BrokerLink:
         """Quote what the strategies watch (their underlyings) from the start: they ask only for contracts."""
         self.feed.subscribe(symbol for strategy in strategies for symbol in strategy.symbols())
 
-    def workers(self, manager: OptionsOrderManager, store: StateStore) -> dict[str, Worker]:
+    def workers(self, manager: OptionsOrderManager, store: OrdersInFlight) -> dict[str, Worker]:
         return {"broker stream": self.executor.run, "broker orders": partial(self.start_up, manager, store)}
 
-    async def start_up(self, manager: OptionsOrderManager, store: StateStore) -> None:
+    async def start_up(self, manager: OptionsOrderManager, store: OrdersInFlight) -> None:
         """Follow the orders the last run left open and reconcile (when configured), then release new orders;
         after `resume_timeout_seconds` release them anyway (the admins are told) while this goes on."""
         if not self._starting:
@@ -135,7 +135,7 @@ class BrokerLink:
             manager.release_orders()
             work.cancel()
 
-    async def _start_up(self, manager: OptionsOrderManager, store: StateStore, orders: list[StoredOrder]) -> None:
+    async def _start_up(self, manager: OptionsOrderManager, store: OrdersInFlight, orders: list[StoredOrder]) -> None:
         await follow_orders_left_open(manager, self.executor, store, orders, self.clock())
         if self.settings.broker.reconcile_on_start:
             try:

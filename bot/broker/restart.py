@@ -17,8 +17,8 @@ from bot.broker.alpaca_executor import AlpacaExecutor
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
 from bot.options.order_manager import OptionsOrderManager
+from bot.options.order_record import OrdersInFlight, StoredOrder
 from bot.options.orders import OrderRequest, OrderStatus
-from bot.runtime.state_store import StateStore, StoredOrder
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ UNKNOWN_CONTRACT = "its contract was not known after a restart; see python -m bo
 FILLED_IN_LEDGER = "filled in full in the ledger"
 
 
-async def take_old_journal(storage: Path, store: StateStore) -> None:
+async def take_old_journal(storage: Path, store: OrdersInFlight) -> None:
     """Move the contracts and strategies an older desk noted in `broker_orders.json` into the state store's orders,
     then delete the file. One that cannot be read is left where it is, said in one line."""
     path = storage / OLD_JOURNAL
@@ -62,7 +62,7 @@ def _forget(path: Path) -> None:
     path.unlink()
 
 
-async def orders_left_open(manager: OptionsOrderManager, store: StateStore, now: datetime) -> list[StoredOrder]:
+async def orders_left_open(manager: OptionsOrderManager, store: OrdersInFlight, now: datetime) -> list[StoredOrder]:
     """The orders the last run left open, read before this run can send any (so none of its own is among them).
 
     One the ledger shows filled in full (`reconcile --apply` completed it) is closed in the store here, without
@@ -87,7 +87,7 @@ async def orders_left_open(manager: OptionsOrderManager, store: StateStore, now:
 async def follow_orders_left_open(
     manager: OptionsOrderManager,
     executor: AlpacaExecutor,
-    store: StateStore,
+    store: OrdersInFlight,
     orders: list[StoredOrder],
     now: datetime,
 ) -> None:
@@ -98,7 +98,7 @@ async def follow_orders_left_open(
 async def _follow(
     manager: OptionsOrderManager,
     executor: AlpacaExecutor,
-    store: StateStore,
+    store: OrdersInFlight,
     stored: StoredOrder,
     now: datetime,
 ) -> None:

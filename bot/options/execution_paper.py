@@ -10,14 +10,8 @@ from bot.options.clock import Clock, utc_now
 from bot.options.errors import OrderRejected
 from bot.options.ids import new_id
 from bot.options.orders import Fill, OrderRequest, Side
-from bot.options.quotes import QuoteCache
+from bot.options.quotes import PRICE_FALLBACKS, QuoteCache
 
-# Which quote fields a paper fill takes its price from, in order of preference. No mid: it needs both a bid
-# and an ask, and whichever side a fill looks at first is one of them, so a mid could never be reached.
-PRICE_FALLBACKS: dict[Side, tuple[str, ...]] = {
-    Side.BUY: ("ask", "last", "bid"),
-    Side.SELL: ("bid", "last", "ask"),
-}
 # Slippage rounds to the tick against the trader, so that any slip costs at least a tick, buys and sells alike.
 _AGAINST_THE_TRADER = {Side.BUY: ROUND_CEILING, Side.SELL: ROUND_FLOOR}
 _SIZE_FIELD = {"ask": "ask_size", "bid": "bid_size"}

@@ -6,12 +6,15 @@ whose intent cannot be written is refused, and never sent.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from bot.options.clock import Clock
+from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
-from bot.options.orders import OrderContext, OrderRequest
+from bot.options.orders import OrderContext, OrderRequest, OrderStatus, Side
 from bot.options.outages import Outages
 from bot.paths import StorageError
 
@@ -29,6 +32,37 @@ class OrderRecord(Protocol):
 
     async def record_end(self, order: OrderContext, at: datetime) -> None:
         """The order filled, or was cancelled or rejected: nothing is left to follow."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    order_id: str
+    position_id: str
+    side: Side
+    requested_qty: int
+    filled_qty: int
+    status: OrderStatus
+    contract: OptionContract | None  # None: an order an older desk recorded (see bot.broker.restart)
+    strategy: str | None
+    limit_price: Decimal | None = None
+
+
+class OrdersInFlight(OrderRecord, Protocol):
+    """The record as a restart reads it back: what a broker desk resolves against the broker when it starts."""
+
+    async def open_orders(self) -> list[StoredOrder]:
+        """Orders not known to have ended."""
+        ...
+
+    async def resolve_order(
+        self, order_id: str, status: OrderStatus, filled_qty: int, reason: str | None, at: datetime
+    ) -> None:
+        """The order ended as the restart found out."""
+        ...
+
+    async def note_contracts(self, contracts: dict[str, tuple[OptionContract, str]]) -> None:
+        """Order id -> (contract, strategy) for orders an older desk recorded without them."""
         ...
 
 

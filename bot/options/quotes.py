@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from bot.options.orders import Side
+
 _TWO = Decimal(2)
+
+# Which quote fields a fill takes its price from, in order of preference: the paper executor fills at it, and risk
+# prices a buy with it. No mid: it needs both a bid and an ask, and whichever side a fill looks at first is one of
+# them, so a mid could never be reached.
+PRICE_FALLBACKS: dict[Side, tuple[str, ...]] = {
+    Side.BUY: ("ask", "last", "bid"),
+    Side.SELL: ("bid", "last", "ask"),
+}
 
 QuoteListener = Callable[[str, "Quote"], None]
 

@@ -16,11 +16,10 @@ from enum import StrEnum
 
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
-from bot.options.execution_paper import PRICE_FALLBACKS
 from bot.options.market_hours import MARKET_TZ, is_market_open, session_close, trading_day
 from bot.options.orders import Side
 from bot.options.positions import Position
-from bot.options.quotes import Quote
+from bot.options.quotes import PRICE_FALLBACKS, Quote
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ import aiosqlite
 from bot import crash
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
+from bot.options.order_record import StoredOrder
 from bot.options.orders import OrderContext, OrderRequest, OrderStatus, Side
 from bot.paths import StorageError
 from bot.runtime.state_file import Corrupt, bad_value, connect, faults, pragma, set_aside
@@ -51,19 +52,6 @@ class Checkpoint:
     ledger_bytes: int
     digest: str
     kept: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredOrder:
-    order_id: str
-    position_id: str
-    side: Side
-    requested_qty: int
-    filled_qty: int
-    status: OrderStatus
-    contract: OptionContract | None  # None: an order an older desk recorded (see bot.broker.restart)
-    strategy: str | None
-    limit_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +107,11 @@ class StateStore:
             log.warning("%s; the next start resolves the %d order(s) whose end it missed", error, len(self._ends))
         finally:
             await self._db.close()
+
+    async def skip_syncs(self) -> None:
+        """Commits no longer wait for the disk (SQLite's synchronous=OFF): for a backtest's store, which a stopped run
+        never resumes; SQLite syncs once at the close."""
+        await pragma(self._db, "synchronous=OFF")
 
     async def schema_version(self) -> int:
         row = await pragma(self._db, "user_version")

@@ -17,7 +17,6 @@ from bot.options.market_hours import MARKET_TZ, is_trading_day, session_close
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import Position, Source
 from bot.options.quotes import Quote, QuoteCache
-from bot.settings import StrategyBase
 from bot.strategies.options.exit_rules import (
     ExitAction,
     ExitRules,
@@ -210,10 +209,32 @@ class Strategy:
             self._saved_highs.pop(position.position_id, None)
 
 
+class ExitsConfig(Protocol):
+    def rules(self) -> ExitRules: ...
+
+
+class UnderlyingConfig(Protocol):
+    """What a strategy on one underlying reads from its settings section (bot.settings' StrategyBase): the
+    strategies say what they need, the settings import them, never the other way."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def underlying(self) -> str: ...
+    @property
+    def contracts(self) -> int: ...
+    @property
+    def days_to_expiry(self) -> int: ...
+    @property
+    def no_entry_minutes_before_close(self) -> int: ...
+    @property
+    def exits(self) -> ExitsConfig: ...
+
+
 class UnderlyingStrategy(Strategy):
     """A strategy that buys at-the-money options on one underlying, set up from its settings section."""
 
-    def __init__(self, config: StrategyBase) -> None:
+    def __init__(self, config: UnderlyingConfig) -> None:
         super().__init__(
             config.name,
             config.exits.rules(),

@@ -4,9 +4,9 @@ from decimal import Decimal
 import pytest
 
 from bot.options.errors import OrderRejected, TradeError
-from bot.options.execution_paper import PRICE_FALLBACKS, PaperConfig, PaperExecutor
+from bot.options.execution_paper import PaperConfig, PaperExecutor
 from bot.options.orders import OrderRequest, Side
-from bot.options.quotes import Quote, QuoteCache
+from bot.options.quotes import PRICE_FALLBACKS, Quote, QuoteCache
 from tests.core.factories import T0, quote
 
 PRICES = {"bid": Decimal("1.10"), "ask": Decimal("1.20"), "last": Decimal("1.15")}

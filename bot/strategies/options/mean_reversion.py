@@ -8,17 +8,26 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.options.contracts import Right
 from bot.options.market_hours import MARKET_TZ
 from bot.options.positions import ActionKind
 from bot.options.quotes import Quote
-from bot.settings import MeanReversionSettings
-from bot.strategies.base import UnderlyingStrategy
+from bot.strategies.base import UnderlyingConfig, UnderlyingStrategy
+
+
+class MeanReversionConfig(UnderlyingConfig, Protocol):
+    @property
+    def lookback_minutes(self) -> int: ...
+    @property
+    def entry_z(self) -> float: ...
+    @property
+    def add_z(self) -> float: ...
 
 
 class MeanReversion(UnderlyingStrategy):
-    def __init__(self, config: MeanReversionSettings) -> None:
+    def __init__(self, config: MeanReversionConfig) -> None:
         super().__init__(config)
         self.lookback = timedelta(minutes=config.lookback_minutes)
         self.entry_z = config.entry_z

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from bot.options.contracts import Right
 from bot.options.market_hours import MARKET_TZ, session_open
 from bot.options.positions import ActionKind, Position
 from bot.options.quotes import Quote
-from bot.settings import OpeningRangeBreakoutSettings
-from bot.strategies.base import UnderlyingStrategy
+from bot.strategies.base import UnderlyingConfig, UnderlyingStrategy
 
 _HUNDRED = Decimal(100)
 
@@ -27,8 +27,15 @@ class _Range:
     breakout: Decimal | None = None
 
 
+class OpeningRangeConfig(UnderlyingConfig, Protocol):
+    @property
+    def range_minutes(self) -> int: ...
+    @property
+    def add_on_extension_pct(self) -> Decimal: ...
+
+
 class OpeningRangeBreakout(UnderlyingStrategy):
-    def __init__(self, config: OpeningRangeBreakoutSettings) -> None:
+    def __init__(self, config: OpeningRangeConfig) -> None:
         super().__init__(config)
         self.range = timedelta(minutes=config.range_minutes)
         self.add_on_extension = config.add_on_extension_pct / _HUNDRED
