@@ -8,11 +8,8 @@ nothing: whoever made that environment manages it.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
 import sys
-import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +22,8 @@ def _venv_python() -> Path:
 
 
 def _wanted_stamp() -> str:
+    import hashlib
+
     return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
@@ -32,6 +31,10 @@ def ensure_environment(module: str) -> None:
     """Re-execute `python -m <module> <args>` inside the project's .venv, creating it if needed."""
     if sys.prefix != sys.base_prefix:
         return
+    # Only a plain interpreter gets here: every run inside the environment skips these imports.
+    import subprocess
+    import venv
+
     python = _venv_python()
     if not python.exists():
         print(f"optiondesk: creating {VENV} (first run only)", file=sys.stderr)

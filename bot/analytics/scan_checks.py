@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import mmap
 import re
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 # The fields the fast read takes from each line: what the report adds up, and what the checks need.
 FIELDS = (
@@ -46,6 +48,8 @@ def blank_line(data: mmap.mmap | bytes) -> bool:
 
 
 def first_wrong_line(fills: pl.DataFrame) -> int | None:
+    import polars as pl
+
     """The row number (from 1) of the first line the checks refuse, or None if every line passes."""
     # Each position's fills made contiguous (in ledger order within it), so that its running sums are running
     # sums less where the position starts: a window per position cost five times as much on a long ledger.
@@ -94,6 +98,8 @@ def first_wrong_line(fills: pl.DataFrame) -> int | None:
 
 
 def _running_sum(value: pl.Expr) -> pl.Expr:
+    import polars as pl
+
     """`value` summed within each position so far (rows sorted by position, `start` marking each one's first)."""
     total = value.cum_sum()
     return total - pl.when(pl.col("start")).then(total - value).forward_fill()

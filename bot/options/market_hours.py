@@ -13,8 +13,6 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
-
 MARKET_TZ = ZoneInfo("America/New_York")
 OPEN_TIME = time(9, 30)
 CLOSE_TIME = time(16, 0)
@@ -31,12 +29,17 @@ _USUAL_EARLY_CLOSE = time(13, 0)
 
 @cache
 def _holidays(year: int) -> frozenset[date]:
-    # Building a holiday table is slow next to a set lookup, and the stepping simulator asks once per tick.
+    # Building a holiday table is slow next to a set lookup, and the stepping simulator asks once per tick. Imported
+    # here: a command that asks the calendar nothing starts without it.
+    import holidays
+
     return frozenset(holidays.financial_holidays("NYSE", years=year))
 
 
 @cache
 def _early_closes(year: int) -> dict[date, time]:
+    import holidays
+
     half_days = holidays.financial_holidays("NYSE", years=year, categories=(holidays.HALF_DAY,))
     return {day: _close_time(name) for day, name in half_days.items()}
 

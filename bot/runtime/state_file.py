@@ -14,10 +14,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-
-import aiosqlite
+from typing import TYPE_CHECKING
 
 from bot.paths import StorageError, private_dir
+
+if TYPE_CHECKING:
+    import aiosqlite
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +194,8 @@ def set_aside(path: Path) -> Path:
 
 async def connect(path: Path) -> aiosqlite.Connection:
     """Open the file (creating it owner-only), in WAL mode, checked and migrated to the latest schema."""
+    import aiosqlite  # here: the read-only commands read the file with sqlite3 and start without it
+
     try:
         _create_owner_only(path)
         db = await aiosqlite.connect(path, timeout=BUSY_SECONDS)
