@@ -26,8 +26,9 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old file or the new one, whole.
+def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old file or the new one, whole (`durable=False`:
+    the process's stop leaves one or the other; a machine's crash may leave neither, for no sync waits).
 
     A write that fails (a full disk) leaves the old file and no temp file behind, and raises an OSError naming
     `path`, whichever step failed."""
@@ -38,10 +39,12 @@ def write_atomically(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
         os.replace(temp, path)
         temp = None
-        fsync_dir(path.parent)
+        if durable:
+            fsync_dir(path.parent)
     except OSError as error:
         raise OSError(error.errno, error.strerror, str(path)) from error
     finally:

@@ -269,6 +269,13 @@ class SimulatedMarket:
                 self._quotes[symbol] = self._contract_quote(contract)
         return list(added)
 
+    def quote_only(self, keep: Iterable[str]) -> None:
+        """Quote no contract but those in `keep` (OCC symbols) from the next tick on."""
+        kept = {OptionContract.parse(symbol).symbol for symbol in keep}
+        for symbol in [s for s in self._contracts if s not in kept]:
+            del self._contracts[symbol]
+            self._quotes.pop(symbol, None)
+
     def quote(self, symbol: str) -> Quote:
         """The quote at the current market time for an underlying or a subscribed contract."""
         self._require_started()
@@ -362,7 +369,10 @@ class SimulatedFeed:
         return self.market.spot_at(underlying, at)
 
     def attach(self, cache: QuoteCache) -> None:
-        """Quote into `cache` from now on, starting with everything at the market's current time."""
+        """Quote into `cache` from now on, starting with everything at the market's current time (once: a desk
+        simulated again, the next day of a backtest, goes on from the quotes it has handled)."""
+        if self._cache is cache:
+            return
         self._cache = cache
         self._push(self.market.snapshot())
 

@@ -243,10 +243,14 @@ class TradeLedger:
     once so that their appends join, then writes the whole batch and fsyncs once, inline. A thread hop per append
     would cost more than the fsync it saves. A queued line is always written, even if its caller is
     cancelled meanwhile, so a cancelled caller can count on its line being in the ledger.
+
+    `durable=False` (a backtest's ledger, which the run writes again from scratch if it stops) leaves out the fsync
+    per batch: the lines are written as they come and made durable once, at the close.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
         self._fd: int | None = None
         self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._size = 0  # bytes known to be on disk: a failed write is cut back to here
@@ -368,7 +372,8 @@ class TradeLedger:
             crash.crash_point("ledger-mid-write")
             while view:
                 view = view[os.write(self._fd, view) :]
-            os.fsync(self._fd)
+            if self.durable:
+                os.fsync(self._fd)
         except OSError:
             # Leave no partial line behind: the batch is all or nothing.
             try:
@@ -379,6 +384,11 @@ class TradeLedger:
         self._size += len(data)
 
     def close(self) -> None:
+        """Close the file, made durable first if its batches were not."""
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            try:
+                if not self.durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)

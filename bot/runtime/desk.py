@@ -194,6 +194,10 @@ class Desk:
                 await self.step()
                 return
             await sleep(feed.pause)
+            if self.clock() + feed.market.tick >= close:
+                # Into the next session with the contracts still held, as a desk opened then would quote: a
+                # contract quoted for every day since it was traded would make each tick of a long run slower.
+                feed.market.quote_only(p.contract.symbol for p in self.manager.open_positions())
             feed.tick()
             if self.clock() >= close:  # the market jumped to the next open
                 await self.settle_expired(close)

@@ -25,7 +25,8 @@ EXIT_STUCK = 1
 
 def run_until_signalled(main: Coroutine[Any, Any, T]) -> T | None:
     """Run `main` in a new event loop and return its result; SIGINT or SIGTERM cancel it (its `finally` cleans up)
-    and then the result is None. A second signal while it stops is only logged: the stop is under way."""
+    and then the result is None, unless `main` takes the cancel and returns one (a backtest's days done). A second
+    signal while it stops is only logged: the stop is under way."""
     loop = asyncio.new_event_loop()
     task = loop.create_task(main)
     signalled: list[signal.Signals] = []
@@ -55,7 +56,7 @@ def run_until_signalled(main: Coroutine[Any, Any, T]) -> T | None:
             if signalled:
                 for signum in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(signum, signal.SIG_IGN)
-    return None if signalled else result
+    return result
 
 
 def _wind_down(loop: asyncio.AbstractEventLoop) -> None:

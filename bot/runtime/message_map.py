@@ -67,6 +67,7 @@ class MessageMap:
         """`read_only`: for a command that writes nothing: the file is read as it is (no check that it could be
         replaced, nothing set aside); one that cannot be read raises OSError or ValueError. No file: an empty map."""
         self.path = path
+        self.durable = True  # each save synced (a backtest's map, which no restart reads, is not)
         self.messages: dict[str, PostedMessage] = {}
         self.reset_at: datetime | None = None
         self._unsaved = False  # the last save failed: said once, until a save goes through again
@@ -148,7 +149,7 @@ class MessageMap:
             "messages": {pid: _entry(posted) for pid, posted in self.messages.items()},
         }
         try:
-            write_atomically(self.path, json.dumps(data).encode())
+            write_atomically(self.path, json.dumps(data).encode(), durable=self.durable)
         except OSError as error:
             # The message was shown and the map lives on in memory; the next save that goes through writes
             # it whole. Only a crash before then costs a second message per position.

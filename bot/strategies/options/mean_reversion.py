@@ -5,7 +5,7 @@ One position at a time; adds once when the stretch deepens; exits by the shared 
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -44,8 +44,11 @@ class MeanReversion(UnderlyingStrategy):
         if now - prices[0][0] < self.lookback * 0.9:
             return None  # not enough history yet
         values = [p for _, p in prices]
-        spread = statistics.pstdev(values)
-        return (price - statistics.fmean(values)) / spread if spread else None
+        mean = math.fsum(values) / len(values)
+        # Not statistics.pstdev: its exact fractions cost a third of a millisecond a tick, the largest part of a
+        # backtest's time; summed with fsum the spread is within an ulp or two of the exact one.
+        spread = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / len(values))
+        return (price - mean) / spread if spread else None
 
     def _cooling_down(self, now: datetime) -> bool:
         """After a close, wait one lookback before entering again: the stretch that failed is still in the window."""
