@@ -32,7 +32,7 @@ from bot.options.market_hours import session_close, session_open
 from bot.options.positions import ActionKind
 from bot.options.trade_ledger import TradeEvent
 from bot.render.charts import DOWN, equity_curve_figure, render_png
-from bot.render.text import cost, daily_table, money, money_or_dash
+from bot.render.text import daily_table, money, money_or_dash
 
 TRADING_DAYS_PER_YEAR = 252
 CENT = Decimal("0.01")
@@ -182,7 +182,7 @@ def render(sheet: TearSheet) -> str:
             f"{row.name:<16} {money(t.realized_pnl):>13} {t.trades:>6} {_rate(t):>5} "
             f"{'-' if t.profit_factor is None else f'{t.profit_factor:.2f}':>6} {money_or_dash(t.avg_win):>10} "
             f"{money_or_dash(t.avg_loss):>10} {money_or_dash(t.largest_win):>10} {money_or_dash(t.largest_loss):>10} "
-            f"{cost(row.max_drawdown):>10} {_ratio(row.sharpe):>7} {_ratio(row.sortino):>7} {row.exposure:>8.1%}"
+            f"{money(-row.max_drawdown):>10} {_ratio(row.sharpe):>7} {_ratio(row.sortino):>7} {row.exposure:>8.1%}"
         )
     lines.append("Sharpe and Sortino: daily realized P&L, annualised by sqrt(252), no risk-free rate")
     return "\n".join(lines)

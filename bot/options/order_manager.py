@@ -66,6 +66,8 @@ class OptionsOrderManager:
         self._clock = clock
         self._positions: dict[str, Position] = {p.position_id: p for p in positions}
         self._view = MappingProxyType(self._positions)
+        # The open ones, in the same order: asked for at every tick, while the closed ones pile up (a backtest's year).
+        self._open_now = {pid: p for pid, p in self._positions.items() if p.is_open}
         # Every fill id ever applied, so that a fill reported again (after a restart) is applied once.
         self._fill_ids = {action.fill_id for p in self._positions.values() for action in p.actions}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -134,7 +136,7 @@ class OptionsOrderManager:
         return position
 
     def open_positions(self) -> list[Position]:
-        return [p for p in self._positions.values() if p.is_open]
+        return list(self._open_now.values())
 
     def all_positions(self) -> list[Position]:
         return list(self._positions.values())
@@ -381,6 +383,10 @@ class OptionsOrderManager:
         event = TradeEvent.record(new_id("evt"), after, action)
         previous = self._positions.get(position.position_id)
         self._positions[position.position_id] = after
+        if after.is_open:
+            self._open_now[position.position_id] = after
+        else:
+            self._open_now.pop(position.position_id, None)
         crash.crash_point("fill-before-ledger")
         try:
             await self._ledger.append(event)
@@ -390,6 +396,7 @@ class OptionsOrderManager:
                 del self._positions[position.position_id]
             else:
                 self._positions[position.position_id] = previous
+            self._open_now = {pid: p for pid, p in self._positions.items() if p.is_open}
             log.error("fill %s not recorded, nothing changed: %s", fill.fill_id, error)
             raise TradeError(
                 f"The trade on {position.contract.label} could not be recorded, so nothing changed "
