@@ -12,7 +12,7 @@ verify. (What the report does not read, such as the ids or the expiry, only the 
 from __future__ import annotations
 
 import mmap
-import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,10 +23,15 @@ FIELDS = (
     "ts", "kind", "strategy", "underlying", "fees", "realized_pnl", "realized_pnl_total", "position_id", "side",
     "qty", "position_qty", "price", "avg_entry", "multiplier",
 )  # fmt: skip
-# What the checks read, beyond what the report needs: each position as a number (its id hashed; two ids that clash
-# only send the ledger to the pure model), money as floats (the tolerances are far above their error). A field
-# missing or a value the ledger does not allow is NULL here, and a NULL fails the checks.
-CHECKED = """hash(position_id) AS pos, CASE side WHEN 'buy' THEN TRUE WHEN 'sell' THEN FALSE END AS buy,
+# What the checks read, beyond what the report needs, each field read once in the same scan. A position is its id,
+# strategy and underlying hashed into one number: a line whose strategy or underlying is not its position's starts
+# a position of its own, which no fills can explain (a sell or an add with nothing open), and leaves its position
+# short of it. Two positions whose numbers clash only send the ledger to the pure model. Money is also read as
+# floats (the tolerances are far above their error). A field missing or a value the ledger does not allow is NULL
+# here, and a NULL fails the checks.
+CHECKED = """CASE WHEN strategy IS NOT NULL AND underlying IS NOT NULL AND position_id IS NOT NULL
+        THEN hash(position_id, strategy, underlying) END AS pos,
+    CASE side WHEN 'buy' THEN TRUE WHEN 'sell' THEN FALSE END AS buy,
     CASE kind WHEN 'open' THEN 0 WHEN 'add' THEN 1 WHEN 'trim' THEN 2 WHEN 'close' THEN 3 END AS kind_number,
     CAST(qty AS INTEGER) AS qty, CAST(position_qty AS INTEGER) AS held, CAST(multiplier AS INTEGER) AS multiplier,
     CAST(price AS DOUBLE) AS price, CAST(avg_entry AS DOUBLE) AS avg_entry, CAST(fees AS DOUBLE) AS fee_f,
@@ -39,27 +44,34 @@ CHECK_COLUMNS = (
 # entry's 6 written places can move it by (half a millionth a share).
 CENT = 0.005
 AVG_PLACE = 0.5e-6
-_BLANK_LINE = re.compile(rb"\n\s")
+_CHUNK = 1 << 22  # bytes counted at a time: small enough to stay in the cache
 
 
-def blank_line(data: mmap.mmap | bytes) -> bool:
-    """Whether the ledger has an empty or blank line, which the JSON reader would skip without a word."""
-    return data[:1].isspace() or _BLANK_LINE.search(data) is not None
+def whole_lines(path: Path, size: int) -> int:
+    """How many lines end in the first `size` bytes of the file. The JSON reader skips an empty or blank line
+    without a word, so a ledger that has more lines than rows read has one."""
+    import numpy as np
+
+    with path.open("rb") as file, mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ) as data:
+        # numpy counts at memory speed, where a scan of the bytes in Python took a fifth of the report.
+        view = np.frombuffer(data, np.uint8)
+        try:
+            return sum(int(np.count_nonzero(view[at : at + _CHUNK] == ord("\n"))) for at in range(0, size, _CHUNK))
+        finally:
+            del view  # the map cannot close while numpy holds it
 
 
-def first_wrong_line(fills: pl.DataFrame) -> int | None:
+def first_wrong_line(fills: pl.LazyFrame) -> pl.LazyFrame:
+    """The row number (from 1) of the first line the checks refuse (a single null if every line passes)."""
     import polars as pl
 
-    """The row number (from 1) of the first line the checks refuse, or None if every line passes."""
     # Each position's fills made contiguous (in ledger order within it), so that its running sums are running
     # sums less where the position starts: a window per position cost five times as much on a long ledger.
     start = pl.col("start")
     qty, held, price, avg, buy = pl.col("qty"), pl.col("held"), pl.col("price"), pl.col("avg_entry"), pl.col("buy")
-    strategy, underlying = pl.col("strategy"), pl.col("underlying")
     signed = pl.when(buy).then(qty).otherwise(-qty)
     grouped = (
-        fills.lazy()
-        .select(*CHECK_COLUMNS, "strategy", "underlying")
+        fills.select(*CHECK_COLUMNS)
         .with_row_index("line", offset=1)
         .sort("pos", maintain_order=True)
         .with_columns(start=(pl.col("pos") != pl.col("pos").shift(1)).fill_null(True))
@@ -81,7 +93,8 @@ def first_wrong_line(fills: pl.DataFrame) -> int | None:
         .otherwise((avg - avg_before).abs())
     )
     wrong = (
-        (qty <= 0)
+        pl.col("pos").is_null()
+        | (qty <= 0)
         | (running < 0)
         | (held != running)
         | (~start & (before == 0))  # a fill after the position was closed
@@ -89,17 +102,13 @@ def first_wrong_line(fills: pl.DataFrame) -> int | None:
         | (avg_off > 2 * AVG_PLACE + 1e-9)
         | ((pl.col("pnl_f") - realized).abs() > CENT + AVG_PLACE * shares)
         | ((pl.col("total_f") - pl.col("running_pnl")).abs() > CENT)
-        | strategy.is_null()
-        | underlying.is_null()
-        | (~start & ((strategy != strategy.shift(1)) | (underlying != underlying.shift(1))))
     )
-    found = grouped.filter(wrong.fill_null(True)).select(pl.col("line").min()).collect().item()
-    return None if found is None else int(found)
+    return grouped.filter(wrong.fill_null(True)).select(pl.col("line").min())
 
 
 def _running_sum(value: pl.Expr) -> pl.Expr:
+    """`value` summed within each position so far (rows sorted by position, `start` marking each one's first)."""
     import polars as pl
 
-    """`value` summed within each position so far (rows sorted by position, `start` marking each one's first)."""
     total = value.cum_sum()
     return total - pl.when(pl.col("start")).then(total - value).forward_fill()

@@ -144,6 +144,8 @@ WHOLE_WEEK = ["--from", "2026-11-24", "--to", "2026-11-30"]
         (4, b'{"v":1,"event_id":"evt-4","ts":"2026-11-24T15:30:00Z","kind":"open","posi', None),  # cut short
         (4, b"", None),  # an empty line, which the JSON reader would skip
         (4, b"   ", None),
+        (8, b"", None),  # a close blanked: its position only looks still open, so the count of lines tells
+        (4, b'{"v":1,"event_id":"evt-4"', b'\n{"v":1,"event_id":"evt-4"'),  # an empty line added, none lost
         (4, b'"realized_pnl":', b'"pnl":'),  # a field missing
         (4, b'"side":"buy"', b'"side":"hold"'),
         (5, b'"qty":5', b'"qty":50'),  # a sell of more than is open: it cannot be replayed
@@ -170,6 +172,19 @@ def test_a_ledger_with_a_damaged_middle_line_is_refused_in_one_line_naming_the_f
     assert (code, captured.out) == (1, "")
     [line] = captured.err.strip().splitlines()
     assert line.startswith(f"optiondesk: {path}: line {number} ") and "--best-effort" in line
+
+
+def test_a_fill_that_names_another_strategy_counts_for_its_positions(
+    storage: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As the replay counts it: a position's fills are its strategy's, whatever a damaged line says.
+    damage(storage, 6, b'"strategy":"orb"', b'"strategy":"meanrev"')
+
+    code = main(["report", "daily", "--storage", str(storage), *WHOLE_WEEK, "--json"])
+
+    tuesday = json.loads(capsys.readouterr().out)[0]
+    assert code == 0
+    assert (tuesday["by_strategy"]["orb"]["trades"], tuesday["by_strategy"]["meanrev"]["trades"]) == (6, 2)
 
 
 def test_with_best_effort_the_report_leaves_out_what_it_cannot_read_or_replay_and_warns(
