@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.cli import desk_state, ledger, reconcile, report, run
+from bot.cli import backtest, desk_state, ledger, reconcile, report, run
 from bot.cli.common import EXIT_INTERRUPTED, EXIT_PROBLEM, EXIT_USAGE, UsageError, folder
 
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_parser(commands, storage)
     report.add_report_parser(commands, storage)
     desk_state.add_commands(commands, storage)
+    backtest.add_backtest_parser(commands, storage)
     return parser
 
 
@@ -80,4 +81,6 @@ def _command(args: argparse.Namespace) -> int:
         return desk_state.state_command(storage, set_to=args.set_to, reason=args.reason, as_json=args.json)
     if args.command == "status":
         return desk_state.status_command(settings, storage, as_json=args.json)
+    if args.command == "backtest":
+        return backtest.backtest_command(settings, storage, args)
     return run.run_desk(settings, storage, given, args)
