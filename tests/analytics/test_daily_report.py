@@ -194,6 +194,20 @@ def test_an_amount_written_with_an_exponent_is_read_exactly(
     assert ("reporting from the pure model" in caplog.text) is slow
 
 
+@pytest.mark.parametrize("written", ["1E-29", "1e-29"])
+def test_an_amount_too_fine_for_the_fast_read_in_few_characters_goes_to_the_pure_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, written: str
+) -> None:
+    # Short, but 29 places: the fast read would round it to 0.
+    writer = LedgerWriter(tmp_path / "trade_events.jsonl")
+    writer.buy("a", 1, "1.00", ny(24, 10), fees="0")
+    writer.sell("a", 1, "1.50", ny(24, 11), fees="0")
+    writer.path.write_bytes(writer.path.read_bytes().replace(b'"fees":"0"', f'"fees":"{written}"'.encode(), 1))
+
+    assert fast(writer.path, None, None) == pure(writer.path, None, None)
+    assert "reporting from the pure model" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("good", "bad"),
     [(b'"fees":"1"', b'"fees":"one"'), (b'"ts":"2026-11-25T20:30:00Z"', b'"ts":"yesterday"'), (b"}", b"")],
