@@ -1,8 +1,8 @@
-"""Reports as plain JSON-ready data with stable field names; Decimals as strings, exact for sums."""
+"""Reports as plain JSON-ready data with stable field names; money as strings at cents (the sums behind them exact)."""
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from bot.analytics.tally import EXACT, DayReport, Tally
@@ -15,19 +15,19 @@ def _rounded(value: Decimal | None, places: Decimal) -> str | None:
     return None if value is None else str(value.quantize(places))
 
 
-def _exact(value: Decimal | None) -> str | None:
-    """Money exactly, in cents when it is whole cents (however many trailing zeros a reader kept)."""
+def _money(value: Decimal | None) -> str | None:
+    """Money at cents, rounded half up: a P&L from the unrounded average entry (`406.9000000000000000000000003`)
+    shows as the 406.90 it is. The sums are made exactly; only what is shown is rounded."""
     if value is None:
         return None
     with localcontext(EXACT):
-        cents = value.quantize(CENT)
-        return str(cents if cents == value else value.normalize())
+        return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
 def tally_json(tally: Tally) -> dict[str, Any]:
     return {
-        "realized_pnl": _exact(tally.realized_pnl),
-        "fees": _exact(tally.fees),
+        "realized_pnl": _money(tally.realized_pnl),
+        "fees": _money(tally.fees),
         "trades": tally.trades,
         "positions_closed": tally.positions_closed,
         "wins": tally.wins,
@@ -36,8 +36,8 @@ def tally_json(tally: Tally) -> dict[str, Any]:
         "avg_win": _rounded(tally.avg_win, CENT),
         "avg_loss": _rounded(tally.avg_loss, CENT),
         "profit_factor": _rounded(tally.profit_factor, CENT),
-        "largest_win": _exact(tally.largest_win),
-        "largest_loss": _exact(tally.largest_loss),
+        "largest_win": _money(tally.largest_win),
+        "largest_loss": _money(tally.largest_loss),
     }
 
 
@@ -46,7 +46,7 @@ def day_json(report: DayReport) -> dict[str, Any]:
         "date": report.day.isoformat(),
         **tally_json(report.totals),
         "positions_opened": report.positions_opened,
-        "max_drawdown": _exact(report.max_drawdown),
+        "max_drawdown": _money(report.max_drawdown),
         "by_strategy": {name: tally_json(t) for name, t in report.by_strategy.items()},
         "by_underlying": {name: tally_json(t) for name, t in report.by_underlying.items()},
     }

@@ -225,3 +225,16 @@ def test_no_ledger_yet_gives_quiet_days(tmp_path: Path) -> None:
     [day] = scan_ledger(tmp_path / "missing.jsonl", NEW_YORK, date(2026, 11, 24), date(2026, 11, 24)).reports
 
     assert day.totals.trades == 0
+
+
+@pytest.mark.parametrize(
+    ("exact", "shown"),
+    [("406.9000000000000000000000003", "406.90"), ("-12.345", "-12.35"), ("0.005", "0.01"), ("62", "62.00")],
+)
+def test_money_is_shown_at_cents_and_summed_exactly(exact: str, shown: str) -> None:
+    from bot.analytics.export import tally_json
+    from bot.analytics.tally import Tally
+
+    shown_json = tally_json(Tally(realized_pnl=Decimal(exact), fees=Decimal(exact), largest_win=Decimal(exact)))
+
+    assert (shown_json["realized_pnl"], shown_json["fees"], shown_json["largest_win"]) == (shown, shown, shown)
