@@ -141,6 +141,11 @@ class OptionsOrderManager:
     def all_positions(self) -> list[Position]:
         return list(self._positions.values())
 
+    @property
+    def position_count(self) -> int:
+        """How many positions the desk has recorded: a reader keeping its own index knows when to look again."""
+        return len(self._positions)
+
     async def open_position(
         self,
         contract: OptionContract,

@@ -60,6 +60,9 @@ class StrategyDesk:
         self._memory = memory
         self._last_refusal: str | None = None
         self._close_for: tuple[datetime | None, datetime] = (None, datetime.min.replace(tzinfo=MARKET_TZ))
+        # This strategy's position ids by the day they opened, and how many positions the desk had then.
+        self._opened: dict[date, list[str]] = {}
+        self._indexed = 0
 
     def now(self) -> datetime:
         return self._clock()
@@ -79,12 +82,16 @@ class StrategyDesk:
         return [p for p in self._manager.open_positions() if p.strategy == self._strategy]
 
     def positions_opened_on(self, day: date) -> list[Position]:
-        """This strategy's positions opened on `day` (New York date), open or closed."""
-        return [
-            p
-            for p in self._manager.all_positions()
-            if p.strategy == self._strategy and p.opened_at and p.opened_at.astimezone(MARKET_TZ).date() == day
-        ]
+        """This strategy's positions opened on `day` (New York date), open or closed, as they are now."""
+        # Asked on every quote: scanning every position of a long run each time made a backtest's year slow. The
+        # index is made again only when the desk has recorded a position since (a position's opening never moves).
+        if self._manager.position_count != self._indexed:
+            self._opened = {}
+            for p in self._manager.all_positions():
+                if p.strategy == self._strategy and p.opened_at is not None:
+                    self._opened.setdefault(p.opened_at.astimezone(MARKET_TZ).date(), []).append(p.position_id)
+            self._indexed = self._manager.position_count
+        return [self._manager.get(position_id) for position_id in self._opened.get(day, ())]
 
     def watch(self, contract: OptionContract) -> None:
         """Ask the feed to quote this contract from now on."""
