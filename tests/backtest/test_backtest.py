@@ -137,3 +137,31 @@ async def test_only_the_strategies_named_trade(tmp_path: Path) -> None:
     assert result.fills and {e.strategy for e in result.fills} == {"spy-orb"}
     with pytest.raises(SettingsError, match="no strategy named nope"):
         await run_backtest(Settings(), tmp_path / "b", WEDNESDAY, WEDNESDAY, seed=SEED, strategies=["nope"])
+
+
+async def test_a_backtest_on_recorded_quotes_trades_on_them(tmp_path: Path) -> None:
+    # The opening range of SPY is 600.00-600.40 from 09:30 to 09:44; at 09:50 it breaks out at 601.00.
+    call = "SPY   261127C00601000"
+    rows = ["ts,symbol,bid,ask,last,bid_size,ask_size"]
+    for minute in range(30):
+        ts = f"2026-11-25T09:{30 + minute:02d}:00-05:00"
+        spot = "601.00" if minute >= 20 else ("600.40" if minute % 2 else "600.00")
+        rows.append(f"{ts},SPY,{spot},{spot},{spot},100,100")
+        rows.append(f"{ts},{call},2.00,2.10,2.05,20,20")
+    recorded = tmp_path / "quotes.csv"
+    recorded.write_text("\n".join(rows) + "\n")
+    orb = OpeningRangeBreakoutSettings(name="spy-orb", underlying="SPY")
+
+    result = await run_backtest(
+        Settings(strategies=[orb]), tmp_path / "bt", WEDNESDAY, WEDNESDAY, replay=recorded, out=io.StringIO()
+    )
+
+    [opened, *_] = ledger(tmp_path / "bt")
+    assert (opened.kind, opened.symbol, opened.price, opened.strategy) == (
+        ActionKind.OPEN,
+        call,
+        Decimal("2.10"),
+        "spy-orb",
+    )
+    assert opened.ts == datetime(2026, 11, 25, 9, 50, tzinfo=MARKET_TZ)  # on the breakout's quote, its time
+    assert (result.days, result.interrupted) == ([WEDNESDAY], False)
