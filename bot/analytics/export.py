@@ -15,7 +15,7 @@ def _rounded(value: Decimal | None, places: Decimal) -> str | None:
     return None if value is None else str(value.quantize(places))
 
 
-def _money(value: Decimal | None) -> str | None:
+def money_json(value: Decimal | None) -> str | None:
     """Money at cents, rounded half up: a P&L from the unrounded average entry (`406.9000000000000000000000003`)
     shows as the 406.90 it is. The sums are made exactly; only what is shown is rounded."""
     if value is None:
@@ -26,8 +26,8 @@ def _money(value: Decimal | None) -> str | None:
 
 def tally_json(tally: Tally) -> dict[str, Any]:
     return {
-        "realized_pnl": _money(tally.realized_pnl),
-        "fees": _money(tally.fees),
+        "realized_pnl": money_json(tally.realized_pnl),
+        "fees": money_json(tally.fees),
         "trades": tally.trades,
         "positions_closed": tally.positions_closed,
         "wins": tally.wins,
@@ -36,8 +36,8 @@ def tally_json(tally: Tally) -> dict[str, Any]:
         "avg_win": _rounded(tally.avg_win, CENT),
         "avg_loss": _rounded(tally.avg_loss, CENT),
         "profit_factor": _rounded(tally.profit_factor, CENT),
-        "largest_win": _money(tally.largest_win),
-        "largest_loss": _money(tally.largest_loss),
+        "largest_win": money_json(tally.largest_win),
+        "largest_loss": money_json(tally.largest_loss),
     }
 
 
@@ -46,7 +46,7 @@ def day_json(report: DayReport) -> dict[str, Any]:
         "date": report.day.isoformat(),
         **tally_json(report.totals),
         "positions_opened": report.positions_opened,
-        "max_drawdown": _money(report.max_drawdown),
+        "max_drawdown": money_json(report.max_drawdown),
         "by_strategy": {name: tally_json(t) for name, t in report.by_strategy.items()},
         "by_underlying": {name: tally_json(t) for name, t in report.by_underlying.items()},
     }

@@ -1,6 +1,7 @@
 """A backtest's tear sheet, from the ledger it wrote: the daily table and totals as `report daily` reads them, and
 per strategy (and for the whole desk) realized P&L, trades, win rate, profit factor, average and largest win and
-loss, the equity curve's max drawdown, Sharpe and Sortino ratios on daily P&L, and exposure.
+loss, the equity curve's max drawdown, Sharpe and Sortino ratios on daily P&L, and exposure; as JSON, money at cents.
+The text and the equity curve a person reads are drawn in bot.render.tearsheet.
 
 Sharpe and Sortino are annualised from daily figures by sqrt(252), on the realized P&L of every trading day of the
 range (a quiet day counts as 0), with no risk-free rate: Sharpe = mean / sample standard deviation (ddof 1),
@@ -26,13 +27,12 @@ from typing import Any
 
 from bot.analytics.book import report_days
 from bot.analytics.daily import checked_events
+from bot.analytics.export import money_json
 from bot.analytics.ledger_scan import scan_ledger
 from bot.analytics.tally import EXACT, ZERO, PeriodReport, Tally, merged
 from bot.options.market_hours import session_close, session_open
 from bot.options.positions import ActionKind
 from bot.options.trade_ledger import TradeEvent
-from bot.render.charts import DOWN, equity_curve_figure, render_png
-from bot.render.text import daily_table, money, money_or_dash
 
 TRADING_DAYS_PER_YEAR = 252
 CENT = Decimal("0.01")
@@ -160,38 +160,6 @@ def _union(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datet
 # What it shows -----------------------------------------------------------------------------------------------
 
 
-def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def _rate(tally: Tally) -> str:
-    return "-" if tally.win_rate is None else f"{tally.win_rate:.0%}"
-
-
-def render(sheet: TearSheet) -> str:
-    """The daily table, then one row per strategy and one for the desk; money at cents."""
-    lines = [
-        daily_table(sheet.period),
-        "",
-        f"{'strategy':<16} {'realized P&L':>13} {'trades':>6} {'win%':>5} {'PF':>6} {'avg win':>10} {'avg loss':>10} "
-        f"{'best':>10} {'worst':>10} {'max DD':>10} {'Sharpe':>7} {'Sortino':>7} {'exposure':>8}",
-    ]
-    for row in sheet.rows:
-        t = row.tally
-        lines.append(
-            f"{row.name:<16} {money(t.realized_pnl):>13} {t.trades:>6} {_rate(t):>5} "
-            f"{'-' if t.profit_factor is None else f'{t.profit_factor:.2f}':>6} {money_or_dash(t.avg_win):>10} "
-            f"{money_or_dash(t.avg_loss):>10} {money_or_dash(t.largest_win):>10} {money_or_dash(t.largest_loss):>10} "
-            f"{money(-row.max_drawdown):>10} {_ratio(row.sharpe):>7} {_ratio(row.sortino):>7} {row.exposure:>8.1%}"
-        )
-    lines.append("Sharpe and Sortino: daily realized P&L, annualised by sqrt(252), no risk-free rate")
-    return "\n".join(lines)
-
-
-def _cents(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(CENT))
-
-
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
@@ -199,19 +167,19 @@ def _rounded(value: float | None) -> float | None:
 def _row_json(row: StrategySheet) -> dict[str, Any]:
     t = row.tally
     return {
-        "realized_pnl": _cents(t.realized_pnl),
-        "fees": _cents(t.fees),
+        "realized_pnl": money_json(t.realized_pnl),
+        "fees": money_json(t.fees),
         "trades": t.trades,
         "positions_closed": t.positions_closed,
         "wins": t.wins,
         "losses": t.losses,
         "win_rate": _rounded(None if t.win_rate is None else float(t.win_rate)),
         "profit_factor": _rounded(None if t.profit_factor is None else float(t.profit_factor)),
-        "avg_win": _cents(t.avg_win),
-        "avg_loss": _cents(t.avg_loss),
-        "largest_win": _cents(t.largest_win),
-        "largest_loss": _cents(t.largest_loss),
-        "max_drawdown": _cents(row.max_drawdown),
+        "avg_win": money_json(t.avg_win),
+        "avg_loss": money_json(t.avg_loss),
+        "largest_win": money_json(t.largest_win),
+        "largest_loss": money_json(t.largest_loss),
+        "max_drawdown": money_json(row.max_drawdown),
         "sharpe": _rounded(row.sharpe),
         "sortino": _rounded(row.sortino),
         "exposure": _rounded(row.exposure),
@@ -226,12 +194,12 @@ def to_json(sheet: TearSheet) -> dict[str, Any]:
         "days": [
             {
                 "date": day.day.isoformat(),
-                "realized_pnl": _cents(day.totals.realized_pnl),
-                "fees": _cents(day.totals.fees),
+                "realized_pnl": money_json(day.totals.realized_pnl),
+                "fees": money_json(day.totals.fees),
                 "trades": day.totals.trades,
                 "positions_opened": day.positions_opened,
                 "positions_closed": day.totals.positions_closed,
-                "max_drawdown": _cents(day.max_drawdown),
+                "max_drawdown": money_json(day.max_drawdown),
             }
             for day in sheet.period.days
         ],
@@ -242,30 +210,6 @@ def to_json(sheet: TearSheet) -> dict[str, Any]:
 
 
 # Its files ---------------------------------------------------------------------------------------------------
-
-
-def equity_png(sheet: TearSheet, title: str) -> bytes:
-    """The desk's equity curve (cumulative realized P&L, fill by fill) with its drawdowns shaded."""
-    figure = equity_curve_figure(sheet.curve, title)
-    if sheet.curve:
-        from matplotlib import dates as mdates
-
-        axes = figure.axes[0]
-        times = mdates.date2num([ts for ts, _ in sheet.curve])
-        values = [float(value) for _, value in sheet.curve]
-        axes.fill_between(
-            times, values, _peaks(values), step="post", color=DOWN, alpha=0.25, linewidth=0, label="drawdown"
-        )
-        axes.legend(loc="upper left", fontsize=8, framealpha=0.85)
-    return render_png(figure)
-
-
-def _peaks(values: list[float]) -> list[float]:
-    peaks, peak = [], 0.0
-    for value in values:
-        peak = max(peak, value)
-        peaks.append(peak)
-    return peaks
 
 
 def trades_csv(events: Iterable[TradeEvent]) -> str:

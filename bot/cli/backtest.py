@@ -104,7 +104,7 @@ def result_json(result: BacktestResult) -> dict[str, Any]:
 
 
 def _summary(result: BacktestResult) -> str:
-    from bot.analytics.tearsheet import render
+    from bot.render.tearsheet import render_tear_sheet
 
     done = f"{len(result.days)} trading days from {result.first} to {result.last}"
     lines = [
@@ -112,5 +112,5 @@ def _summary(result: BacktestResult) -> str:
         f"{result.still_open} positions still open"
     ]
     if result.sheet is not None:
-        lines += [render(result.sheet), f"  in {result.folder}: " + ", ".join(result.files)]
+        lines += [render_tear_sheet(result.sheet), f"  in {result.folder}: " + ", ".join(result.files)]
     return "\n".join(lines)

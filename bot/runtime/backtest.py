@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
-from bot.analytics.tearsheet import TearSheet, equity_png, tear_sheet, trades_csv
+from bot.analytics.tearsheet import TearSheet, tear_sheet, trades_csv
 from bot.options.clock import SimulatedClock
 from bot.options.market_hours import is_trading_day, session_close, session_open, trading_day
 from bot.options.quotes import Quote
@@ -231,10 +231,10 @@ async def _replay(desk: Desk, quotes: list[tuple[str, Quote]], days: list[date],
 
 
 def _write_sheet(settings: Settings, storage: Path, first: date, last: date) -> TearSheet:
-    from bot.analytics.tearsheet import render
+    from bot.render.tearsheet import equity_png, render_tear_sheet
 
     sheet = tear_sheet(ledger_path(storage), settings.zone, first, last)
     write_atomically(storage / EQUITY_PNG, equity_png(sheet, f"backtest {first} to {last}: realized P&L"))
     write_atomically(storage / TRADES_CSV, trades_csv(sheet.events).encode())
-    write_atomically(storage / TEAR_SHEET, (render(sheet) + "\n").encode())
+    write_atomically(storage / TEAR_SHEET, (render_tear_sheet(sheet) + "\n").encode())
     return sheet

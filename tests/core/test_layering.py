@@ -30,9 +30,6 @@ ALLOWED: dict[str, set[str]] = {
     "bot.strategies": BASE | {"bot.options"},
     # The daily analytics over the ledger.
     "bot.analytics": BASE | {"bot.options"},
-    # The backtest's tear sheet computes and draws: a rendering by what it imports, kept beside the analytics it
-    # adds up (it would sit in bot/render as well; the package-level rule is that nothing below render draws).
-    "bot.analytics.tearsheet": BASE | {"bot.options", "bot.analytics", "bot.render"},
     # Plain-text renderings and charts: positions, ledgers, reports, the desk status.
     "bot.render": BASE | {"bot.options", "bot.analytics"},
     # Settings: each section built into what the core and the strategies take. The broker's section lives with the
@@ -70,7 +67,7 @@ LIBRARIES: dict[str, set[str]] = {
     "sqlite3": {"bot.runtime"},
     "polars": {"bot.analytics"},
     "duckdb": {"bot.analytics"},
-    "matplotlib": {"bot.render", "bot.analytics.tearsheet"},
+    "matplotlib": {"bot.render"},
     "socket": set(),
 }
 
