@@ -22,6 +22,7 @@ from bot.runtime.backtest import BACKTEST_MARK, run_backtest
 from bot.runtime.demo import run_demo_day
 from bot.runtime.demo_folder import claim_demo_folder
 from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, Settings, SettingsError
+from tests.core.factories import BREAKOUT_CALL, record_a_breakout
 
 SEED = 5  # a seed whose days open, add, trim and close (tests/runtime/test_demo_day.py)
 MONDAY, TUESDAY, WEDNESDAY, FRIDAY = date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 27)
@@ -140,16 +141,9 @@ async def test_only_the_strategies_named_trade(tmp_path: Path) -> None:
 
 
 async def test_a_backtest_on_recorded_quotes_trades_on_them(tmp_path: Path) -> None:
-    # The opening range of SPY is 600.00-600.40 from 09:30 to 09:44; at 09:50 it breaks out at 601.00.
-    call = "SPY   261127C00601000"
-    rows = ["ts,symbol,bid,ask,last,bid_size,ask_size"]
-    for minute in range(30):
-        ts = f"2026-11-25T09:{30 + minute:02d}:00-05:00"
-        spot = "601.00" if minute >= 20 else ("600.40" if minute % 2 else "600.00")
-        rows.append(f"{ts},SPY,{spot},{spot},{spot},100,100")
-        rows.append(f"{ts},{call},2.00,2.10,2.05,20,20")
-    recorded = tmp_path / "quotes.csv"
-    recorded.write_text("\n".join(rows) + "\n")
+    # SPY breaks out of its opening range at 09:50; the call at the money is offered at 2.10.
+    call = BREAKOUT_CALL
+    recorded = record_a_breakout(tmp_path / "quotes.csv")
     orb = OpeningRangeBreakoutSettings(name="spy-orb", underlying="SPY")
 
     result = await run_backtest(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from bot.options.quotes import Quote
 
@@ -26,3 +27,19 @@ class QuietFeed:
 
     async def run(self, cache: object) -> None:
         await asyncio.Event().wait()
+
+
+BREAKOUT_CALL = "SPY   261127C00601000"
+
+
+def record_a_breakout(path: Path) -> Path:
+    """Recorded quotes (the replay CSV format) of 2026-11-25's first half hour: SPY's opening range is
+    600.00-600.40 from 09:30 to 09:44, and at 09:50 it breaks out at 601.00; BREAKOUT_CALL is quoted 2.00/2.10."""
+    rows = ["ts,symbol,bid,ask,last,bid_size,ask_size"]
+    for minute in range(30):
+        ts = f"2026-11-25T09:{30 + minute:02d}:00-05:00"
+        spot = "601.00" if minute >= 20 else ("600.40" if minute % 2 else "600.00")
+        rows.append(f"{ts},SPY,{spot},{spot},{spot},100,100")
+        rows.append(f"{ts},{BREAKOUT_CALL},2.00,2.10,2.05,20,20")
+    path.write_text("\n".join(rows) + "\n")
+    return path

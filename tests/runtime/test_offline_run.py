@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from bot.options.trade_ledger import read_ledger, replay
 from bot.paths import PROJECT_ROOT, ledger_path
+from tests.core.factories import BREAKOUT_CALL, record_a_breakout
 from tests.resume.harness import BotRun, bot_env, wait_until
 
 
@@ -58,16 +59,9 @@ def test_run_trades_stops_cleanly_and_resumes_after_the_last_event(tmp_path):
 
 
 def test_run_trades_on_recorded_quotes(tmp_path):
-    # The opening range of SPY is 600.00-600.40 from 09:30 to 09:44; at 09:50 it breaks out at 601.00.
-    call = "SPY   261127C00601000"
-    rows = ["ts,symbol,bid,ask,last,bid_size,ask_size"]
-    for minute in range(30):
-        ts = f"2026-11-25T09:{30 + minute:02d}:00-05:00"
-        spot = "601.00" if minute >= 20 else ("600.40" if minute % 2 else "600.00")
-        rows.append(f"{ts},SPY,{spot},{spot},{spot},100,100")
-        rows.append(f"{ts},{call},2.00,2.10,2.05,20,20")
-    recorded = tmp_path / "quotes.csv"
-    recorded.write_text("\n".join(rows) + "\n")
+    # SPY breaks out of its opening range at 09:50; the call at the money is offered at 2.10.
+    call = BREAKOUT_CALL
+    recorded = record_a_breakout(tmp_path / "quotes.csv")
     storage = tmp_path / "storage"
 
     run = BotRun(storage, tmp_path / "logs", "replay", args=("--replay", str(recorded), "--speed", "6000"))
