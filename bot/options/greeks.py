@@ -1,0 +1,105 @@
+"""Black-Scholes greeks and implied volatility of European options, beside the prices of bot/options/pricing.py.
+
+Time is in calendar years of 365 days, as `pricing.years_to_expiry` counts it; the market's vol and rate are
+annualised on that same year.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from bot.options.contracts import OptionContract, Right
+from bot.options.pricing import black_scholes, years_to_expiry
+
+_DAYS_PER_YEAR = 365
+_VOL_POINT = 0.01
+# The implied volatility is looked for between these (0.01% to 1000% a year): prices outside them are not a vol.
+_MIN_VOL = 1e-4
+_MAX_VOL = 10.0
+_VOL_TOLERANCE = 1e-7
+
+
+@dataclass(frozen=True)
+class Greeks:
+    """The sensitivities of one option per share, before the contract's multiplier.
+
+    delta: price change per 1.00 of the underlying; gamma: delta's change per 1.00 of the underlying; theta: price
+    change per calendar day that passes (negative for a long option as a rule); vega: price change per one point of
+    volatility (0.25 -> 0.26); iv: the annualised volatility the figures were taken at (0.25 = 25%).
+    """
+
+    delta: float
+    gamma: float
+    theta: float
+    vega: float
+    iv: float
+
+
+def _norm_pdf(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _norm_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def black_scholes_greeks(spot: float, strike: float, years: float, rate: float, vol: float, right: Right) -> Greeks:
+    """The greeks of `black_scholes` at these inputs. At or after expiry, or with no volatility, an option is its
+    (discounted) intrinsic value: delta is 1 or 0 in size, the other greeks 0 but theta's interest on the strike."""
+    if spot <= 0 or strike <= 0:
+        raise ValueError(f"spot and strike must be positive (spot {spot}, strike {strike}).")
+    sign = 1.0 if right is Right.CALL else -1.0
+    if years <= 0 or vol <= 0:
+        years = max(years, 0.0)
+        discounted_strike = strike * math.exp(-rate * years)
+        in_the_money = sign * (spot - discounted_strike) > 0
+        delta = sign if in_the_money else 0.0
+        # In the money, the value S - K e^{-rT} (or its mirror) still loses the strike's interest as time passes.
+        theta = -sign * rate * discounted_strike / _DAYS_PER_YEAR if in_the_money and years > 0 else 0.0
+        return Greeks(delta=delta, gamma=0.0, theta=theta, vega=0.0, iv=max(vol, 0.0))
+    sqrt_t = math.sqrt(years)
+    vol_sqrt_t = vol * sqrt_t
+    d1 = (math.log(spot / strike) + (rate + 0.5 * vol * vol) * years) / vol_sqrt_t
+    d2 = d1 - vol_sqrt_t
+    density = _norm_pdf(d1)
+    discounted_strike = strike * math.exp(-rate * years)
+    decay = -spot * density * vol / (2.0 * sqrt_t)
+    theta_per_year = decay - sign * rate * discounted_strike * _norm_cdf(sign * d2)
+    return Greeks(
+        delta=_norm_cdf(d1) if right is Right.CALL else _norm_cdf(d1) - 1.0,
+        gamma=density / (spot * vol_sqrt_t),
+        theta=theta_per_year / _DAYS_PER_YEAR,
+        vega=spot * density * sqrt_t * _VOL_POINT,
+        iv=vol,
+    )
+
+
+def implied_vol(price: float, spot: float, strike: float, years: float, rate: float, right: Right) -> float | None:
+    """The volatility at which `black_scholes` gives `price`, by bisection (the price rises with vol); None when no
+    volatility does: at or after expiry, or a price outside what any vol between 0.01% and 1000% gives."""
+    if years <= 0 or not math.isfinite(price) or spot <= 0 or strike <= 0:
+        return None
+    low, high = _MIN_VOL, _MAX_VOL
+    if (
+        not black_scholes(spot, strike, years, rate, low, right)
+        <= price
+        <= black_scholes(spot, strike, years, rate, high, right)
+    ):
+        return None
+    while high - low > _VOL_TOLERANCE:
+        middle = 0.5 * (low + high)
+        if black_scholes(spot, strike, years, rate, middle, right) < price:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
+
+
+def contract_greeks(contract: OptionContract, spot: Decimal, now: datetime, *, vol: float, rate: float) -> Greeks:
+    """One contract's greeks per share at `now`, from the underlying's `spot`, at the market's `vol` and `rate`."""
+    return black_scholes_greeks(
+        float(spot), float(contract.strike), years_to_expiry(contract, now), rate, vol, contract.right
+    )
