@@ -5,14 +5,16 @@ itself ends within a bound, even when a thread or a task would not.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,9 @@ def run_until_signalled(main: Coroutine[Any, Any, T]) -> T | None:
     """Run `main` in a new event loop and return its result; SIGINT or SIGTERM cancel it (its `finally` cleans up)
     and then the result is None, unless `main` takes the cancel and returns one (a backtest's days done). A second
     signal while it stops is only logged: the stop is under way."""
+    # Imported here: every command ends through `exit_after`, and a read-only one should not pay for asyncio.
+    import asyncio
+
     loop = asyncio.new_event_loop()
     task = loop.create_task(main)
     signalled: list[signal.Signals] = []
@@ -62,6 +67,8 @@ def run_until_signalled(main: Coroutine[Any, Any, T]) -> T | None:
 def _wind_down(loop: asyncio.AbstractEventLoop) -> None:
     """What asyncio.run does after its coroutine, each wait bounded: cancel the tasks left, close async generators,
     shut the default executor down."""
+    import asyncio
+
     left = [task for task in asyncio.all_tasks(loop) if not task.done()]
     for task in left:
         task.cancel()
