@@ -43,16 +43,17 @@ def add_parsers(commands: Any, storage: argparse.ArgumentParser, seed: argparse.
 
 def run_desk(settings: Settings, storage: Path, given: Path | None, args: argparse.Namespace) -> int:
     """The command without a name, `demo` or `run`: on Discord with a token, else offline."""
-    from bot.runtime.demo_folder import DEMO_FOLDER, claim_demo_folder, refuse_demo_folder
+    from bot.runtime.demo_folder import DEMO_FOLDER, claim_demo_folder, refuse_simulated_folder
     from bot.settings import discord_token
 
     token = discord_token()
     if token is not None and args.command in (None, "run"):
         settings = discord_run_settings(settings, args)
-        refuse_demo_folder(storage)
+        refuse_simulated_folder(storage)
         with holding(storage, "run (Discord)") as lock:
             return run_discord(settings, storage, token, note=lambda link: lock.note(discord=link))
     if args.command == "run":
+        refuse_simulated_folder(storage)
         with holding(storage, "run"):
             return run(settings, storage, speed=args.speed, seed=getattr(args, "seed", None), replay=args.replay)
     # The demo's invented market never trades into a desk's books: by default it has a folder of its own.

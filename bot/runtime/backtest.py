@@ -30,7 +30,7 @@ from bot.options.trade_ledger import TradeEvent, last_event
 from bot.paths import StorageError, ledger_path, write_atomically
 from bot.render.position_view import PositionView
 from bot.render.text import money
-from bot.runtime.demo_folder import is_demo_folder
+from bot.runtime.demo_folder import BACKTEST_MARK, is_demo_folder
 from bot.runtime.desk import Desk, open_desk, sim_market
 from bot.runtime.message_board import Board, ConsoleBoard
 from bot.settings import Settings, SettingsError, unquoted_underlyings
@@ -38,7 +38,6 @@ from bot.settings import Settings, SettingsError, unquoted_underlyings
 log = logging.getLogger(__name__)
 
 BACKTESTS = "backtests"  # the folder under the storage that holds one folder per backtest
-BACKTEST_MARK = "BACKTEST"
 _MARK_TEXT = b"This folder holds a backtest's simulated trades (python -m bot backtest); no desk trades here.\n"
 EQUITY_PNG, TRADES_CSV, TEAR_SHEET = "equity.png", "trades.csv", "tearsheet.txt"
 

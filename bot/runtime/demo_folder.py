@@ -1,7 +1,7 @@
-"""The demo's own folder: its invented market never trades into a desk's books, nor a desk into the demo's.
+"""The simulated folders: the demo's and the backtests' invented trades never mix with a desk's books.
 
-The demo marks the folder it writes (`DEMO_MARK`) the first time; it refuses a folder whose ledger holds
-trades without that mark (a desk's), and a desk on Discord refuses a folder with it.
+The demo marks the folder it writes (`DEMO_MARK`) the first time, a backtest its own (`BACKTEST_MARK`); the demo
+refuses a folder whose ledger holds trades without its mark (a desk's), and a desk refuses a folder with either.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from bot.paths import StorageError, ledger_path, write_atomically
 
 DEMO_FOLDER = "demo"  # under the storage folder, when the demo is not given --storage
 DEMO_MARK = "DEMO"
+BACKTEST_MARK = "BACKTEST"
 _MARK_TEXT = b"This folder holds the offline demo's simulated trades (python -m bot demo); no desk trades here.\n"
 
 
@@ -32,9 +33,8 @@ def claim_demo_folder(storage: Path) -> None:
     write_atomically(storage / DEMO_MARK, _MARK_TEXT)
 
 
-def refuse_demo_folder(storage: Path) -> None:
-    """A desk on Discord never trades in the demo's folder, whose books hold simulated trades."""
-    if is_demo_folder(storage):
-        raise StorageError(
-            f"storage {storage} is the offline demo's folder ({DEMO_MARK} in it); give the desk its own --storage"
-        )
+def refuse_simulated_folder(storage: Path) -> None:
+    """A desk never trades in the demo's or a backtest's folder, whose books hold simulated trades."""
+    for mark, whose in ((DEMO_MARK, "the offline demo's"), (BACKTEST_MARK, "a backtest's")):
+        if (storage / mark).is_file():
+            raise StorageError(f"storage {storage} is {whose} folder ({mark} in it); give the desk its own --storage")

@@ -158,6 +158,18 @@ def test_a_discord_desk_refuses_the_demos_folder_before_connecting(tmp_path):
     assert "the offline demo's folder" in one_line(desk.stderr)
 
 
+@pytest.mark.parametrize("token", [{"DISCORD_TOKEN": "not-a-real-token"}, {}], ids=["discord", "offline"])
+def test_a_desk_refuses_a_backtests_folder_and_writes_nothing(tmp_path, token):
+    assert bot("backtest", "--from", DAY, "--to", DAY, "--storage", str(tmp_path), "--seed", "3").returncode == 0
+    before = files_of(tmp_path)
+
+    desk = bot("run", "--storage", str(tmp_path), env=quiet_env(**token))
+
+    assert desk.returncode == 1
+    assert "a backtest's folder" in one_line(desk.stderr)
+    assert files_of(tmp_path) == before
+
+
 @pytest.mark.parametrize(
     "command", [("positions",), ("positions", "--json"), ("ledger", "verify"), ("report", "daily", "--date", DAY)]
 )
