@@ -122,6 +122,7 @@ def run_discord(settings: Settings, storage: Path, token: SecretStr, *, note: No
 
 def demo(settings: Settings, storage: Path, *, seed: int | None, day: date | None) -> int:
     from bot.paths import ledger_path
+    from bot.render.text import demo_day
     from bot.runtime.demo import run_demo_day
     from bot.runtime.lifetime import run_until_signalled
 
@@ -129,7 +130,7 @@ def demo(settings: Settings, storage: Path, *, seed: int | None, day: date | Non
     if summary is None:
         print("optiondesk: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(summary.render())
+    print(demo_day(summary.day, summary.fills, summary.still_open, summary.report))
     print(f"  ledger: {ledger_path(storage)}  (python -m bot ledger verify --storage {storage})")
     return EXIT_OK
 

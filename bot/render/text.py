@@ -1,12 +1,17 @@
-"""Plain-text renderings for the terminal: money, position rows, ledger summaries and the daily report."""
+"""Plain-text renderings for the terminal: money, position rows, ledger summaries, the daily report and the demo
+day's summary."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 
 from bot.analytics.tally import DayReport, PeriodReport, Tally
 from bot.options.ledger_verify import LedgerReport
 from bot.options.positions import Position
+from bot.options.trade_ledger import TradeEvent
 
 CENT = Decimal("0.01")
 
@@ -95,3 +100,10 @@ def daily_table(period: PeriodReport) -> str:
     if period.by_strategy:
         lines += _group_rows("strategy", period.by_strategy) + _group_rows("underlying", period.by_underlying)
     return "\n".join(lines)
+
+
+def demo_day(day: date, fills: Sequence[TradeEvent], still_open: int, report: PeriodReport) -> str:
+    """The demo day's summary: its trades by kind, then the day as `report daily` shows it."""
+    kinds = Counter(event.kind.value for event in fills)
+    counts = ", ".join(f"{kinds[kind]} {kind}" for kind in ("open", "add", "trim", "close"))
+    return f"Day {day}: {len(fills)} trades ({counts}), {still_open} positions still open\n{daily_table(report)}"

@@ -7,7 +7,6 @@ terminal). Every tick is handled to the end before the next, so the same seed gi
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,7 +26,6 @@ from bot.options.market_hours import (
 from bot.options.sim_market import SimulatedFeed
 from bot.options.trade_ledger import TradeEvent, last_event
 from bot.paths import ledger_path
-from bot.render.text import daily_table
 from bot.runtime.desk import open_desk, sim_market
 from bot.runtime.message_board import ConsoleBoard
 from bot.settings import Settings, SettingsError
@@ -39,17 +37,6 @@ class DaySummary:
     fills: list[TradeEvent]
     still_open: int
     report: PeriodReport  # the day as `python -m bot report daily` reads it from the ledger
-
-    def render(self) -> str:
-        kinds = Counter(event.kind.value for event in self.fills)
-        return "\n".join(
-            [
-                f"Day {self.day}: {len(self.fills)} trades ("
-                + ", ".join(f"{kinds[k]} {k}" for k in ("open", "add", "trim", "close"))
-                + f"), {self.still_open} positions still open",
-                daily_table(self.report),
-            ]
-        )
 
 
 def demo_day_for(last: TradeEvent | None) -> date:

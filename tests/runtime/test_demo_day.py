@@ -9,7 +9,7 @@ from bot.options.market_hours import MARKET_TZ, session_close, session_open
 from bot.options.positions import ActionKind
 from bot.options.trade_ledger import read_ledger
 from bot.paths import ledger_path
-from bot.render.text import money
+from bot.render.text import demo_day, money
 from bot.runtime.demo import run_demo_day
 from bot.runtime.desk import sim_market
 from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, Settings, SettingsError
@@ -60,7 +60,7 @@ async def test_the_summary_matches_the_ledger_and_messages_were_shown(tmp_path):
     assert day.totals.realized_pnl == sum((e.realized_pnl for e in events), Decimal(0))
     assert day.totals.trades == len(events)
     assert day.totals.positions_closed == sum(1 for e in events if e.kind is ActionKind.CLOSE)
-    shown = summary.render()
+    shown = demo_day(summary.day, summary.fills, summary.still_open, summary.report)
     assert f"{len(events)} trades" in shown
     assert money(day.totals.realized_pnl) in shown
     for position_id in {e.position_id for e in events}:
