@@ -88,6 +88,8 @@ class StrategyBase(Section):
     contracts: Annotated[Int, within(1, 1000)] = 5
     days_to_expiry: Annotated[Int, within(0, 60, unit="days")] = 2
     no_entry_minutes_before_close: Minutes = 30
+    # Buy the contract of the expiry whose |delta| is nearest this (0.30); off: the one at the money.
+    target_delta: Annotated[Annotated[Real, within(0, 1, above=True, off=True)] | None, OFF] = None
     exits: ExitRuleSettings = ExitRuleSettings()
 
     @field_validator("underlying")
@@ -176,6 +178,10 @@ class RiskSettings(Section):
     no_buy_expiring_today_after: Annotated[ClockTime | None, OFF] = _LIMITS.no_buy_expiring_today_after
     # A spread is at most 200 % of its mid (a bid of 0).
     max_spread_pct: Annotated[Annotated[Dec, within(0, 200, above=True, off=True)] | None, OFF] = _LIMITS.max_spread_pct
+    # The desk's net dollar delta either way (delta x contracts x multiplier x spot), and its vega in dollars per vol
+    # point, after the buy; off by default.
+    max_net_delta: Money = _LIMITS.max_net_delta
+    max_vega: Money = _LIMITS.max_vega
 
     def limits(self) -> RiskLimits:
         return RiskLimits(**self.model_dump())

@@ -50,7 +50,8 @@ class Positions(commands.Cog):
     @traders_only()
     async def position(self, interaction: discord.Interaction, position: str) -> None:
         found = self.bot.desk.manager.get(position.strip())
-        embed, chart = await position_card(self.bot.desk.notifier.view(found), self.bot.charts)
+        notifier = self.bot.desk.notifier
+        embed, chart = await position_card(await notifier.with_greeks(notifier.view(found)), self.bot.charts)
         await reply(interaction, f"Position `{found.position_id}`", embed=embed, file=chart)
 
     @position.autocomplete("position")

@@ -20,6 +20,7 @@ from bot.discord.embeds import NO_MENTIONS
 from bot.discord.rights import admins_only, traders_only
 from bot.discord.ui import actor_of, reply
 from bot.options.errors import TradeError
+from bot.options.greeks import current_greeks
 from bot.options.risk import DeskState, TradingState
 from bot.render.status import desk_status, quote_ages, render_status
 
@@ -125,6 +126,8 @@ class Risk(commands.Cog):
         positions = desk.manager.all_positions()
         underlyings = [u.symbol for u in settings.market.underlyings]
         underlyings += [p.contract.underlying for p in positions if p.is_open]
+        opened = [p.contract for p in positions if p.is_open]
+        greeks = await current_greeks(desk.greeks, opened, now) if desk.greeks is not None else None
         status = desk_status(
             now=now,
             trading=await desk.switch.load(),
@@ -134,6 +137,7 @@ class Risk(commands.Cog):
             backlog=desk.notifier.backlog,
             uptime=timedelta(seconds=time.monotonic() - self.bot.started_at),
             zone=settings.zone,
+            greeks=greeks,
         )
         embed = discord.Embed(
             title="Desk status",

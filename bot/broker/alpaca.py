@@ -6,7 +6,9 @@ import asyncio
 import functools
 import os
 
+from alpaca.common.rest import RESTClient
 from alpaca.data.enums import DataFeed, OptionsFeed
+from alpaca.data.historical.option import OptionHistoricalDataClient
 from alpaca.data.live.option import OptionDataStream
 from alpaca.data.live.stock import StockDataStream
 from alpaca.data.live.websocket import DataStream
@@ -22,12 +24,19 @@ KEY_ID_VAR = "APCA_API_KEY_ID"
 SECRET_VAR = "APCA_API_SECRET_KEY"
 
 
-def credentials() -> tuple[SecretStr, SecretStr]:
+def credentials(needed_by: str = "bad setting executor: a broker executor") -> tuple[SecretStr, SecretStr]:
     """The Alpaca key id and secret, from the environment only (never from a file, never logged)."""
     key_id, secret = (os.environ.get(name, "").strip() for name in (KEY_ID_VAR, SECRET_VAR))
     if not key_id or not secret:
-        raise SettingsError(f"bad setting executor: a broker executor needs {KEY_ID_VAR} and {SECRET_VAR} set")
+        raise SettingsError(f"{needed_by} needs {KEY_ID_VAR} and {SECRET_VAR} set")
     return SecretStr(key_id), SecretStr(secret)
+
+
+def with_timeout(client: RESTClient, seconds: float) -> None:
+    """Give every request of `client` a timeout: the SDK sets none, and a broker that stops answering would hold a
+    thread for ever."""
+    session = client._session
+    session.request = functools.partial(session.request, timeout=seconds)  # type: ignore[method-assign]
 
 
 class Alpaca:
@@ -47,9 +56,14 @@ class Alpaca:
             paper=self.paper,
             url_override=self.config.trading_url,
         )
-        # The SDK sets no timeout: a broker that stops answering would hold a thread for ever.
-        session = client._session
-        session.request = functools.partial(session.request, timeout=self.config.request_timeout_seconds)  # type: ignore[method-assign]
+        with_timeout(client, self.config.request_timeout_seconds)
+        return client
+
+    def option_data_client(self) -> OptionHistoricalDataClient:
+        """The option data API: chains with their latest quotes and greeks."""
+        key_id, secret = self._key_id.get_secret_value(), self._secret.get_secret_value()
+        client = OptionHistoricalDataClient(key_id, secret, url_override=self.config.data_url)
+        with_timeout(client, self.config.request_timeout_seconds)
         return client
 
     def trade_stream(self) -> TradingStream:

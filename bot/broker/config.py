@@ -26,6 +26,8 @@ class BrokerSettings(BaseModel):
     option_feed: Literal["indicative", "opra"] = "indicative"  # opra needs a paid market-data subscription
     stock_stream_url: str | None = None
     stock_feed: Literal["iex", "sip"] = "iex"  # the underlyings' quotes; sip needs a paid subscription
+    # Alpaca's market-data REST API (historical bars for `python -m bot data alpaca`); None: Alpaca's own.
+    data_url: str | None = None
     # Follow orders through the trade-updates stream; without it (or while it is silent) orders are polled.
     use_stream: Flag = True
     poll_interval_seconds: Seconds = 2.0

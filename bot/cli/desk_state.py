@@ -19,6 +19,10 @@ from bot.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 from bot.options.risk import TradingState
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bot.options.contracts import OptionContract
+    from bot.options.greeks import ContractGreeks
     from bot.options.trade_ledger import TradeEvent
     from bot.settings import Settings
 
@@ -70,19 +74,44 @@ def status_command(settings: Settings, storage: Path, *, as_json: bool) -> int:
     from bot.storage_lock import read_holder
 
     events = read_ledger(ledger_path(storage)).events
+    now = utc_now()
+    positions = replay(events).values()
+    greeks, greeks_note = model_greeks(settings, [p.contract for p in positions if p.is_open], now)
     status = desk_status(
-        now=utc_now(),
+        now=now,
         trading=expected_state(storage),
         limits=settings.risk.limits(),
-        positions=replay(events).values(),
+        positions=positions,
         quote_ages=None,
         backlog=message_backlog(storage, events),
         uptime=None,
         discord=holder.discord if (holder := read_holder(storage)) else None,
         zone=settings.zone,
+        greeks=greeks,
+        greeks_note=greeks_note,
     )
     print(json.dumps(status_json(status), indent=2) if as_json else render_status(status))
     return EXIT_OK if status.trading.known else EXIT_PROBLEM
+
+
+def model_greeks(
+    settings: Settings, contracts: list[OptionContract], now: datetime
+) -> tuple[dict[str, ContractGreeks] | None, str]:
+    """The open contracts' greeks as a paper desk has them: the model at the simulated market's price now (its path is
+    a function of time). A broker desk's come from Alpaca's snapshots, which a command reading files does not fetch."""
+    if settings.executor != "paper":
+        return None, "not known here (a broker desk's come from Alpaca: see /status)"
+    if not contracts:
+        return {}, ""
+    from bot.options.greeks import ModelGreeks
+    from bot.options.pricing import RATE
+    from bot.options.sim_market import SimulatedMarket, UnderlyingSpec  # numpy: only with positions to value
+
+    specs = [UnderlyingSpec(u.symbol, u.price, u.vol) for u in settings.market.underlyings]
+    market = SimulatedMarket(specs, settings.market.seed, rate=RATE)
+    vols = {spec.symbol: spec.vol for spec in specs}
+    model = ModelGreeks(lambda underlying: market.spot_at(underlying, now), vols, RATE)
+    return model.greeks(contracts, now), ""
 
 
 def message_backlog(storage: Path, events: list[TradeEvent]) -> int | None:

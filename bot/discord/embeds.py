@@ -7,7 +7,7 @@ from decimal import Decimal
 import discord
 
 from bot.options.positions import ActionKind, PositionAction
-from bot.render.position_view import MARKET_TZ, PositionView, action_line, percent
+from bot.render.position_view import MARKET_TZ, PositionView, action_line, greeks_lines, percent
 from bot.render.text import money
 
 # Discord's limits: 1,024 characters per field value, 6,000 for the whole embed, 25 fields.
@@ -74,6 +74,9 @@ def position_embed(view: PositionView) -> discord.Embed:
     unrealized = view.unrealized_pnl
     if unrealized is not None:
         embed.add_field(name="Unrealized P&L", value=f"{money(unrealized)} at {view.mark}")
+    greeks = greeks_lines(view)
+    if greeks:
+        embed.add_field(name="Greeks", value="\n".join(greeks), inline=False)
     last = view.last_action
     if last is not None:
         embed.add_field(name="Last fill", value=action_line(last, position.strategy, who), inline=False)

@@ -1,4 +1,5 @@
-"""Black-Scholes greeks and implied volatility of European options, beside the prices of bot/options/pricing.py.
+"""Greeks: Black-Scholes greeks and implied volatility of European options (beside the prices of
+bot/options/pricing.py), where a desk takes its figures from (`GreeksSource`), and what a holding's figures add up to.
 
 Time is in calendar years of 365 days, as `pricing.years_to_expiry` counts it; the market's vol and rate are
 annualised on that same year.
@@ -7,12 +8,15 @@ annualised on that same year.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from bot.options.contracts import OptionContract, Right
 from bot.options.pricing import black_scholes, years_to_expiry
+from bot.options.quotes import Quote
 
 _DAYS_PER_YEAR = 365
 _VOL_POINT = 0.01
@@ -20,6 +24,8 @@ _VOL_POINT = 0.01
 _MIN_VOL = 1e-4
 _MAX_VOL = 10.0
 _VOL_TOLERANCE = 1e-7
+_CENT = Decimal("0.01")
+MODEL = "model"
 
 
 @dataclass(frozen=True)
@@ -103,3 +109,123 @@ def contract_greeks(contract: OptionContract, spot: Decimal, now: datetime, *, v
     return black_scholes_greeks(
         float(spot), float(contract.strike), years_to_expiry(contract, now), rate, vol, contract.right
     )
+
+
+@dataclass(frozen=True)
+class ContractGreeks:
+    """A contract's greeks as a source gave them: taken at the underlying's `spot`, from `source` ("model",
+    "Alpaca", or the model standing in for a source that failed, which says so)."""
+
+    greeks: Greeks
+    spot: Decimal
+    source: str
+
+
+class GreeksSource(Protocol):
+    """Where a desk takes its greeks from: the model on the simulated market and in backtests, the broker's option
+    snapshots at Alpaca."""
+
+    def greeks(self, contracts: Iterable[OptionContract], now: datetime) -> dict[str, ContractGreeks]:
+        """The figures of each contract it can give now, by OCC symbol, from what it holds (no I/O: risk asks this
+        on the order path); a contract with no spot or no volatility to go by is left out."""
+        ...
+
+    async def load(self, contracts: Iterable[OptionContract], now: datetime) -> None:
+        """Bring these contracts' figures up to date where they come from afar (a broker's snapshots)."""
+        ...
+
+
+class ModelGreeks:
+    """Black-Scholes figures from the underlying's spot at each underlying's configured volatility. With `quote_of`
+    (a broker's desk, whose market is real) a contract's own quote gives its volatility (implied from its mid)
+    first, and the configured one only stands in when the quote gives none."""
+
+    def __init__(
+        self,
+        spot_of: Callable[[str], Decimal | None],
+        vols: Mapping[str, float],
+        rate: float,
+        *,
+        quote_of: Callable[[str], Quote | None] | None = None,
+    ) -> None:
+        self._spot_of = spot_of
+        self._vols = dict(vols)
+        self._rate = rate
+        self._quote_of = quote_of
+
+    def spot(self, underlying: str) -> Decimal | None:
+        """The underlying's price now, as the desk has it quoted."""
+        spot = self._spot_of(underlying)
+        return spot if spot is not None and spot > 0 else None
+
+    def reading(self, contract: OptionContract, now: datetime, source: str = MODEL) -> ContractGreeks | None:
+        spot = self.spot(contract.underlying)
+        if spot is None:
+            return None
+        vol = self._implied(contract, spot, now) or self._vols.get(contract.underlying)
+        if vol is None:
+            return None
+        return ContractGreeks(contract_greeks(contract, spot, now, vol=vol, rate=self._rate), spot, source)
+
+    def _implied(self, contract: OptionContract, spot: Decimal, now: datetime) -> float | None:
+        quote = self._quote_of(contract.symbol) if self._quote_of is not None else None
+        mid = quote.mid if quote is not None else None
+        if mid is None:
+            return None
+        years = years_to_expiry(contract, now)
+        return implied_vol(float(mid), float(spot), float(contract.strike), years, self._rate, contract.right)
+
+    def greeks(self, contracts: Iterable[OptionContract], now: datetime) -> dict[str, ContractGreeks]:
+        readings = {c.symbol: self.reading(c, now) for c in contracts}
+        return {symbol: reading for symbol, reading in readings.items() if reading is not None}
+
+    async def load(self, contracts: Iterable[OptionContract], now: datetime) -> None:
+        """Nothing to fetch: the model works from the quotes the desk already has."""
+
+
+async def current_greeks(
+    source: GreeksSource, contracts: Iterable[OptionContract], now: datetime
+) -> dict[str, ContractGreeks]:
+    """The figures of these contracts brought up to date first (the snapshots of a broker's source)."""
+    wanted = list(contracts)
+    await source.load(wanted, now)
+    return source.greeks(wanted, now)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """What a holding's greeks come to: `delta` in shares of the underlying (delta x qty x multiplier),
+    `dollar_delta` that times the spot, `gamma` in shares per 1.00 of the underlying, `theta` in dollars per
+    calendar day, `vega` in dollars per vol point. A desk's exposure is the sum of its holdings'."""
+
+    delta: float = 0.0
+    dollar_delta: float = 0.0
+    gamma: float = 0.0
+    theta: float = 0.0
+    vega: float = 0.0
+
+    def __add__(self, other: Exposure) -> Exposure:
+        return Exposure(
+            self.delta + other.delta,
+            self.dollar_delta + other.dollar_delta,
+            self.gamma + other.gamma,
+            self.theta + other.theta,
+            self.vega + other.vega,
+        )
+
+
+def exposure(reading: ContractGreeks, qty: int, multiplier: int) -> Exposure:
+    size = qty * multiplier
+    greeks = reading.greeks
+    return Exposure(
+        delta=greeks.delta * size,
+        dollar_delta=greeks.delta * size * float(reading.spot),
+        gamma=greeks.gamma * size,
+        theta=greeks.theta * size,
+        vega=greeks.vega * size,
+    )
+
+
+def cents(value: float) -> Decimal:
+    """A dollar figure of the greeks at cents (rounded half up), as money is shown and limited."""
+    return Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP)

@@ -265,7 +265,7 @@ class OptionsOrderManager:
             if left > 0 and not order.is_final:
                 # Without a price it passed with the premium limits off, so it has no premium to count.
                 premium = (price or Decimal(0)) * left * position.contract.multiplier
-                pending.append(PendingBuy(position.position_id, not position.actions, premium))
+                pending.append(PendingBuy(position.position_id, not position.actions, premium, position.contract, left))
         return pending
 
     async def resume_order(

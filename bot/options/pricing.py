@@ -10,6 +10,8 @@ from bot.options.contracts import OptionContract, Right
 from bot.options.market_hours import session_close
 
 _SECONDS_PER_YEAR = 365 * 24 * 3600
+# The annual risk-free rate the simulated market prices its options at, and the model's greeks take.
+RATE = 0.04
 _ZERO = Decimal(0)
 
 

@@ -8,7 +8,7 @@ exit rule from getting out of a position (a halted desk does stop them: halted m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
+from bot.options.greeks import ContractGreeks, Exposure, GreeksSource, cents, exposure
 from bot.options.market_hours import MARKET_TZ, is_market_open, session_close, trading_day
 from bot.options.orders import Side
 from bot.options.positions import Position
@@ -76,6 +77,13 @@ class RiskLimits:
     no_entry_minutes_before_close: int | None = 5
     no_buy_expiring_today_after: time | None = time(15, 0)
     max_spread_pct: Decimal | None = Decimal(25)
+    # The desk's net dollar delta (either way) and its vega in dollars per vol point; off unless set.
+    max_net_delta: Decimal | None = None
+    max_vega: Decimal | None = None
+
+    @property
+    def on_greeks(self) -> bool:
+        return self.max_net_delta is not None or self.max_vega is not None
 
 
 class RiskRefused(TradeError):
@@ -112,6 +120,8 @@ class PendingBuy:
     position_id: str
     opening: bool  # the position had no fills when the buy was sent
     premium: Decimal  # of the unfilled contracts, at the price expected when the buy was checked
+    contract: OptionContract
+    qty: int  # the unfilled contracts
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,8 @@ class Buy:
     realized_today: Decimal
     now: datetime
     pending: list[PendingBuy] = field(default_factory=list)  # other buys in flight
+    # The figures of this buy's contract and of every one held or being bought, by symbol (when a greek limit is on).
+    greeks: Mapping[str, ContractGreeks] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:
@@ -256,6 +268,52 @@ def _daily_loss(limits: RiskLimits, buy: Buy) -> str | None:
     return None
 
 
+def _greek_exposure(name: str, buy: Buy) -> tuple[Exposure, Exposure] | str:
+    """The desk's exposure before and after this buy, or the refusal when some contract has no figures."""
+    held = [(p.contract, p.qty) for p in buy.open_positions] + [(p.contract, p.qty) for p in buy.pending]
+    exposures = []
+    for contract, qty in [(buy.position.contract, buy.qty), *held]:
+        reading = buy.greeks.get(contract.symbol)
+        if reading is None:
+            return f"Refused by the {name} limit: there are no greeks for {contract.label} to judge it by."
+        exposures.append(exposure(reading, qty, contract.multiplier))
+    before = sum(exposures[1:], Exposure())
+    return before, before + exposures[0]
+
+
+def _net_delta(limits: RiskLimits, buy: Buy) -> str | None:
+    cap = limits.max_net_delta
+    if cap is None:
+        return None
+    found = _greek_exposure("max net delta", buy)
+    if isinstance(found, str):
+        return found
+    before, after = (cents(e.dollar_delta) for e in found)
+    # A buy that brings a desk past the limit back towards it (a put against calls) is let through.
+    if abs(after) > cap and abs(after) > abs(before):
+        return (
+            f"Refused by the max net delta limit: the desk's net dollar delta would be {dollars(after)}, "
+            f"the limit is {dollars(cap)} either way."
+        )
+    return None
+
+
+def _vega(limits: RiskLimits, buy: Buy) -> str | None:
+    cap = limits.max_vega
+    if cap is None:
+        return None
+    found = _greek_exposure("max vega", buy)
+    if isinstance(found, str):
+        return found
+    after = cents(found[1].vega)
+    if after > cap:
+        return (
+            f"Refused by the max vega limit: the desk's vega would be {dollars(after)} per vol point, "
+            f"the limit is {dollars(cap)}."
+        )
+    return None
+
+
 # In the order a trader would look: when, what, how much, then the desk as a whole.
 BUY_CHECKS: tuple[Callable[[RiskLimits, Buy], str | None], ...] = (
     _hours,
@@ -266,6 +324,8 @@ BUY_CHECKS: tuple[Callable[[RiskLimits, Buy], str | None], ...] = (
     _position_premium,
     _total_premium,
     _open_positions,
+    _net_delta,
+    _vega,
     _daily_loss,
 )
 
@@ -293,7 +353,8 @@ class RiskCheck:
     """What the order manager runs before every order: the current trading state, then the limits.
 
     `state` gives the trading state as the desk knows it now (kept in memory, no I/O on the order path);
-    `quote_of` gives the latest quote of a contract (OCC symbol), which prices a buy.
+    `quote_of` gives the latest quote of a contract (OCC symbol), which prices a buy; `greeks` the figures the
+    greek limits judge by (the desk's source, asked for what it holds now).
     """
 
     def __init__(
@@ -302,11 +363,13 @@ class RiskCheck:
         quote_of: Callable[[str], Quote | None],
         state: Callable[[], DeskState] = _always_active,
         zone: tzinfo = MARKET_TZ,
+        greeks: GreeksSource | None = None,
     ) -> None:
         self.limits = limits
         self._quote_of = quote_of
         self._state = state
         self._zone = zone  # whose day the daily loss is counted on
+        self._greeks = greeks
 
     def expected_price(self, contract: OptionContract) -> Decimal | None:
         """What a buy of `contract` is expected to fill at now (None without a usable quote)."""
@@ -330,16 +393,14 @@ class RiskCheck:
             everything = list(positions)
             quote = self._quote_of(position.contract.symbol)
             price = expected_buy_price(quote)
-            buy = Buy(
-                position,
-                qty,
-                price,
-                quote,
-                [p for p in everything if p.is_open],
-                realized_on(everything, trading_day(now, self._zone)),
-                now,
-                list(pending),
-            )
+            held = [p for p in everything if p.is_open]
+            in_flight = list(pending)
+            figures: Mapping[str, ContractGreeks] = {}
+            if self.limits.on_greeks and self._greeks is not None:
+                contracts = {p.contract for p in [position, *held]} | {p.contract for p in in_flight}
+                figures = self._greeks.greeks(contracts, now)
+            realized = realized_on(everything, trading_day(now, self._zone))
+            buy = Buy(position, qty, price, quote, held, realized, now, in_flight, figures)
             refusal = buy_refusal(self.limits, buy)
         if refusal is not None:
             log.warning(

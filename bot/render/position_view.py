@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bot.options.greeks import ContractGreeks, Exposure, cents, exposure
 from bot.options.market_hours import MARKET_TZ
 from bot.options.orders import Side
 from bot.options.positions import Position, PositionAction
@@ -21,6 +22,14 @@ class PositionView:
     mark: Decimal | None
     status_note: str | None = None  # e.g. an order in flight, or why one was refused
     event_id: str | None = None  # the last ledger event shown
+    greeks: ContractGreeks | None = None  # of the contract, as the desk's source gave them (an open position)
+
+    @property
+    def exposure(self) -> Exposure | None:
+        """The position's greeks: the contract's times its open contracts and multiplier."""
+        if self.greeks is None or not self.position.is_open:
+            return None
+        return exposure(self.greeks, self.position.qty, self.position.contract.multiplier)
 
     @property
     def cost(self) -> Decimal:
@@ -54,6 +63,27 @@ def action_line(action: PositionAction, strategy: str, name: Callable[[str], str
     return f"{action.ts.astimezone(MARKET_TZ):%H:%M} {action.kind.value} {action.qty} @ {action.price} ({who})"
 
 
+def usd(value: float) -> str:
+    """A dollar figure of the greeks at cents: $1,234.50 or -$80.00."""
+    amount = cents(value)
+    return f"-${-amount:,}" if amount < 0 else f"${amount:,}"
+
+
+def greeks_lines(view: PositionView) -> list[str]:
+    """Per contract (per share) and for the position, with where the figures come from; none for a closed
+    position or one without figures."""
+    reading, held = view.greeks, view.exposure
+    if reading is None or held is None:
+        return []
+    g = reading.greeks
+    return [
+        f"greeks ({reading.source}) per contract: delta {g.delta:.3f} · gamma {g.gamma:.4f} · "
+        f"theta {g.theta:.3f}/day · vega {g.vega:.3f}/vol pt · IV {g.iv:.1%}",
+        f"position ({view.position.qty} contracts): delta {held.delta:,.1f} shares ({usd(held.dollar_delta)}) · "
+        f"gamma {held.gamma:,.2f} · theta {usd(held.theta)}/day · vega {usd(held.vega)}/vol pt",
+    ]
+
+
 def render_text(view: PositionView) -> str:
     position = view.position
     status = position.status.value.upper()
@@ -63,6 +93,7 @@ def render_text(view: PositionView) -> str:
         marked = f" | mark {view.mark} | unrealized {money(unrealized)}" if unrealized is not None else ""
         lines.append(f"   open {position.qty} @ avg {position.avg_entry.quantize(Decimal('0.0001'))}{marked}")
     lines.append(f"   realized {money(position.realized_pnl)} ({percent(view.realized_pct)}), fees {position.fees}")
+    lines.extend(f"   {line}" for line in greeks_lines(view))
     if view.last_action is not None:
         lines.append(f"   last: {action_line(view.last_action, position.strategy)}")
     if view.status_note:

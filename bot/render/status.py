@@ -1,17 +1,19 @@
 """The desk at a glance, for `/status` and `python -m bot status`: one model, one text renderer, one JSON form.
 
 Trading state and why, feed health (seconds since each underlying's last quote), open positions and the
-premium at risk against the limits, today's realized P&L against the loss limit, the Discord backlog and
-the uptime. Offline (the shell) there is no feed and no uptime, and the status says so.
+premium at risk against the limits, the desk's net dollar delta, daily theta and vega against theirs, today's
+realized P&L against the loss limit, the Discord backlog and the uptime. Offline (the shell) there is no feed and
+no uptime, and the status says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
+from bot.options.greeks import ContractGreeks, Exposure, cents, exposure
 from bot.options.market_hours import MARKET_TZ, is_market_open, next_session_open, session_close, trading_day
 from bot.options.positions import Position
 from bot.options.quotes import QuoteCache
@@ -32,6 +34,11 @@ class DeskStatus:
     uptime: timedelta | None  # None: the bot is not running here
     discord: str | None = None  # the link of the desk holding the storage, seen from the shell ("connected", ...)
     zone: tzinfo = MARKET_TZ  # whose day "today" is
+    # The open positions' greeks summed, and where the figures came from; None: not known here, or some open
+    # position has no figures (`greeks_note` says which).
+    exposure: Exposure | None = None
+    greeks_source: str | None = None
+    greeks_note: str = "not known here"
 
     @property
     def day(self) -> date:
@@ -53,11 +60,24 @@ def desk_status(
     uptime: timedelta | None,
     discord: str | None = None,
     zone: tzinfo = MARKET_TZ,
+    greeks: Mapping[str, ContractGreeks] | None = None,
+    greeks_note: str = "not known here",
 ) -> DeskStatus:
+    """`greeks`: the figures of the open positions' contracts by symbol (None: not known here, `greeks_note` why)."""
     everything = list(positions)
     opened = [p for p in everything if p.is_open]
     realized = realized_on(everything, trading_day(now, zone))
-    return DeskStatus(now, trading, limits, opened, realized, quote_ages, backlog, uptime, discord, zone)
+    held, source = None, None
+    if greeks is not None:
+        missing = sorted({p.contract.label for p in opened if p.contract.symbol not in greeks})
+        if missing:
+            greeks_note = f"no figures for {', '.join(missing)}"
+        else:
+            held = sum((exposure(greeks[p.contract.symbol], p.qty, p.contract.multiplier) for p in opened), Exposure())
+            source = ", ".join(sorted({greeks[p.contract.symbol].source for p in opened})) or "no open positions"
+    return DeskStatus(
+        now, trading, limits, opened, realized, quote_ages, backlog, uptime, discord, zone, held, source, greeks_note
+    )
 
 
 def quote_ages(quotes: QuoteCache, symbols: Iterable[str], now: datetime) -> dict[str, float | None]:
@@ -129,6 +149,7 @@ def render_status(status: DeskStatus, escape: Callable[[str], str] = _as_is, who
         )
     if len(status.open_positions) > MAX_LISTED:
         lines.append(f"  … and {len(status.open_positions) - MAX_LISTED} more")
+    lines.extend(greeks_lines(status))
     loss = "no loss limit" if limits.max_daily_loss is None else f"loss limit {dollars(limits.max_daily_loss)}"
     lines.append(f"Realized P&L today ({status.day}): {dollars(status.realized_today)} ({loss})")
     if status.backlog is None:
@@ -139,6 +160,20 @@ def render_status(status: DeskStatus, escape: Callable[[str], str] = _as_is, who
         lines.append(f"Discord: {status.discord}")
     lines.append(f"Uptime: {_uptime(status.uptime)}" if status.uptime is not None else "Uptime: not running here")
     return "\n".join(lines)
+
+
+def greeks_lines(status: DeskStatus) -> list[str]:
+    """The desk's net dollar delta, daily theta and vega, against their limits, with where the figures come from."""
+    held, limits = status.exposure, status.limits
+    if held is None:
+        return [f"Greeks: {status.greeks_note}"]
+    either_way = _limit(limits.max_net_delta, _money) + (" either way" if limits.max_net_delta is not None else "")
+    return [
+        f"Greeks ({status.greeks_source}):",
+        f"  Net dollar delta: {dollars(cents(held.dollar_delta))} ({either_way})",
+        f"  Theta: {dollars(cents(held.theta))} a day",
+        f"  Vega: {dollars(cents(held.vega))} per vol point ({_limit(limits.max_vega, _money)})",
+    ]
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -175,12 +210,19 @@ def status_json(status: DeskStatus) -> dict[str, object]:
         ],
         "premium_at_risk": str(status.premium_total),
         "realized_pnl_today": str(status.realized_today),
+        # Dollars at cents: net dollar delta, and theta a calendar day; null when not known here.
+        "net_delta": None if status.exposure is None else str(cents(status.exposure.dollar_delta)),
+        "theta": None if status.exposure is None else str(cents(status.exposure.theta)),
+        "vega": None if status.exposure is None else str(cents(status.exposure.vega)),
+        "greeks_source": status.greeks_source,
         "day": status.day.isoformat(),
         "limits": {
             "max_open_positions": limits.max_open_positions,
             "max_premium_total": _text(limits.max_premium_total),
             "max_premium_per_position": _text(limits.max_premium_per_position),
             "max_daily_loss": _text(limits.max_daily_loss),
+            "max_net_delta": _text(limits.max_net_delta),
+            "max_vega": _text(limits.max_vega),
         },
         "discord_backlog": status.backlog,
         "discord": status.discord,

@@ -17,15 +17,18 @@ from typing import TYPE_CHECKING
 from bot.options.clock import Clock, DeskClock, desk_clock
 from bot.options.execution_paper import PaperConfig, PaperExecutor
 from bot.options.executor import Executor
+from bot.options.greeks import GreeksSource
 from bot.options.market_data import PriceHistory, QuoteFeed
 from bot.options.market_hours import MARKET_TZ, session_close, trading_day
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import ActionKind, Position
+from bot.options.pricing import RATE
 from bot.options.quotes import Quote, QuoteCache
 from bot.options.risk import DeskState, RiskCheck, TradingState
 from bot.options.sim_market import SimulatedFeed, SimulatedMarket, Sleep, UnderlyingSpec
 from bot.options.trade_ledger import LedgerError, LedgerGone, TradeEvent, TradeLedger
+from bot.runtime.desk_greeks import greeks_now, greeks_source
 from bot.runtime.message_board import Board, BoardSink
 from bot.runtime.message_map import MESSAGE_FILE, MessageMap, out_of_date
 from bot.runtime.options_trade_notifier import OptionsTradeNotifier
@@ -61,7 +64,7 @@ def sim_market(settings: Settings, seed: int | None) -> SimulatedMarket:
     if settings.executor == "paper" and (problem := unquoted_underlyings(settings, {s.symbol for s in specs}, where)):
         raise SettingsError(f"bad setting strategies: {problem}; add it there or change the strategy")
     tick = timedelta(seconds=settings.market.tick_seconds)
-    return SimulatedMarket(specs, settings.market.seed if seed is None else seed, tick=tick)
+    return SimulatedMarket(specs, settings.market.seed if seed is None else seed, tick=tick, rate=RATE)
 
 
 def build_strategies(settings: Settings) -> list[Strategy]:
@@ -87,6 +90,7 @@ class Desk:
     switch: TradingSwitch
     broker: BrokerLink | None = None
     zone: tzinfo = MARKET_TZ  # whose day "today" is (see `trading_day`)
+    greeks: GreeksSource | None = None  # where the desk's greeks come from (see `greeks_source`)
     _next_expiry: datetime | None = None
     _expiries_changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Each underlying's last price before the next expiry's close: what an option expiring then settles on.
@@ -335,7 +339,8 @@ async def _assemble(
     switch = TradingSwitch(journal_path(storage), clock, resumed.trading)
     ledger.subscribe_failures(halt_when_gone(switch))
     limits = settings.risk.limits()
-    risk = RiskCheck(limits, quotes.get, lambda: switch.current, settings.zone)
+    greeks = greeks_source(settings, quotes, broker)
+    risk = RiskCheck(limits, quotes.get, lambda: switch.current, settings.zone, greeks)
     manager = OptionsOrderManager(
         executor,
         ledger,
@@ -348,13 +353,16 @@ async def _assemble(
         await broker.attach(manager, store)
     manager.record_orders(store)  # each order's intent is on disk before it is sent; no fill waits for the store
     messages = MessageMap(storage / MESSAGE_FILE)
-    notifier = OptionsTradeNotifier(BoardSink(board, messages, notify, clock), quotes)
+    greeks_of = partial(greeks_now, greeks, clock)
+    notifier = OptionsTradeNotifier(BoardSink(board, messages, notify, clock), quotes, greeks_of=greeks_of)
     manager.subscribe(notifier.on_fill)
     manager.subscribe_orders(notifier.on_order)
     manager.subscribe(guard_daily_loss(switch, manager.all_positions, limits, settings.zone))
     strategies = build_strategies(settings)
     for strategy in strategies:
-        strategy.bind(StrategyDesk(strategy.name, manager, quotes, clock=clock, watch=feed.subscribe, memory=store))
+        strategy.bind(
+            StrategyDesk(strategy.name, manager, quotes, clock=clock, watch=feed.subscribe, memory=store, greeks=greeks)
+        )
         strategy.resume(highs)
     if broker is not None:
         broker.watch(strategies)
@@ -382,4 +390,5 @@ async def _assemble(
         switch,
         broker,
         settings.zone,
+        greeks=greeks,
     )

@@ -9,10 +9,13 @@ backoff until it goes through.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
+from bot.options.contracts import OptionContract
+from bot.options.greeks import ContractGreeks
 from bot.options.inbox import LatestByKey
 from bot.options.orders import OrderContext, OrderStatus
 from bot.options.positions import Position
@@ -21,6 +24,9 @@ from bot.options.trade_ledger import TradeEvent
 from bot.render.position_view import PositionView
 
 log = logging.getLogger(__name__)
+
+# A contract's greeks now, from the desk's source (None: it has no figures for it).
+GreeksOf = Callable[[OptionContract], Awaitable[ContractGreeks | None]]
 
 
 class MessageSink(Protocol):
@@ -47,9 +53,11 @@ class OptionsTradeNotifier:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_backoff: float = 60.0,
+        greeks_of: GreeksOf | None = None,
     ) -> None:
         self._sink = sink
         self._quotes = quotes
+        self._greeks_of = greeks_of
         self._sleep = sleep
         self._max_backoff = max_backoff
         self._pending: LatestByKey[str, PositionView] = LatestByKey()
@@ -58,6 +66,13 @@ class OptionsTradeNotifier:
         """What the position's message shows now, at the contract's latest mark."""
         quote = self._quotes.get(position.contract.symbol)
         return PositionView(position, quote.mark if quote else None, note, event_id)
+
+    async def with_greeks(self, view: PositionView) -> PositionView:
+        """The view with its open contract's greeks as they are now: taken as the message goes out, in the
+        notifier's own work, so that a broker's snapshot is never waited for on the trading path."""
+        if self._greeks_of is None or not view.position.is_open:
+            return view
+        return dataclasses.replace(view, greeks=await self._greeks_of(view.position.contract))
 
     async def on_fill(self, event: TradeEvent, position: Position) -> None:
         """Order-manager listener, called once the fill is durable: queue the position's new message."""
@@ -93,7 +108,7 @@ class OptionsTradeNotifier:
             if view is None:
                 continue
             try:
-                await self._sink.show(view)
+                await self._sink.show(await self.with_greeks(view))
             except Exception as error:
                 failed += 1
                 self._pending.put_back(position_id, view)

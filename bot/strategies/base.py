@@ -13,6 +13,7 @@ from typing import Protocol
 
 from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
+from bot.options.greeks import GreeksSource, current_greeks
 from bot.options.market_hours import MARKET_TZ, is_trading_day, session_close
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import Position, Source
@@ -37,6 +38,9 @@ class ExitMemory(Protocol):
 # A new high is saved when it beats the saved one by 1%: often enough for the trailing stop, rarely enough
 # to stay off the hot path.
 HIGH_SAVE_STEP = Decimal("1.01")
+# A contract picked by delta is looked for among whole-dollar strikes this far either side of the money (a share of
+# the spot): a 0.10 delta of a 60-day option at a high vol is still inside.
+DELTA_SEARCH = Decimal("0.25")
 
 
 class StrategyDesk:
@@ -51,8 +55,10 @@ class StrategyDesk:
         clock: Callable[[], datetime],
         watch: Callable[[Iterable[str]], None],
         memory: ExitMemory | None = None,
+        greeks: GreeksSource | None = None,
     ) -> None:
         self._strategy = strategy
+        self._greeks = greeks
         self._manager = manager
         self._quotes = quotes
         self._clock = clock
@@ -92,6 +98,26 @@ class StrategyDesk:
                     self._opened.setdefault(p.opened_at.astimezone(MARKET_TZ).date(), []).append(p.position_id)
             self._indexed = self._manager.position_count
         return [self._manager.get(position_id) for position_id in self._opened.get(day, ())]
+
+    async def nearest_delta(self, at_the_money: OptionContract, spot: Decimal, target: float) -> OptionContract:
+        """The contract of `at_the_money`'s expiry and right whose |delta| is nearest `target`, among whole-dollar
+        strikes around the money, from the desk's greek source; at the money when the source gives no figures."""
+        if self._greeks is None:
+            return at_the_money
+        reach = max(int(spot * DELTA_SEARCH), 1)
+        centre = int(at_the_money.strike)
+        candidates = [
+            OptionContract(at_the_money.underlying, at_the_money.expiry, at_the_money.right, Decimal(strike))
+            for strike in range(max(centre - reach, 1), centre + reach + 1)
+        ]
+        figures = await current_greeks(self._greeks, candidates, self.now())
+        # Nearest |delta| first; between two as near, the strike nearer the money.
+        scored = [
+            (abs(abs(figures[c.symbol].greeks.delta) - target), abs(c.strike - spot), c)
+            for c in candidates
+            if c.symbol in figures
+        ]
+        return min(scored, key=lambda row: row[:2])[2] if scored else at_the_money
 
     def watch(self, contract: OptionContract) -> None:
         """Ask the feed to quote this contract from now on."""
@@ -233,6 +259,8 @@ class UnderlyingConfig(Protocol):
     @property
     def days_to_expiry(self) -> int: ...
     @property
+    def target_delta(self) -> float | None: ...
+    @property
     def no_entry_minutes_before_close(self) -> int: ...
     @property
     def exits(self) -> ExitsConfig: ...
@@ -250,6 +278,7 @@ class UnderlyingStrategy(Strategy):
         self.underlying = config.underlying
         self.contracts = config.contracts
         self.days_to_expiry = config.days_to_expiry
+        self.target_delta = config.target_delta
 
     def symbols(self) -> set[str]:
         return {self.underlying}
@@ -257,6 +286,14 @@ class UnderlyingStrategy(Strategy):
     def contract_for(self, spot: Decimal, right: Right, today: date) -> OptionContract:
         """The at-the-money contract of the configured days to expiry."""
         return at_the_money(self.underlying, spot, right, expiry_after(today, self.days_to_expiry))
+
+    async def contract_to_open(self, spot: Decimal, right: Right, today: date) -> OptionContract:
+        """The contract an entry buys: at the money, or with `target_delta` the one of the same expiry whose |delta|
+        is nearest it."""
+        contract = self.contract_for(spot, right, today)
+        if self.target_delta is None:
+            return contract
+        return await self.desk.nearest_delta(contract, spot, self.target_delta)
 
     def open_positions(self) -> list[Position]:
         """This strategy's open positions on its underlying."""

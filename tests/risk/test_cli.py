@@ -106,6 +106,10 @@ def test_status_offline_says_there_is_no_feed_and_counts_what_the_files_hold(
         "open_positions",
         "premium_at_risk",
         "realized_pnl_today",
+        "net_delta",
+        "theta",
+        "vega",
+        "greeks_source",
         "day",
         "limits",
         "discord_backlog",
@@ -117,11 +121,14 @@ def test_status_offline_says_there_is_no_feed_and_counts_what_the_files_hold(
     assert status["trading_state"]["state"] == "halted"
     assert status["open_positions"] == [] and status["premium_at_risk"] == "0"
     assert status["discord_backlog"] == 0
+    assert status["net_delta"] == status["theta"] == status["vega"] == "0.00"  # nothing open, nothing exposed
     assert status["limits"] == {
         "max_open_positions": 10,
         "max_premium_total": "30000",
         "max_premium_per_position": "10000",
         "max_daily_loss": "5000",
+        "max_net_delta": None,
+        "max_vega": None,
     }
 
 

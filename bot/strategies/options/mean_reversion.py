@@ -69,7 +69,7 @@ class MeanReversion(UnderlyingStrategy):
             if abs(z) >= self.entry_z and self.may_enter() and not self._cooling_down(now):
                 right = Right.CALL if z < 0 else Right.PUT
                 today = now.astimezone(MARKET_TZ).date()
-                await self.desk.open(self.contract_for(price, right, today), self.contracts)
+                await self.desk.open(await self.contract_to_open(price, right, today), self.contracts)
             return
         position = open_positions[-1]
         stretched = z <= -self.add_z if position.contract.right is Right.CALL else z >= self.add_z

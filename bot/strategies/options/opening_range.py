@@ -67,7 +67,7 @@ class OpeningRangeBreakout(UnderlyingStrategy):
             right = Right.PUT
         else:
             return
-        if await self.desk.open(self.contract_for(price, right, today), self.contracts) is not None:
+        if await self.desk.open(await self.contract_to_open(price, right, today), self.contracts) is not None:
             day.breakout = price
         else:
             day.complete = False  # refused (no quote, limits): no second try on a stale breakout
