@@ -56,14 +56,22 @@ def to_broker_fill(activity: TradeActivity, client_ids: Mapping[str, str]) -> Br
 
 def fill_activities(client: TradingClient, after: datetime, until: datetime | None = None) -> list[TradeActivity]:
     """Every FILL activity after `after` (and before `until`), oldest first, across pages."""
+    return [TradeActivity(**raw) for raw in account_activities(client, "FILL", after, until)]
+
+
+def account_activities(
+    client: TradingClient, kind: str, after: datetime, until: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The account's activities of type `kind` (FILL, OPEXP, ...) after `after` (and before `until`), oldest first,
+    across pages, as Alpaca sends them (the SDK has no call for them)."""
     params: dict[str, Any] = {"direction": "asc", "page_size": PAGE_SIZE, "after": after.isoformat()}
     if until is not None:
         params["until"] = until.isoformat()
-    found: list[TradeActivity] = []
+    found: list[dict[str, Any]] = []
     while True:
-        page = client.get("/account/activities/FILL", params) or []
+        page = client.get(f"/account/activities/{kind}", params) or []
         assert isinstance(page, list)
-        found += [TradeActivity(**raw) for raw in page]
+        found += page
         if len(page) < PAGE_SIZE:
             return found
         params["page_token"] = page[-1]["id"]

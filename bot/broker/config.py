@@ -35,6 +35,8 @@ class BrokerSettings(BaseModel):
     order_timeout_seconds: Seconds = 60.0
     request_timeout_seconds: Seconds = 10.0
     reconcile_on_start: Flag = False
+    # How often Alpaca is asked for the expiries, exercises and assignments of positions whose expiry day has come.
+    activities_poll_seconds: Seconds = 300.0
     # New orders wait at start-up until the last run's orders are followed to their end (and the start-up
     # reconcile is done), at most this long: above order_timeout_seconds, which bounds an order still working.
     resume_timeout_seconds: Seconds = 90.0

@@ -4,6 +4,10 @@ It finds fills the ledger is missing, ledger fills the broker does not know, fil
 differ, and contracts whose open quantity differs. A missing fill may be applied (appended with source
 `reconcile`, the broker's time in `broker_ts`) only to a position the ledger has open and knows the order
 of; anything else is reported, never guessed. Nothing is ever removed from the ledger.
+
+The day's expiries, exercises and assignments (see `bot.broker.activities`) are matched the same way: one the
+ledger misses is reported as such (and may be applied as the close it makes), never as a quantity difference; the
+shares an exercise or assignment moved are listed, as they are no position of the desk.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from bot.broker.activities import BrokerActivity, close_event, plan_activities
 from bot.broker.fills import BrokerFill
 from bot.options.errors import TradeError
 from bot.options.ids import new_id
@@ -56,18 +61,30 @@ class ReconcileReport:
     to_apply: list[TradeEvent] = field(default_factory=list)  # ledger lines for the missing fills that may be applied
     refused: list[Refusal] = field(default_factory=list)  # missing fills that may not
     applied: int = 0
+    # Expiries, exercises and assignments the ledger misses, those of them that may not be applied (and why), and
+    # the shares the day's exercises and assignments moved.
+    lifecycle: list[BrokerActivity] = field(default_factory=list)
+    lifecycle_refused: dict[str, str] = field(default_factory=dict)
+    shares: list[BrokerActivity] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.unknown or self.mismatched or self.gaps)
+        return not (self.missing or self.unknown or self.mismatched or self.gaps or self.lifecycle)
 
     def summary(self) -> str:
         if self.ok:
             return f"Reconcile {self.day}: the ledger matches the broker."
+        applicable = sum(1 for event in self.to_apply if event.event is None)
+        lifecycle = (
+            f", {len(self.lifecycle)} expiry, exercise or assignment(s) missing "
+            f"({len(self.lifecycle) - len(self.lifecycle_refused)} can be applied)"
+            if self.lifecycle
+            else ""
+        )
         return (
             f"Reconcile {self.day}: {len(self.missing)} fill(s) missing from the ledger "
-            f"({len(self.to_apply)} can be applied), {len(self.unknown)} unknown to the broker, "
-            f"{len(self.mismatched)} mismatched, {len(self.gaps)} position quantity difference(s)."
+            f"({applicable} can be applied), {len(self.unknown)} unknown to the broker, "
+            f"{len(self.mismatched)} mismatched, {len(self.gaps)} position quantity difference(s){lifecycle}."
         )
 
     def lines(self) -> list[str]:
@@ -83,6 +100,10 @@ class ReconcileReport:
         ]
         lines += [f"  differs  {m.fill_id} {m.symbol}: ledger {m.ledger}, broker {m.broker}" for m in self.mismatched]
         lines += [f"  position {g.symbol}: ledger {g.ledger_qty} open, broker {g.broker_qty}" for g in self.gaps]
+        for activity in self.lifecycle:
+            reason = self.lifecycle_refused.get(activity.activity_id)
+            lines.append(f"  missing  {activity.text()} ({'not applied: ' + reason if reason else 'can be applied'})")
+        lines += [f"  shares   {a.shares_text()}" for a in self.shares]
         if self.applied:
             lines.append(f"  applied {self.applied} missing fill(s) to the ledger (source reconcile)")
         return lines
@@ -99,6 +120,24 @@ class ReconcileReport:
             ],
             "mismatched": [vars_of(m) for m in self.mismatched],
             "positions": [vars_of(g) for g in self.gaps],
+            "lifecycle": [
+                {
+                    "activity_id": a.activity_id,
+                    "event": a.event,
+                    "symbol": a.symbol,
+                    "qty": a.contracts,
+                    "day": a.day.isoformat(),
+                    "applicable": a.activity_id not in self.lifecycle_refused,
+                    "reason": self.lifecycle_refused.get(a.activity_id),
+                }
+                for a in self.lifecycle
+            ],
+            "shares": [
+                {"activity_id": a.activity_id, "underlying": a.leg.underlying, "shares": a.leg.shares}
+                | {"price": None if a.leg.price is None else str(a.leg.price)}
+                for a in self.shares
+                if a.leg is not None
+            ],
             "applied": self.applied,
         }
 
@@ -133,13 +172,16 @@ def reconcile(
     zone: tzinfo,
     now: datetime,
     fee_per_contract: Decimal,
+    activities: Iterable[BrokerActivity] = (),
 ) -> ReconcileReport:
-    """Compare the whole ledger (`events`) with the broker's fills of `day` and its positions (symbol -> qty);
-    a missing fill would be recorded with `fee_per_contract` (the broker reports none)."""
+    """Compare the whole ledger (`events`) with the broker's fills, expiries, exercises and assignments
+    (`activities`) of `day` and its positions (symbol -> qty); a missing fill would be recorded with
+    `fee_per_contract` (the broker reports none)."""
     report = ReconcileReport(day)
     fills = sorted(broker_fills, key=lambda f: f.ts)
     recorded = {event.fill_id: event for event in events}
-    at_broker = {fill.fill_id for fill in fills}
+    lifecycle = list(activities)
+    at_broker = {fill.fill_id for fill in fills} | {activity.activity_id for activity in lifecycle}
     for fill in fills:
         event = recorded.get(fill.fill_id)
         if event is None:
@@ -152,9 +194,10 @@ def reconcile(
         for event in events
         if (event.broker_ts or event.ts).astimezone(zone).date() == day
         and event.actor not in _NOT_AT_BROKER
-        and event.fill_id not in at_broker
+        and _at_broker_as(event) not in at_broker
     ]
     positions = replay(events)
+    _plan_lifecycle(report, events, positions, lifecycle)
     held: dict[str, int] = {}
     for position in positions.values():
         if position.is_open:
@@ -166,6 +209,33 @@ def reconcile(
     ]
     _plan(report, events, positions, now, fee_per_contract)
     return report
+
+
+def _at_broker_as(event: TradeEvent) -> str:
+    """The id the broker knows a ledger line by: its fill id, or for an expiry, exercise or assignment the activity's
+    (a position's part of one shared by several positions carries both, see `fill_id_for`)."""
+    return event.fill_id.partition("/")[0] if event.event is not None else event.fill_id
+
+
+def _plan_lifecycle(
+    report: ReconcileReport, events: list[TradeEvent], positions: dict[str, Position], lifecycle: list[BrokerActivity]
+) -> None:
+    """The ledger lines of the expiries, exercises and assignments the ledger misses, applied to `positions` (so no
+    quantity difference is reported for them), and why the others may not be applied."""
+    plan = plan_activities(lifecycle, positions.values(), (event.fill_id for event in events))
+    for close in plan.closes:
+        positions[close.position.position_id], event = close_event(close, Source.RECONCILE, RECONCILE_ACTOR)
+        report.to_apply.append(event)
+    for activity in plan.not_held:
+        report.lifecycle_refused[activity.activity_id] = f"no open position of the desk holds {activity.symbol}"
+    for activity in plan.unpriced:
+        report.lifecycle_refused[activity.activity_id] = (
+            "no price of the underlying at that close to value it by (Alpaca gave the strike): the running desk "
+            "records it from its quotes"
+        )
+    planned = [close.activity for close in plan.closes] + plan.not_held + plan.unpriced
+    report.lifecycle = list({activity.activity_id: activity for activity in planned}.values())
+    report.shares = [activity for activity in lifecycle if activity.shares_text() is not None]
 
 
 def _plan(

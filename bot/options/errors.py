@@ -15,6 +15,11 @@ def shown(value: object) -> str:
     except ValueError:  # an int too long to print
         return "that number"
     text = text if len(text) <= SHOWN_LIMIT else text[: SHOWN_LIMIT - 3] + "..."
+    return escaped(text)
+
+
+def escaped(text: str) -> str:
+    """`text` shown as typed where Discord reads markdown and mentions."""
     return _FORMATTING.sub(r"\\\1", text)
 
 

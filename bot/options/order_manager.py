@@ -204,18 +204,29 @@ class OptionsOrderManager:
             position = self._open(position_id)
             return await self._trade(position, Side.SELL, position.qty, source, actor)
 
-    async def settle_expiry(self, position_id: str, price: Decimal, at: datetime, *, actor: str = "expiry") -> Position:
+    async def settle_expiry(
+        self,
+        position_id: str,
+        price: Decimal,
+        at: datetime,
+        *,
+        actor: str | None = "expiry",
+        source: Source = Source.STRATEGY,
+        fill_id: str | None = None,
+        noted: Mapping[str, object] | None = None,
+    ) -> Position:
         """Close a position left open at expiry at its settlement (intrinsic) value, 0 when out of the money,
         stamped `at` (the expiry day's close, whenever the desk gets to it).
 
-        No executor is involved: expiry is not an order, and a fill at 0 is right here.
+        No executor is involved: expiry is not an order, and a fill at 0 is right here. A broker's expiry, exercise
+        or assignment comes with its own `fill_id` (applied once, as any fill) and `noted` ledger fields.
         """
         async with self._lock(position_id):
             position = self._open(position_id)
             order = OrderContext(new_id("ord"), position_id, Side.SELL, position.qty)
             self.orders[order.order_id] = order
-            fill = Fill(new_id("fill"), order.order_id, Side.SELL, position.qty, price, Decimal(0), at)
-            return await self._apply(position, order, fill, Source.STRATEGY, actor)
+            fill = Fill(fill_id or new_id("fill"), order.order_id, Side.SELL, position.qty, price, Decimal(0), at)
+            return await self._apply(position, order, fill, source, actor, noted)
 
     def _lock(self, position_id: str) -> asyncio.Lock:
         return self._locks.setdefault(position_id, asyncio.Lock())
@@ -357,17 +368,29 @@ class OptionsOrderManager:
                 await close()
 
     async def _apply(
-        self, position: Position, order: OrderContext, fill: Fill, source: Source, actor: str | None
+        self,
+        position: Position,
+        order: OrderContext,
+        fill: Fill,
+        source: Source,
+        actor: str | None,
+        noted: Mapping[str, object] | None = None,
     ) -> Position:
         """Record one fill: position, ledger, order, listeners — all of it, even if the caller is cancelled.
 
         The fill happened at the executor; stopping half-way would leave a durable ledger line that the
         order or the position's message never heard of. A cancellation waits for this, then goes on.
         """
-        return await _whole(self._record(position, order, fill, source, actor))
+        return await _whole(self._record(position, order, fill, source, actor, noted))
 
     async def _record(
-        self, position: Position, order: OrderContext, fill: Fill, source: Source, actor: str | None
+        self,
+        position: Position,
+        order: OrderContext,
+        fill: Fill,
+        source: Source,
+        actor: str | None,
+        noted: Mapping[str, object] | None = None,
     ) -> Position:
         if fill.fill_id in self._fill_ids:
             log.warning("fill %s of order %s was reported again; applied once only", fill.fill_id, order.order_id)
@@ -386,6 +409,8 @@ class OptionsOrderManager:
             actor=actor,
         )
         event = TradeEvent.record(new_id("evt"), after, action)
+        if noted:
+            event = event.model_copy(update=noted)
         previous = self._positions.get(position.position_id)
         self._positions[position.position_id] = after
         if after.is_open:

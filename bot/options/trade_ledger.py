@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, BinaryIO, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,6 +31,7 @@ SCHEMA_VERSION = 1
 AVG_ENTRY_PLACES = Decimal("0.000001")  # the contract asks for at least 4 decimal places
 
 Money = Annotated[Decimal, Field(allow_inf_nan=False)]
+LifecycleEvent = Literal["expire", "exercise", "assign"]
 Id = Annotated[str, Field(min_length=1)]
 
 
@@ -73,6 +74,8 @@ class TradeEvent(BaseModel):
     realized_pnl_total: Money
     # When the broker executed a fill that was recorded later (by reconciliation); absent on other lines.
     broker_ts: AwareDatetime | None = Field(default=None, exclude_if=lambda value: value is None)
+    # How a position ended without an order (an expiry, exercise or assignment the broker reported); absent otherwise.
+    event: LifecycleEvent | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @classmethod
     def record(cls, event_id: str, position: Position, action: PositionAction) -> TradeEvent:

@@ -14,10 +14,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgpack
 from aiohttp import WSMsgType, web
@@ -93,6 +94,11 @@ class FakeAlpaca:
         self.assets = {"SPY": True, "QQQ": True}  # ticker -> tradable: the underlyings Alpaca knows
         self.orders: dict[str, FakeOrder] = {}  # by client order id
         self.activities: list[dict[str, Any]] = []
+        # Non-trade activities (OPEXP, OPEXC, OPASN, OPTRD) as Alpaca sends them, with their `date`.
+        self.events: list[dict[str, Any]] = []
+        # The account's options fields (GET /v2/account): level 2 buys calls and puts.
+        self.account: dict[str, Any] = {"options_approved_level": 2, "options_trading_level": 2}
+        self.account["options_buying_power"] = "100000"
         self.positions: dict[str, int] = {}  # compact symbol -> qty, as the broker holds it
         self.posts: Counter[str] = Counter()  # POST /v2/orders per client order id
         self.plans: list[list[Step]] = []  # taken by each new order in turn; none left: filled at 1.00
@@ -133,6 +139,8 @@ class FakeAlpaca:
         app.router.add_get("/v2/orders/{id}", self._order_by_id)
         app.router.add_delete("/v2/orders/{id}", self._cancel)
         app.router.add_get("/v2/account/activities/FILL", self._fill_activities)
+        app.router.add_get("/v2/account/activities/{kind}", self._non_trade_activities)
+        app.router.add_get("/v2/account", self._account)
         app.router.add_get("/v2/positions", self._positions)
         app.router.add_get("/v2/assets/{symbol}", self._asset)
         app.router.add_get("/stream", self._trade_stream)
@@ -255,6 +263,40 @@ class FakeAlpaca:
             and (until is None or datetime.fromisoformat(a["transaction_time"]) <= datetime.fromisoformat(until))
         ]
         return self._json(found)
+
+    async def _non_trade_activities(self, request: web.Request) -> web.Response:
+        """Of one kind, dated from `after`'s New York day on (Alpaca dates them; `until` likewise)."""
+        kind = request.match_info["kind"]
+        self.requests.append(f"GET /v2/account/activities/{kind}")
+        if kind not in ("OPEXP", "OPEXC", "OPASN", "OPTRD"):
+            return await self._unknown(request)
+        zone = ZoneInfo("America/New_York")
+        after = datetime.fromisoformat(request.query["after"]).astimezone(zone).date()
+        until = request.query.get("until")
+        last = datetime.fromisoformat(until).astimezone(zone).date() if until else None
+        found = [
+            e
+            for e in self.events
+            if e["activity_type"] == kind
+            and date.fromisoformat(e["date"]) >= after
+            and (last is None or date.fromisoformat(e["date"]) <= last)
+        ]
+        return self._json(found)
+
+    def add_event(self, kind: str, symbol: str, qty: int, day: date, price: str | None = None) -> str:
+        """A non-trade activity (an option's expiry, exercise, assignment, or its stock leg); returns its id."""
+        activity_id = f"{day:%Y%m%d}000000000::{uuid.uuid4()}"
+        event = {"id": activity_id, "activity_type": kind, "date": day.isoformat(), "net_amount": "0"}
+        event |= {"description": kind, "symbol": symbol, "qty": str(qty), "status": "executed"}
+        if price is not None:
+            event["price"] = price
+        self.events.append(event)
+        return activity_id
+
+    async def _account(self, request: web.Request) -> web.Response:
+        self.requests.append("GET /v2/account")
+        fields = {"id": self.account_id, "account_number": "PA0FAKE", "status": "ACTIVE", "currency": "USD"}
+        return self._json(fields | self.account)
 
     async def _asset(self, request: web.Request) -> web.Response:
         symbol = request.match_info["symbol"]
