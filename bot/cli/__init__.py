@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.cli import backtest, desk_state, ledger, reconcile, report, run
+from bot.cli import backtest, data, desk_state, ledger, reconcile, report, run
 from bot.cli.common import EXIT_INTERRUPTED, EXIT_PROBLEM, EXIT_USAGE, UsageError, folder
 
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_report_parser(commands, storage)
     desk_state.add_commands(commands, storage)
     backtest.add_backtest_parser(commands, storage)
+    data.add_data_parser(commands, storage)
     return parser
 
 
@@ -83,4 +84,6 @@ def _command(args: argparse.Namespace) -> int:
         return desk_state.status_command(settings, storage, as_json=args.json)
     if args.command == "backtest":
         return backtest.backtest_command(settings, storage, args)
+    if args.command == "data":
+        return data.alpaca_command(settings, args)
     return run.run_desk(settings, storage, given, args)

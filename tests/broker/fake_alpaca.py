@@ -107,6 +107,12 @@ class FakeAlpaca:
         self.stocks = DataFeed()
         self.trade_connects = 0
         self.requests: list[str] = []
+        # The data API's minute bars by symbol (a ticker, or a compact OCC symbol), as Alpaca sends them: t, o, h, l,
+        # c, v. A bars request takes the next status of its kind ("stocks", "options") here first: 0 never answers.
+        self.bars: dict[str, list[dict[str, Any]]] = {}
+        self.bars_page_size = 10_000
+        self.bars_faults: dict[str, list[int]] = {"stocks": [], "options": []}
+        self.bars_requests: list[tuple[str, dict[str, str]]] = []
         self._trade_sockets: list[web.WebSocketResponse] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -143,6 +149,8 @@ class FakeAlpaca:
         app.router.add_get("/v2/account", self._account)
         app.router.add_get("/v2/positions", self._positions)
         app.router.add_get("/v2/assets/{symbol}", self._asset)
+        app.router.add_get("/v2/stocks/bars", partial(self._bars, "stocks"))
+        app.router.add_get("/v1beta1/options/bars", partial(self._bars, "options"))
         app.router.add_get("/stream", self._trade_stream)
         app.router.add_get("/v1beta1/indicative", partial(self._data_stream, self.options))
         app.router.add_get("/v2/iex", partial(self._data_stream, self.stocks))
@@ -152,8 +160,10 @@ class FakeAlpaca:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._unheld = asyncio.Event()
 
     async def _stop(self) -> None:
+        self._unheld.set()
         for ws in [*self._trade_sockets, *self.options.sockets, *self.stocks.sockets]:
             await ws.close()
         if self._runner is not None:
@@ -317,6 +327,33 @@ class FakeAlpaca:
                 "fractionable": True,
             }
         )
+
+    async def _bars(self, kind: str, request: web.Request) -> web.Response:
+        """Historical bars of the symbols asked for between start and end, symbol by symbol then by time (as Alpaca
+        sorts them), a page of at most `limit` (and `bars_page_size`) at a time."""
+        query = dict(request.query)
+        self.bars_requests.append((kind, query))
+        if not request.headers.get("APCA-API-KEY-ID"):
+            return self._json({"code": 40110000, "message": "request is not authorized"}, 401)
+        if self.bars_faults[kind]:
+            status = self.bars_faults[kind].pop(0)
+            if status == 0:
+                await self._unheld.wait()
+            return self._json({"code": status, "message": f"fake Alpaca: {status}"}, status or 503)
+        start, end = (datetime.fromisoformat(query[edge]) for edge in ("start", "end"))
+        found = [
+            (symbol, bar)
+            for symbol in sorted(query["symbols"].split(","))
+            for bar in self.bars.get(symbol, [])
+            if start <= datetime.fromisoformat(bar["t"]) <= end
+        ]
+        offset = int(query.get("page_token") or 0)
+        limit = min(int(query.get("limit") or 1000), self.bars_page_size)
+        page: dict[str, list[dict[str, Any]]] = {}
+        for symbol, bar in found[offset : offset + limit]:
+            page.setdefault(symbol, []).append(bar)
+        following = str(offset + limit) if offset + limit < len(found) else None
+        return self._json({"bars": page, "next_page_token": following})
 
     async def _positions(self, request: web.Request) -> web.Response:
         return self._json(
