@@ -106,6 +106,10 @@ class FakeAlpaca:
         self.options = DataFeed()
         self.stocks = DataFeed()
         self.trade_connects = 0
+        # Option snapshots by compact OCC symbol, as Alpaca sends them ({"greeks": {...}, "impliedVolatility": ...}),
+        # and the statuses the next snapshot requests answer with instead.
+        self.snapshots: dict[str, dict[str, Any]] = {}
+        self.snapshot_faults: list[int] = []
         self.requests: list[str] = []
         # The data API's minute bars by symbol (a ticker, or a compact OCC symbol), as Alpaca sends them: t, o, h, l,
         # c, v. A bars request takes the next status of its kind ("stocks", "options") here first: 0 never answers.
@@ -151,6 +155,7 @@ class FakeAlpaca:
         app.router.add_get("/v2/assets/{symbol}", self._asset)
         app.router.add_get("/v2/stocks/bars", partial(self._bars, "stocks"))
         app.router.add_get("/v1beta1/options/bars", partial(self._bars, "options"))
+        app.router.add_get("/v1beta1/options/snapshots", self._option_snapshots)
         app.router.add_get("/stream", self._trade_stream)
         app.router.add_get("/v1beta1/indicative", partial(self._data_stream, self.options))
         app.router.add_get("/v2/iex", partial(self._data_stream, self.stocks))
@@ -307,6 +312,13 @@ class FakeAlpaca:
         self.requests.append("GET /v2/account")
         fields = {"id": self.account_id, "account_number": "PA0FAKE", "status": "ACTIVE", "currency": "USD"}
         return self._json(fields | self.account)
+
+    async def _option_snapshots(self, request: web.Request) -> web.Response:
+        if self.snapshot_faults:
+            return self._json({"code": 0, "message": "fake Alpaca: snapshots down"}, self.snapshot_faults.pop(0))
+        wanted = request.query.get("symbols", "").split(",")
+        found = {symbol: self.snapshots[symbol] for symbol in wanted if symbol in self.snapshots}
+        return self._json({"snapshots": found, "next_page_token": None})
 
     async def _asset(self, request: web.Request) -> web.Response:
         symbol = request.match_info["symbol"]
