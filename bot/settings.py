@@ -183,8 +183,22 @@ class RiskSettings(Section):
     max_net_delta: Money = _LIMITS.max_net_delta
     max_vega: Money = _LIMITS.max_vega
 
+    # On its expiry day, from this New York time (as long before an early close), a long position in the money is
+    # closed ("close"), the admins are told ("alert"), or nothing ("off"): see bot/runtime/expiry_guard.py.
+    expiry_guard: Literal["close", "alert", "off"] = "close"
+    expiry_guard_time: ClockTime = time(15, 15)
+
+    @field_validator("expiry_guard_time")
+    @classmethod
+    def _in_the_session(cls, value: time) -> time:
+        if not time(9, 30) < value < time(16, 0):
+            raise ValueError(
+                f'expected a New York time after 09:30 and before 16:00, such as "15:15", not {value:%H:%M}'
+            )
+        return value
+
     def limits(self) -> RiskLimits:
-        return RiskLimits(**self.model_dump())
+        return RiskLimits(**self.model_dump(exclude={"expiry_guard", "expiry_guard_time"}))
 
 
 Notify = Literal["notify", "silent", "off"]

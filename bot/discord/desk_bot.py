@@ -108,7 +108,12 @@ class OptionDeskBot(commands.Bot):
         if settings.executor != "paper":
             from bot.broker.link import BrokerLink
 
-            broker = BrokerLink(settings, self.storage, alert=lambda text: self.alerts.alert("broker start-up", text))
+            broker = BrokerLink(
+                settings,
+                self.storage,
+                alert=lambda text: self.alerts.alert("broker start-up", text),
+                admins=self.alerts.alert,
+            )
         feed: QuoteFeed = broker.feed if broker else WallClockFeed(sim_market(settings, None), clock)
         board = DiscordBoard(self, lambda: self.settings.discord.trade_channel_id or 0, position_buttons)
         self._desk = await open_desk(
@@ -119,6 +124,7 @@ class OptionDeskBot(commands.Bot):
             board=board,
             broker=broker,
             notify=lambda: self.settings.discord.notify,
+            alert=self.alerts.alert,
         )
         self._workers = self.desk.workers()
         self.desk.ledger.subscribe_failures(

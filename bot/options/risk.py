@@ -138,6 +138,7 @@ class Buy:
     pending: list[PendingBuy] = field(default_factory=list)  # other buys in flight
     # The figures of this buy's contract and of every one held or being bought, by symbol (when a greek limit is on).
     greeks: Mapping[str, ContractGreeks] = field(default_factory=dict)
+    buying_power: Decimal | None = None  # the broker account's options buying power (None: no broker, or not known)
 
     @property
     def is_open(self) -> bool:
@@ -314,6 +315,23 @@ def _vega(limits: RiskLimits, buy: Buy) -> str | None:
     return None
 
 
+def _buying_power(limits: RiskLimits, buy: Buy) -> str | None:
+    """Not a limit of the desk's but the broker's: a buy its options buying power cannot pay for would be refused
+    there, so it is refused here first, in a sentence (always on at a broker)."""
+    power = buy.buying_power
+    if power is None:
+        return None
+    if buy.price is None:
+        return f"Refused: there is no usable quote for {buy.position.contract.label} to price it against the account."
+    needed = buy.price * buy.qty * buy.position.contract.multiplier + sum((p.premium for p in buy.pending), Decimal(0))
+    if needed > power:
+        return (
+            f"Refused: the account's options buying power at the broker is {dollars(power)}, and this buy (with the "
+            f"buys still working) needs {dollars(needed)}."
+        )
+    return None
+
+
 # In the order a trader would look: when, what, how much, then the desk as a whole.
 BUY_CHECKS: tuple[Callable[[RiskLimits, Buy], str | None], ...] = (
     _hours,
@@ -327,6 +345,7 @@ BUY_CHECKS: tuple[Callable[[RiskLimits, Buy], str | None], ...] = (
     _net_delta,
     _vega,
     _daily_loss,
+    _buying_power,
 )
 
 
@@ -347,6 +366,10 @@ def expected_buy_price(quote: Quote | None) -> Decimal | None:
 
 def _always_active() -> DeskState:
     return NEVER_SET
+
+
+def _unknown() -> Decimal | None:
+    return None
 
 
 class RiskCheck:
@@ -370,6 +393,8 @@ class RiskCheck:
         self._state = state
         self._zone = zone  # whose day the daily loss is counted on
         self._greeks = greeks
+        # The broker account's options buying power as last read (a broker desk hands in its own).
+        self.buying_power: Callable[[], Decimal | None] = _unknown
 
     def expected_price(self, contract: OptionContract) -> Decimal | None:
         """What a buy of `contract` is expected to fill at now (None without a usable quote)."""
@@ -400,7 +425,7 @@ class RiskCheck:
                 contracts = {p.contract for p in [position, *held]} | {p.contract for p in in_flight}
                 figures = self._greeks.greeks(contracts, now)
             realized = realized_on(everything, trading_day(now, self._zone))
-            buy = Buy(position, qty, price, quote, held, realized, now, in_flight, figures)
+            buy = Buy(position, qty, price, quote, held, realized, now, in_flight, figures, self.buying_power())
             refusal = buy_refusal(self.limits, buy)
         if refusal is not None:
             log.warning(

@@ -29,6 +29,7 @@ from bot.options.risk import DeskState, RiskCheck, TradingState
 from bot.options.sim_market import SimulatedFeed, SimulatedMarket, Sleep, UnderlyingSpec
 from bot.options.trade_ledger import LedgerError, LedgerGone, TradeEvent, TradeLedger
 from bot.runtime.desk_greeks import greeks_now, greeks_source
+from bot.runtime.expiry_guard import Alert, ExpiryGuard
 from bot.runtime.message_board import Board, BoardSink
 from bot.runtime.message_map import MESSAGE_FILE, MessageMap, out_of_date
 from bot.runtime.options_trade_notifier import OptionsTradeNotifier
@@ -91,6 +92,7 @@ class Desk:
     broker: BrokerLink | None = None
     zone: tzinfo = MARKET_TZ  # whose day "today" is (see `trading_day`)
     greeks: GreeksSource | None = None  # where the desk's greeks come from (see `greeks_source`)
+    guard: ExpiryGuard | None = None  # the expiry-day guard (see bot/runtime/expiry_guard.py)
     _next_expiry: datetime | None = None
     _expiries_changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Each underlying's last price before the next expiry's close: what an option expiring then settles on.
@@ -101,6 +103,8 @@ class Desk:
         self.quotes.subscribe(self._on_quote)
         self.manager.subscribe(self._on_fill)
         self._find_next_expiry()
+        if self.broker is not None:
+            self.broker.spot = self.spot_at_close  # what an exercise at the broker is valued at
 
     def today(self) -> date:
         """The desk's day now, on its clock: what /pnl, /positions and /status call today."""
@@ -130,7 +134,7 @@ class Desk:
             if session_close(position.contract.expiry) > close:
                 continue
             underlying = position.contract.underlying
-            spot = self._before_close.get(underlying) or self._spot_at(underlying, close)
+            spot = self.spot_at_close(underlying, close)
             if spot is None:
                 log.warning(
                     "position %s expired at %s; no price of %s at the close to settle it on yet",
@@ -151,6 +155,10 @@ class Desk:
             await self.manager.settle_expiry(position.position_id, price, close)
         self._before_close.clear()
 
+    def spot_at_close(self, underlying: str, close: datetime) -> Decimal | None:
+        """The underlying's last price at or before the next expiry's `close`, as this run saw it (else `_spot_at`)."""
+        return self._before_close.get(underlying) or self._spot_at(underlying, close)
+
     def _spot_at(self, underlying: str, close: datetime) -> Decimal | None:
         """The underlying's price at `close` when no quote before it reached this run (it started after the close):
         from the feed's own price history (the simulated market's path), else the latest quote."""
@@ -164,6 +172,8 @@ class Desk:
 
     async def step(self) -> None:
         """Handle everything the last quotes set off, in a fixed order (the demo day's deterministic step)."""
+        if self.guard is not None:
+            await self.guard.check()
         for _ in range(10):  # actions can set off more work (a fill, then a message), never without end
             await self.runner.process_all()
             await self.watcher.deliver_all()
@@ -218,7 +228,10 @@ class Desk:
             workers["market"] = self.simulate
             return workers
         workers["feed"] = partial(self.feed.run, self.quotes)
-        workers["expiry"] = self.run_expiry
+        if self.broker is None:  # at a broker, its expiries and exercises close the positions (see BrokerLink)
+            workers["expiry"] = self.run_expiry
+        if self.guard is not None:
+            workers["expiry guard"] = self.guard.run
         for name in self.runner.strategies:
             workers[f"strategy {name}"] = partial(self.runner.run, name)
             workers[f"watcher {name}"] = partial(self.watcher.run, name)
@@ -287,11 +300,13 @@ async def open_desk(
     board: Board,
     broker: BrokerLink | None = None,
     notify: Callable[[], dict[ActionKind, Notify]] | None = None,
+    alert: Alert | None = None,
 ) -> Desk:
     """The one builder of a desk: open the ledger (repairing a torn tail), rebuild and verify the positions from
     it, bring the state store in line, and wire everything up on `clock`, quoted by `feed`, its position messages
     shown on `board`; with a `broker`, orders go to it instead of the paper executor. `notify` says which events
     notify (default: the settings' `[discord] notify`; the Discord desk reads its current settings at each use).
+    `alert(kind, text)` tells the admins (default: the log).
 
     The demo, `run`, the Discord desk and backtests all come through here; they differ only in what they hand in.
     """
@@ -299,13 +314,22 @@ async def open_desk(
     ledger, store, resumed = await start_up(storage, now=clock(), zone=settings.zone, orders_at_broker=bool(broker))
     try:
         notify = notify or (lambda: settings.discord.notify)
-        return await _assemble(settings, storage, clock, feed, board, broker, notify, ledger, store, resumed)
+        desk = await _assemble(settings, storage, clock, feed, board, broker, notify, ledger, store, resumed)
     except BaseException:
         # A start that fails (a bad stored value, a strategy that cannot be built, a stop) leaves nothing open:
         # aiosqlite's thread would keep the process alive.
         await store.close()
         ledger.close()
         raise
+    risk = settings.risk
+    desk.guard = ExpiryGuard(
+        risk.expiry_guard, risk.expiry_guard_time, desk.manager, desk.quotes, clock, alert or _log_alert
+    )
+    return desk
+
+
+def _log_alert(kind: str, text: str) -> None:
+    log.warning("%s: %s", kind, text)
 
 
 async def _assemble(
@@ -351,6 +375,7 @@ async def _assemble(
     )
     if broker is not None:
         await broker.attach(manager, store)
+        risk.buying_power = broker.buying_power
     manager.record_orders(store)  # each order's intent is on disk before it is sent; no fill waits for the store
     messages = MessageMap(storage / MESSAGE_FILE)
     greeks_of = partial(greeks_now, greeks, clock)

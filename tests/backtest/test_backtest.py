@@ -21,7 +21,7 @@ from bot.runtime import backtest
 from bot.runtime.backtest import BACKTEST_MARK, run_backtest
 from bot.runtime.demo import run_demo_day
 from bot.runtime.demo_folder import claim_demo_folder
-from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, Settings, SettingsError
+from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, RiskSettings, Settings, SettingsError
 from tests.core.factories import BREAKOUT_CALL, record_a_breakout
 
 SEED = 5  # a seed whose days open, add, trim and close (tests/runtime/test_demo_day.py)
@@ -69,7 +69,9 @@ async def test_a_position_open_at_its_expiry_settles_at_that_days_close(tmp_path
         exits=ExitRuleSettings(profit_ladder=[], stop_loss_pct=None, trailing_stop_pct=None, time_stop_minutes=None),
     )
 
-    result = await run_backtest(Settings(strategies=[zero_dte]), tmp_path, WEDNESDAY, FRIDAY, seed=SEED)
+    # Held to the close: the expiry-day guard would close one in the money before (tests/broker/test_expiry_guard.py).
+    settings = Settings(strategies=[zero_dte], risk=RiskSettings(expiry_guard="off"))
+    result = await run_backtest(settings, tmp_path, WEDNESDAY, FRIDAY, seed=SEED)
 
     settled = [e for e in result.fills if e.actor == "expiry"]
     assert [e.expiry for e in settled] == [WEDNESDAY, FRIDAY]

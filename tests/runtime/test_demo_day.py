@@ -12,7 +12,7 @@ from bot.paths import ledger_path
 from bot.render.text import demo_day, money
 from bot.runtime.demo import run_demo_day
 from bot.runtime.desk import sim_market
-from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, Settings, SettingsError
+from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, RiskSettings, Settings, SettingsError
 
 DAY = date(2026, 11, 25)
 SEED = 5  # a day on the simulated market that opens, adds, trims and closes
@@ -89,7 +89,8 @@ async def test_a_position_open_at_expiry_settles_at_the_close_at_its_intrinsic_v
         days_to_expiry=0,
         exits=ExitRuleSettings(profit_ladder=[], stop_loss_pct=None, trailing_stop_pct=None, time_stop_minutes=None),
     )
-    settings = Settings(strategies=[zero_dte])
+    # Held to the close: the expiry-day guard would close it in the money before (tests/broker/test_expiry_guard.py).
+    settings = Settings(strategies=[zero_dte], risk=RiskSettings(expiry_guard="off"))
 
     summary = await run_demo_day(settings, tmp_path, seed=SEED, day=day, out=io.StringIO())
 

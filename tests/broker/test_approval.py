@@ -1,0 +1,58 @@
+"""At start a broker desk reads the account: an options level below 2 (buying calls and puts) refuses the start in one
+line naming the level; the options buying power holds each buy, refused in one sentence when it cannot pay."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.options.contracts import OptionContract
+from bot.options.quotes import Quote
+from bot.options.risk import RiskRefused
+from bot.settings import SettingsError
+from tests.broker.conftest import NOW, Clock, broker_desk
+from tests.broker.fake_alpaca import FakeAlpaca
+
+SPY = OptionContract.parse("SPY   261127C00450000")
+
+
+@pytest.mark.parametrize("level", [0, 1])
+async def test_a_level_too_low_refuses_the_start_naming_it(
+    fake: FakeAlpaca, storage: Path, clock: Clock, level: int
+) -> None:
+    fake.account |= {"options_approved_level": level, "options_trading_level": level}
+    with pytest.raises(
+        SettingsError, match=f"options trading level is {level}, and buying calls and puts needs level 2"
+    ):
+        async with broker_desk(fake, storage, clock):
+            pass
+    assert not [r for r in fake.requests if r.startswith("POST")]
+
+
+async def test_the_approved_level_counts_when_alpaca_gives_no_effective_one(
+    fake: FakeAlpaca, storage: Path, clock: Clock
+) -> None:
+    fake.account = {"options_approved_level": 3, "options_buying_power": "5000"}
+    async with broker_desk(fake, storage, clock) as desk:
+        assert desk.broker is not None
+        assert (desk.broker.options_level, desk.broker.buying_power()) == (3, Decimal(5000))
+
+
+async def test_a_buy_the_buying_power_cannot_pay_for_is_refused(fake: FakeAlpaca, storage: Path, clock: Clock) -> None:
+    fake.account["options_buying_power"] = "209.99"
+    async with broker_desk(fake, storage, clock) as desk:
+        desk.quotes.update(SPY.symbol, Quote(bid=Decimal("1.00"), ask=Decimal("1.05"), ts=NOW))
+        with pytest.raises(RiskRefused) as refused:
+            await desk.manager.open_position(SPY, 2, strategy="spy-orb")  # 2 x 1.05 x 100 = 210.00
+        assert str(refused.value) == (
+            "Refused: the account's options buying power at the broker is 209.99, and this buy (with the buys still "
+            "working) needs 210.00."
+        )
+        assert not fake.orders and desk.ledger.read() == []
+        fake.account["options_buying_power"] = "210.00"
+        assert desk.broker is not None
+        await desk.broker.read_account()
+        position = await desk.manager.open_position(SPY, 2, strategy="spy-orb")
+        assert position.qty == 2
