@@ -182,7 +182,6 @@ class RiskSettings(Section):
     # point, after the buy; off by default.
     max_net_delta: Money = _LIMITS.max_net_delta
     max_vega: Money = _LIMITS.max_vega
-
     # On its expiry day, from this New York time (as long before an early close), a long position in the money is
     # closed ("close"), the admins are told ("alert"), or nothing ("off"): see bot/runtime/expiry_guard.py.
     expiry_guard: Literal["close", "alert", "off"] = "close"
@@ -221,6 +220,8 @@ class DiscordSettings(Section):
         ActionKind.CLOSE: "notify",
     }
     charts: Flag = True  # a chart image on each position's message; off spares a slow machine the drawing
+    # How long an /open or /add preview's Confirm stays good, on the desk's clock: later it answers that it expired.
+    preview_seconds: Annotated[Int, within(5, 900, unit="seconds")] = 60
 
 
 def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSettings]:

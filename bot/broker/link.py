@@ -26,6 +26,7 @@ from bot.broker.activities import BrokerActivity, Spot, fetch_activities, no_spo
 from bot.broker.alpaca import Alpaca
 from bot.broker.alpaca_executor import AlpacaExecutor
 from bot.broker.alpaca_quotes import AlpacaQuoteFeed
+from bot.broker.option_chain import AlpacaChain
 from bot.broker.reconcile_fetch import reconcile_day
 from bot.broker.restart import follow_orders_left_open, orders_left_open, take_old_journal
 from bot.options.clock import Clock, utc_now
@@ -33,6 +34,7 @@ from bot.options.errors import TradeError
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.order_record import OrdersInFlight, StoredOrder
 from bot.options.positions import Position, Source
+from bot.options.quotes import QuoteCache
 from bot.options.trade_ledger import TradeEvent
 from bot.settings import Settings, SettingsError
 from bot.strategies.base import Strategy
@@ -165,6 +167,13 @@ class BrokerLink:
                 raise SettingsError(
                     f"bad setting strategies: {strategy.name} trades {symbol}, which Alpaca does not trade now"
                 )
+
+    def option_chain(self, quotes: QuoteCache) -> AlpacaChain:
+        """The chain traders open from: the underlyings of the strategies and of `[[market.underlyings]]`."""
+        named = [s.underlying for s in self.settings.strategies] + [u.symbol for u in self.settings.market.underlyings]
+        underlyings = list(dict.fromkeys(named))
+        data = self.alpaca.option_data_client()
+        return AlpacaChain(self.client, data, quotes, lambda: underlyings, self.settings.broker.option_feed)
 
     def watch(self, strategies: Iterable[Strategy]) -> None:
         """Quote what the strategies watch (their underlyings) from the start: they ask only for contracts."""

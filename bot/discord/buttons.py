@@ -1,4 +1,4 @@
-"""The Trim 25% / Trim 50% / Close buttons under a position's message, and the trades behind them and `/trim`,
+"""The Trim 25% / Trim 50% / Close / Add buttons under a position's message, and the trades behind them and `/trim`,
 `/close`.
 
 Buttons are persistent (`DynamicItem`: the custom id carries the position), so they keep working after a restart;
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord.errors import answer_error, refusal
+from bot.discord.open_flow import AddQuantity
 from bot.discord.rights import require_trader
 from bot.discord.ui import actor_of, trade_result
 from bot.options.errors import TradeError
@@ -138,6 +139,35 @@ class CloseButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"pos
         )
 
 
+class AddButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"pos:add:(?P<id>[\w-]+)"):
+    """Buy more: asks how many, then shows the same preview and Confirm as /add."""
+
+    def __init__(self, position_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(label="Add", style=discord.ButtonStyle.primary, custom_id=f"pos:add:{position_id}")
+        )
+        self.position_id = position_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> AddButton:
+        return cls(match["id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            require_trader(interaction, _bot(interaction).settings)
+            position = _bot(interaction).desk.manager.get(self.position_id)
+            if not position.is_open:
+                raise TradeError(
+                    f"Position {position.contract.label} ({self.position_id}) is closed; nothing to add to."
+                )
+        except Exception as error:
+            await answer_error(interaction, error)
+            return
+        await interaction.response.send_modal(AddQuantity(self.position_id))
+
+
 def position_buttons(position: Position) -> discord.ui.View | None:
     """The buttons under an open position's message; a closed position has none."""
     if not position.is_open:
@@ -146,4 +176,5 @@ def position_buttons(position: Position) -> discord.ui.View | None:
     for percent in TRIM_BUTTONS:
         view.add_item(TrimButton(position.position_id, percent))
     view.add_item(CloseButton(position.position_id))
+    view.add_item(AddButton(position.position_id))
     return view

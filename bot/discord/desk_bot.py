@@ -19,11 +19,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.board import DiscordBoard
-from bot.discord.buttons import CloseButton, TrimButton, position_buttons
+from bot.discord.buttons import AddButton, CloseButton, TrimButton, position_buttons
 from bot.discord.charts import PositionCharts
 from bot.discord.embeds import NO_MENTIONS
 from bot.discord.errors import answer_error
 from bot.discord.link import LinkState, Note
+from bot.discord.open_flow import CancelTicket, ConfirmTicket, Tickets
 from bot.discord.pnl_report import post_day_summary
 from bot.options.clock import WallClock
 from bot.options.market_data import QuoteFeed
@@ -38,7 +39,15 @@ from bot.settings import Settings, check_discord_settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.positions", "cogs.trading", "cogs.admin", "cogs.risk", "cogs.broker", "cogs.analytics")
+EXTENSIONS = (
+    "cogs.positions",
+    "cogs.trading",
+    "cogs.opening",
+    "cogs.admin",
+    "cogs.risk",
+    "cogs.broker",
+    "cogs.analytics",
+)
 CLOSE_WITHIN = 10.0  # seconds the stop waits for background tasks and alerts
 
 
@@ -85,6 +94,7 @@ class OptionDeskBot(commands.Bot):
         self.charts: PositionCharts | None = None  # the charts on positions' messages, once the desk is open
         self.scheduler: AsyncIOScheduler | None = None
         self.alerts = AdminAlerts(self.tell_admins)
+        self.tickets = Tickets()  # /open and /add previews waiting for their Confirm
 
     @property
     def message_map(self) -> MessageMap:
@@ -156,7 +166,8 @@ class OptionDeskBot(commands.Bot):
         settings = self.settings
         await self.open()
         self.start_workers()
-        self.add_dynamic_items(TrimButton, CloseButton)  # the buttons of messages posted before a restart work too
+        # The buttons of messages posted before a restart work too (a preview's Confirm says it is no longer valid).
+        self.add_dynamic_items(TrimButton, CloseButton, AddButton, ConfirmTicket, CancelTicket)
         for extension in EXTENSIONS:
             if extension in self.extensions:
                 continue

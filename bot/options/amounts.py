@@ -46,3 +46,20 @@ def trim_percent(value: object) -> Decimal:
     if not 0 < percent <= _HUNDRED:
         raise TradeError(f"A trim percentage must be above 0 and at most 100, not {shown(value)}.")
     return percent
+
+
+_CENT = Decimal("0.01")
+MAX_PRICE = Decimal(100_000)  # per share: far above any option's premium
+
+
+def limit_price(value: object) -> Decimal:
+    """A limit price as a trader types it: above 0, in dollars and cents (at most 2 decimals); anything else is
+    refused."""
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        value = str(value)  # as typed: a float's binary digits are no one's price
+    text = str(value).strip() if isinstance(value, str | Decimal) else ""
+    price = Decimal(text) if _NUMBER.fullmatch(text) else None
+    # The range first: quantizing a huge exponent would raise instead of answering.
+    if price is None or not 0 < price <= MAX_PRICE or price != price.quantize(_CENT):
+        raise TradeError(f"{shown(value)} is not a price (a positive amount in dollars and cents, such as 1.25).")
+    return price.quantize(_CENT)

@@ -323,11 +323,24 @@ class SimulatedMarket:
             ts=self.now,
         )
 
-    def _contract_quote(self, contract: OptionContract) -> Quote:
+    def vol_and_rate(self, underlying: str) -> tuple[float, float]:
+        """The annualised volatility of `underlying` and the rate its options are priced at."""
+        return self._paths[underlying].spec.vol, self._rate
+
+    def contract_quote_at(self, contract: OptionContract, at: datetime) -> Quote | None:
+        """The quote `contract` has at `at` (prices are a function of time), without quoting it from now on: what a
+        chain shows a trader. None for a contract on no underlying of this market."""
+        spot = self.spot_at(contract.underlying, at)
+        return None if spot is None else self._contract_quote(contract, spot, at.astimezone(UTC))
+
+    def _contract_quote(
+        self, contract: OptionContract, spot: Decimal | None = None, at: datetime | None = None
+    ) -> Quote:
+        now = self.now if at is None else at
         theo = black_scholes(
-            float(self._spots[contract.underlying]),
+            float(self._spots[contract.underlying] if spot is None else spot),
             float(contract.strike),
-            years_to_expiry(contract, self.now),
+            years_to_expiry(contract, now),
             self._rate,
             self._paths[contract.underlying].spec.vol,
             contract.right,
@@ -337,14 +350,14 @@ class SimulatedMarket:
         # Below a cent of value the floor lands on zero: nobody bids for a worthless option.
         bid = max(_cents(theo - half_spread, ROUND_FLOOR), _ZERO)
         ask = max(_cents(theo + half_spread, ROUND_CEILING), CENT)
-        sizes = _size_rng(self._seed, contract.symbol, self.now)
+        sizes = _size_rng(self._seed, contract.symbol, now)
         return Quote(
             bid=bid,
             ask=ask,
             last=_cents(theo, ROUND_HALF_UP),
             bid_size=sizes.randint(1, _MAX_SIZE),
             ask_size=sizes.randint(1, _MAX_SIZE),
-            ts=self.now,
+            ts=now,
         )
 
 

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.options.chain import ChainSource, SimulatedChain
 from bot.options.clock import Clock, DeskClock, desk_clock
 from bot.options.execution_paper import PaperConfig, PaperExecutor
 from bot.options.executor import Executor
@@ -21,6 +22,7 @@ from bot.options.greeks import GreeksSource
 from bot.options.market_data import PriceHistory, QuoteFeed
 from bot.options.market_hours import MARKET_TZ, session_close, trading_day
 from bot.options.order_manager import OptionsOrderManager
+from bot.options.orders import OrderRequest
 from bot.options.position_watcher import PositionWatcher
 from bot.options.positions import ActionKind, Position
 from bot.options.pricing import RATE
@@ -91,6 +93,11 @@ class Desk:
     switch: TradingSwitch
     broker: BrokerLink | None = None
     zone: tzinfo = MARKET_TZ  # whose day "today" is (see `trading_day`)
+    # What traders open from (None: a feed without a chain, e.g. a replay), the risk check every order passes, and
+    # what an order is expected to fill at now (a preview shows it before the trader confirms).
+    chain: ChainSource | None = None
+    risk: RiskCheck | None = None
+    estimate: Callable[[OrderRequest], Decimal | None] | None = None
     greeks: GreeksSource | None = None  # where the desk's greeks come from (see `greeks_source`)
     guard: ExpiryGuard | None = None  # the expiry-day guard (see bot/runtime/expiry_guard.py)
     _next_expiry: datetime | None = None
@@ -255,6 +262,7 @@ class Desk:
                     await self._quoted.wait()
 
     async def close(self) -> None:
+        self.messages.flush()
         await self.store.close()
         self.ledger.close()
 
@@ -416,4 +424,25 @@ async def _assemble(
         broker,
         settings.zone,
         greeks=greeks,
+        chain=_chain(feed, broker, quotes, clock),
+        risk=risk,
+        estimate=_fill_estimate(executor, risk),
     )
+
+
+def _chain(
+    feed: QuoteFeed | SimulatedFeed, broker: BrokerLink | None, quotes: QuoteCache, clock: DeskClock
+) -> ChainSource | None:
+    if broker is not None:
+        return broker.option_chain(quotes)
+    market = getattr(feed, "market", None)  # the simulated market's feeds, on wall time or stepped
+    return SimulatedChain(market, quotes, clock) if isinstance(market, SimulatedMarket) else None
+
+
+def _fill_estimate(executor: Executor, risk: RiskCheck) -> Callable[[OrderRequest], Decimal | None]:
+    """The paper executor's own fill price (slippage, crossed and stale quotes included); at a broker, the price risk
+    counts a buy at (the ask, then the last trade, then the bid)."""
+    if isinstance(executor, PaperExecutor):
+        paper = executor
+        return lambda order: paper.fill_price(order)[0]
+    return lambda order: risk.expected_price(order.contract)

@@ -342,7 +342,9 @@ async def test_storms_of_429s_and_5xxs_end_with_every_message_final_within_the_l
             assert fake.attachment_data[int(chart["id"])].startswith(b"\x89PNG\r\n\x1a\n")
             buttons = [b["custom_id"] for row in message.components for b in row["components"]]
             assert buttons == (
-                [f"pos:trim:25:{pid}", f"pos:trim:50:{pid}", f"pos:close:{pid}"] if position.is_open else []
+                [f"pos:trim:25:{pid}", f"pos:trim:50:{pid}", f"pos:close:{pid}", f"pos:add:{pid}"]
+                if position.is_open
+                else []
             )
         accepted_posts = fake.requests_of("create", status=200)
         assert len(accepted_posts) == POSITIONS  # the 503'd post was looked up in the history, then posted once

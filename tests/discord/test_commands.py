@@ -15,7 +15,7 @@ from bot.options.errors import TradeError
 from tests.discord.conftest import GUILD_ID, NOW, QQQ, SPY, Desk
 
 ADMIN_COMMANDS = {"reset-messages", "halt", "reduce-only", "resume", "reconcile"}
-EXPECTED_COMMANDS = {"positions", "position", "trim", "close", "status", "pnl", *ADMIN_COMMANDS}
+EXPECTED_COMMANDS = {"positions", "position", "trim", "close", "status", "pnl", "chain", "open", "add", *ADMIN_COMMANDS}
 POSITION_OPTION = {"type": 3, "required": True, "autocomplete": True}
 
 

@@ -133,7 +133,7 @@ async def test_an_open_position_has_buttons_and_a_closed_one_has_none(desk: Desk
     await desk.deliver()
 
     # Assert
-    assert buttons_while_open == [f"pos:trim:25:{pid}", f"pos:trim:50:{pid}", f"pos:close:{pid}"]
+    assert buttons_while_open == [f"pos:trim:25:{pid}", f"pos:trim:50:{pid}", f"pos:close:{pid}", f"pos:add:{pid}"]
     closed = desk.message_of(pid)
     assert closed.components == []
     assert desk.edits(closed)[-1].json["components"] == []

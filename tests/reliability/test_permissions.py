@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,9 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot.options.contracts import OptionContract
+from bot.options.contracts import Right as OptionRight
+from bot.options.market_hours import MARKET_TZ, next_trading_day
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord, Json
 from tests.discord.wire import (
     ADMIN_ROLE_ID,
@@ -46,6 +51,21 @@ class Right:
 
     needs: str  # TRADER or ADMIN
     call: Callable[[str], Any]
+    answers: int = 4  # how an allowed press is answered: 4 an ephemeral message, 9 a form, 7 its own message edited
+
+
+def listed_expiry() -> date:
+    """An expiry the simulated chain lists whenever the test runs (its clock is the wall clock)."""
+    return next_trading_day(datetime.now(MARKET_TZ).date() + timedelta(days=7))
+
+
+def opening(pid: str) -> dict[str, Any]:
+    return {"underlying": "SPY", "expiry": listed_expiry().isoformat(), "strike": "401", "right": "call", "qty": 1}
+
+
+def preview_button(what: str) -> Callable[[str], str]:
+    """A preview's Confirm or Cancel for a preview this bot never made: answered in a sentence on the preview."""
+    return lambda pid: f"tkt:{what}:never-made:{int(datetime.now(UTC).timestamp())}"
 
 
 # Every command (by qualified name) and every button (by DynamicItem class name) the bot has. Add new ones here.
@@ -61,10 +81,16 @@ COMMAND_RIGHTS: dict[str, Right] = {
     "halt": Right(ADMIN, lambda pid: {"reason": "checking rights"}),
     "reduce-only": Right(ADMIN, lambda pid: {"reason": "checking rights"}),
     "resume": Right(ADMIN, lambda pid: {}),
+    "chain": Right(TRADER, lambda pid: {"underlying": "SPY"}),
+    "open": Right(TRADER, opening),
+    "add": Right(TRADER, lambda pid: {"position": pid, "qty": 1}),
 }
 BUTTON_RIGHTS: dict[str, Right] = {
     "TrimButton": Right(TRADER, lambda pid: f"pos:trim:25:{pid}"),
     "CloseButton": Right(TRADER, lambda pid: f"pos:close:{pid}"),
+    "AddButton": Right(TRADER, lambda pid: f"pos:add:{pid}", answers=9),
+    "ConfirmTicket": Right(TRADER, preview_button("ok"), answers=7),
+    "CancelTicket": Right(TRADER, preview_button("no"), answers=7),
 }
 
 ADMIN_ID = 910_000_000_000_000_032
@@ -162,6 +188,11 @@ async def test_every_command_and_button_for_every_member_and_place(
         )
         fresh = [await open_position() for _ in range(allowed_cases)]
         message_id = wire.mapped_message(shared).id
+        wire.quote(
+            OptionContract("SPY", listed_expiry(), OptionRight.CALL, Decimal(401)), "1.00", "1.10"
+        )  # what /open buys
+        # A preview's buttons sit on an ephemeral message of the member's, not on a position's message.
+        preview_id = fake.add_message(CHANNEL_ID, created_at=datetime.now(UTC), content="a preview").id
         cases = 0
         for member, user_id in MEMBERS.items():
             for place, (guild_id, channel_id) in PLACES.items():
@@ -178,6 +209,9 @@ async def test_every_command_and_button_for_every_member_and_place(
                         assert answer["data"]["flags"] & EPHEMERAL and answer["data"].get("content") not in REFUSALS, (
                             where
                         )  # or deferred
+                        trading = bot.desk.switch.current.state == "active"  # an admin's /halt stops them
+                        if name == "chain" or (name in {"open", "add"} and trading):  # the chain, or a preview
+                            assert answer["data"].get("embeds"), (where, answer["data"].get("content"))
                     else:
                         assert_refused_leaking_nothing(answer, wire, where)
                         assert wire.ledger_bytes() == ledger, where
@@ -187,11 +221,18 @@ async def test_every_command_and_button_for_every_member_and_place(
                     right = BUTTON_RIGHTS[name]
                     yes = allowed(right.needs, member, place)
                     ledger = wire.ledger_bytes()
-                    clicked = await fake.click(guild_id, channel_id, user_id, message_id, right.call(shared))
+                    custom_id, on = right.call(shared), message_id
+                    if right.answers == 7:  # discord.py answers only a button that is on the message pressed
+                        on = preview_id
+                        button = {"type": 2, "style": 1, "label": name, "custom_id": custom_id}
+                        fake.messages[on].components = [{"type": 1, "components": [button]}]
+                    clicked = await fake.click(guild_id, channel_id, user_id, on, custom_id)
                     answer = await clicked.response()
                     where = f"{name} by {member} in {place}"
-                    if yes:  # a Confirm is asked for; nothing is sold yet
+                    if yes and right.answers == 4:  # a Confirm is asked for; nothing is sold yet
                         assert answer["data"]["flags"] & EPHEMERAL and answer["data"]["components"], where
+                    elif yes:  # the form asking how many; or the preview saying it is no longer good
+                        assert answer["type"] == right.answers and answer["data"].get("content") not in REFUSALS, where
                     else:
                         assert_refused_leaking_nothing(answer, wire, where)
                     assert wire.ledger_bytes() == ledger, where
