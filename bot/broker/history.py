@@ -98,12 +98,13 @@ def parse_bars(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list
     return parsed
 
 
-def in_session(bar: Bar) -> bool:
-    """A bar of a regular session whose close was known before the session closed. The bar of the last minute, which
-    ends at the close, is left out as the simulated market's last tick comes before the close; pre- and after-market
-    bars are left out because the strategies read the session from its open."""
+def session_day(bar: Bar) -> date | None:
+    """The trading day of a bar of its regular session whose close was known before the session closed, else None.
+    The bar of the last minute, which ends at the close, is left out as the simulated market's last tick comes before
+    the close; pre- and after-market bars are left out because the strategies read the session from its open."""
     day = bar.start.astimezone(MARKET_TZ).date()
-    return is_trading_day(day) and session_open(day) <= bar.start and bar.end < session_close(day)
+    in_session = is_trading_day(day) and session_open(day) <= bar.start and bar.end < session_close(day)
+    return day if in_session else None
 
 
 @dataclass
@@ -117,8 +118,8 @@ class Days:
 def split_days(bars: Iterable[Bar], first: date, last: date) -> Days:
     by_day: dict[date, list[Bar]] = {}
     for bar in bars:
-        if in_session(bar):
-            by_day.setdefault(bar.start.astimezone(MARKET_TZ).date(), []).append(bar)
+        if (day := session_day(bar)) is not None:
+            by_day.setdefault(day, []).append(bar)
     days = Days({}, [])
     day = first
     while day <= last:
@@ -156,36 +157,30 @@ def fetch_windows(picked: Mapping[date, set[OptionContract]], last: date) -> dic
 def option_rows(bars: Mapping[str, Sequence[Bar]], spread: SpreadModel, days: Collection[date]) -> list[Row]:
     """Quotes of each contract's session bars on `days` (those the underlying is quoted on), keyed by its padded OCC
     symbol (the desk's key for a contract)."""
+    padded = {symbol: OptionContract.parse(symbol).symbol for symbol in bars}
     return [
-        (bar.end, OptionContract.parse(symbol).symbol, spread.quote(bar))
+        (bar.end, padded[symbol], spread.quote(bar))
         for symbol, series in bars.items()
         for bar in series
-        if in_session(bar) and bar.start.astimezone(MARKET_TZ).date() in days
+        if session_day(bar) in days
     ]
 
 
 def replay_file(rows: Iterable[Row], suffix: str) -> bytes:
     """The quotes, sorted by time, in the replay format of `suffix` (.csv or .jsonl); times in New York."""
-    records = [_record(*row) for row in sorted(rows, key=lambda row: row[:2])]
+    stamps: dict[datetime, str] = {}  # a minute's quotes share their time: written once
+    records = [
+        [
+            stamps.get(ts) or stamps.setdefault(ts, ts.astimezone(MARKET_TZ).isoformat()),
+            symbol,
+            *("" if value is None else str(value) for value in (q.bid, q.ask, q.last, q.bid_size, q.ask_size)),
+        ]
+        for ts, symbol, q in sorted(rows, key=lambda row: row[:2])
+    ]
     if suffix == ".jsonl":
-        return "".join(json.dumps({k: v for k, v in r.items() if v}) + "\n" for r in records).encode()
+        return "".join(json.dumps({k: v for k, v in zip(FIELDS, r, strict=True) if v}) + "\n" for r in records).encode()
     text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(FIELDS)
     writer.writerows(records)
     return text.getvalue().encode()
-
-
-def _record(ts: datetime, symbol: str, quote: Quote) -> dict[str, str]:
-    def text(value: object) -> str:
-        return "" if value is None else str(value)
-
-    return {
-        "ts": ts.astimezone(MARKET_TZ).isoformat(),
-        "symbol": symbol,
-        "bid": text(quote.bid),
-        "ask": text(quote.ask),
-        "last": text(quote.last),
-        "bid_size": text(quote.bid_size),
-        "ask_size": text(quote.ask_size),
-    }

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.broker.history import Bar, SpreadModel, in_session, picked_contracts, replay_file
+from bot.broker.history import Bar, SpreadModel, picked_contracts, replay_file, session_day
 from bot.cli import main
 from bot.options.contracts import OptionContract, Right
 from bot.options.market_hours import MARKET_TZ, session_close, session_open
@@ -375,7 +375,7 @@ def test_the_contracts_are_the_strategies_own_choice() -> None:
     ],
 )
 def test_only_session_bars_become_quotes(start: datetime, kept: bool) -> None:
-    assert in_session(bar("1.00", start.astimezone(UTC))) is kept
+    assert session_day(bar("1.00", start.astimezone(UTC))) == (start.date() if kept else None)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
