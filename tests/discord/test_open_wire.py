@@ -1,0 +1,56 @@
+"""/open at the wire level, the real discord.py client against our fake Discord: a preview sends nothing, and two
+Confirms of one preview (a double click, or a press sent twice) open one position, with one ledger line and one
+message."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.options.contracts import OptionContract, Right
+from bot.options.market_hours import MARKET_TZ, next_trading_day
+from tests.discord.fake_discord import EPHEMERAL
+from tests.discord.wire import CHANNEL_ID, GUILD_ID, ON_VIRTUAL_TIME, TRADER_ID, desk_on_fake
+
+pytestmark = ON_VIRTUAL_TIME
+
+
+def button(answer: dict[str, Any], label: str) -> str:
+    return next(
+        b["custom_id"] for row in answer["data"]["components"] for b in row["components"] if b["label"] == label
+    )
+
+
+async def test_two_confirms_of_one_preview_open_one_position(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    async with desk_on_fake(monkeypatch, tmp_path) as wire:
+        fake, manager = wire.fake, wire.bot.desk.manager
+        expiry = next_trading_day(datetime.now(MARKET_TZ).date() + timedelta(days=7))  # listed whenever this runs
+        wire.quote(OptionContract("SPY", expiry, Right.CALL, Decimal(600)), "2.00", "2.10")
+        options = {"underlying": "SPY", "expiry": expiry.isoformat(), "strike": "600", "right": "call", "qty": 2}
+
+        asked = await fake.send_slash(GUILD_ID, CHANNEL_ID, TRADER_ID, "open", options)
+        preview = await asked.response()
+        previewed = (wire.ledger_bytes(), len(wire.position_messages()), dict(manager.orders))
+        confirm = button(preview, "Confirm")
+        first = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, asked.original_id or 0, confirm)
+        second = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, asked.original_id or 0, confirm)
+        answers = [await first.response(), await second.response()]
+        await wire.deliver()
+
+        assert preview["type"] == 4 and preview["data"]["flags"] & EPHEMERAL
+        assert preview["data"]["embeds"][0]["title"] == f"Open: buy 2 SPY {expiry.isoformat()} 600C"
+        assert previewed == (b"", 0, {})
+        contents = sorted(answer["data"]["content"] for answer in answers)
+        assert contents[0].startswith(f"Bought 2 SPY {expiry.isoformat()} 600C @ 2.1")
+        assert contents[1] == (
+            "This preview was already confirmed or cancelled (or the bot restarted); nothing more was sent."
+        )
+        [line] = wire.ledger_lines()
+        assert (line["source"], line["actor"], line["strategy"]) == ("manual", f"discord:{TRADER_ID}", "manual")
+        assert [p.position_id for p in manager.all_positions()] == [line["position_id"]]
+        assert len(wire.messages_of(line["position_id"])) == 1
+        assert all(a["type"] == 7 and not a["data"]["components"] for a in answers)  # no Confirm left to press
