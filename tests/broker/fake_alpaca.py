@@ -110,6 +110,8 @@ class FakeAlpaca:
         # and the statuses the next snapshot requests answer with instead.
         self.snapshots: dict[str, dict[str, Any]] = {}
         self.snapshot_faults: list[int] = []
+        # Listed option contracts (GET /v2/options/contracts), as Alpaca sends them; see `list_contract`.
+        self.contracts: list[dict[str, Any]] = []
         self.requests: list[str] = []
         # The data API's minute bars by symbol (a ticker, or a compact OCC symbol), as Alpaca sends them: t, o, h, l,
         # c, v. A bars request takes the next status of its kind ("stocks", "options") here first: 0 never answers.
@@ -156,6 +158,8 @@ class FakeAlpaca:
         app.router.add_get("/v2/stocks/bars", partial(self._bars, "stocks"))
         app.router.add_get("/v1beta1/options/bars", partial(self._bars, "options"))
         app.router.add_get("/v1beta1/options/snapshots", self._option_snapshots)
+        app.router.add_get("/v1beta1/options/snapshots/{underlying}", self._option_chain)
+        app.router.add_get("/v2/options/contracts", self._option_contracts)
         app.router.add_get("/stream", self._trade_stream)
         app.router.add_get("/v1beta1/indicative", partial(self._data_stream, self.options))
         app.router.add_get("/v2/iex", partial(self._data_stream, self.stocks))
@@ -318,6 +322,56 @@ class FakeAlpaca:
             return self._json({"code": 0, "message": "fake Alpaca: snapshots down"}, self.snapshot_faults.pop(0))
         wanted = request.query.get("symbols", "").split(",")
         found = {symbol: self.snapshots[symbol] for symbol in wanted if symbol in self.snapshots}
+        return self._json({"snapshots": found, "next_page_token": None})
+
+    def list_contract(self, symbol: str, open_interest: int | None = None) -> None:
+        """List an option contract by its compact OCC symbol (e.g. SPY261127C00600000)."""
+        root, expiry, right, strike = symbol[:-15], symbol[-15:-9], symbol[-9], int(symbol[-8:]) / 1000
+        self.contracts.append(
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_OID, symbol)),
+                "symbol": symbol,
+                "name": symbol,
+                "status": "active",
+                "tradable": True,
+                "expiration_date": f"20{expiry[:2]}-{expiry[2:4]}-{expiry[4:]}",
+                "root_symbol": root,
+                "underlying_symbol": root,
+                "underlying_asset_id": str(uuid.uuid5(uuid.NAMESPACE_OID, root)),
+                "type": "call" if right == "C" else "put",
+                "style": "american",
+                "strike_price": str(strike),
+                "size": "100",
+                "open_interest": None if open_interest is None else str(open_interest),
+            }
+        )
+
+    async def _option_contracts(self, request: web.Request) -> web.Response:
+        query = request.query
+        self.requests.append(f"GET /v2/options/contracts {query.get('expiration_date', '')}")
+        found = [
+            c
+            for c in self.contracts
+            if c["underlying_symbol"] in query.get("underlying_symbols", "").split(",")
+            and query.get("expiration_date", c["expiration_date"]) == c["expiration_date"]
+            and query.get("expiration_date_gte", "") <= c["expiration_date"] <= query.get("expiration_date_lte", "9")
+            and float(query.get("strike_price_gte", 0)) <= float(c["strike_price"])
+            and float(c["strike_price"]) <= float(query.get("strike_price_lte", "inf"))
+        ]
+        start, size = int(query.get("page_token") or 0), int(query.get("limit", 100))
+        following = str(start + size) if start + size < len(found) else None
+        return self._json({"option_contracts": found[start : start + size], "next_page_token": following})
+
+    async def _option_chain(self, request: web.Request) -> web.Response:
+        if self.snapshot_faults:
+            return self._json({"code": 0, "message": "fake Alpaca: snapshots down"}, self.snapshot_faults.pop(0))
+        root, query = request.match_info["underlying"], request.query
+        expiry = query.get("expiration_date", "").replace("-", "")[2:]
+        found = {
+            symbol: snapshot
+            for symbol, snapshot in self.snapshots.items()
+            if symbol.startswith(root) and symbol[len(root) :].startswith(expiry)
+        }
         return self._json({"snapshots": found, "next_page_token": None})
 
     async def _asset(self, request: web.Request) -> web.Response:
