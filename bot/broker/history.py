@@ -65,7 +65,8 @@ class SpreadModel:
         return Quote(bid=bid, ask=ask, last=close, ts=bar.end)
 
     def describe(self) -> str:
-        return f"{self.pct:g} % of the close wide, each side at least {self.min_ticks} cent(s) from it, rounded out"
+        ticks = f"{self.min_ticks} cent" + "s" * (self.min_ticks != 1)
+        return f"{self.pct:g} % of the close wide, each side at least {ticks} from it, bid rounded down and ask up"
 
 
 # The underlying is only read, never traded: a cent either side of the close, as the simulated market quotes it, so

@@ -141,9 +141,11 @@ def alpaca_command(settings: Settings, args: argparse.Namespace) -> int:
     write_atomically(args.out, replay_file([*underlying_quotes, *options], suffix))
     traded = len({symbol for _, symbol, _ in options})
     print(
-        f"wrote {args.out}: {len(underlying_quotes) + len(options)} quotes on {len(days.bars)} trading days from "
-        f"{min(days.bars)} to {max(days.bars)}: {underlying} {len(underlying_quotes)}, {traded} of the {contracts} "
-        f"option contracts picked {len(options)} (the others did not trade); option quotes {spread.describe()}"
+        f"wrote {args.out}: {len(underlying_quotes) + len(options):,} quotes on {len(days.bars)} trading days from "
+        f"{min(days.bars)} to {max(days.bars)}\n"
+        f"  {underlying}: {len(underlying_quotes):,} quotes (a cent either side of each bar's close)\n"
+        f"  options: {len(options):,} quotes of {traded} of the {contracts} contracts the strategies would pick (the "
+        f"others never traded), {spread.describe()}"
     )
     if days.skipped:
         print("skipped: " + ", ".join(f"{day} ({why})" for day, why in days.skipped))
