@@ -156,6 +156,7 @@ async def run_backtest(
     # A backtest stopped half-way is run again, not resumed: nothing waits for the disk but the close.
     desk.ledger.durable = desk.messages.durable = False
     await desk.store.skip_syncs()
+    desk.store.hold_writes()
     result = BacktestResult(storage, first, last, board=memory)
 
     async def keep(event: TradeEvent, position: object) -> None:

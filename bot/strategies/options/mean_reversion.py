@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Protocol
 
 from bot.options.contracts import Right
@@ -32,22 +32,31 @@ class MeanReversion(UnderlyingStrategy):
         self.lookback = timedelta(minutes=config.lookback_minutes)
         self.entry_z = config.entry_z
         self.add_z = config.add_z
-        self._prices: deque[tuple[datetime, float]] = deque()
+        # The window: its quotes' times and prices side by side, so that the sums take the prices as they are.
+        self._times: deque[datetime] = deque()
+        self._values: deque[float] = deque()
+        self._day = (datetime.max.replace(tzinfo=MARKET_TZ), datetime.min.replace(tzinfo=MARKET_TZ))
 
     def _z_score(self, now: datetime, price: float) -> float | None:
-        prices = self._prices
-        if prices and now.astimezone(MARKET_TZ).date() != prices[-1][0].astimezone(MARKET_TZ).date():
-            prices.clear()  # a new session: yesterday's range says little about today's
-        prices.append((now, price))
-        while prices and prices[0][0] < now - self.lookback:
-            prices.popleft()
-        if now - prices[0][0] < self.lookback * 0.9:
+        times, values = self._times, self._values
+        if not self._day[0] <= now < self._day[1]:
+            # A new session: yesterday's range says little about today's. (The day's bounds, not each quote's date
+            # in New York: two conversions a quote were a tenth of the strategy's time.)
+            times.clear()
+            values.clear()
+            start = datetime.combine(now.astimezone(MARKET_TZ).date(), time(0), MARKET_TZ)
+            self._day = (start, datetime.combine(start.date() + timedelta(days=1), time(0), MARKET_TZ))
+        times.append(now)
+        values.append(price)
+        while times[0] < now - self.lookback:
+            times.popleft()
+            values.popleft()
+        if now - times[0] < self.lookback * 0.9:
             return None  # not enough history yet
-        values = [p for _, p in prices]
         mean = math.fsum(values) / len(values)
         # Not statistics.pstdev: its exact fractions cost a third of a millisecond a tick, the largest part of a
         # backtest's time; summed with fsum the spread is within an ulp or two of the exact one.
-        spread = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / len(values))
+        spread = math.sqrt(math.fsum([(value - mean) ** 2 for value in values]) / len(values))
         return (price - mean) / spread if spread else None
 
     def _cooling_down(self, now: datetime) -> bool:
