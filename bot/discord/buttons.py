@@ -58,13 +58,15 @@ class Confirm(discord.ui.View):
     @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[Confirm]) -> None:
         self.stop()
+        # Discord waits 3 s for an answer and an order at a broker may take longer: answered now, told after.
+        await interaction.response.defer()
         try:
             require_trader(interaction, _bot(interaction).settings)  # a role removed meanwhile counts
             result = await self._action(interaction)
         except Exception as error:
             # The refusal replaces the question, so no Confirm / Cancel is left behind to press again.
             result = refusal(interaction, error)
-        await interaction.response.edit_message(content=result, view=None)
+        await interaction.edit_original_response(content=result, view=None)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[Confirm]) -> None:

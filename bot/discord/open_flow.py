@@ -299,12 +299,14 @@ class ConfirmTicket(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_TI
         return cls(match["token"], datetime.fromtimestamp(int(match["at"]), tz=UTC))
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        # Discord waits 3 s for an answer and an order at a broker may take longer: answered now, told after.
+        await interaction.response.defer()
         try:
             result = await confirm(interaction, self.token, self.at)
         except Exception as error:
             # The refusal replaces the preview, so no Confirm is left behind to press again.
             result = refusal(interaction, error)
-        await interaction.response.edit_message(content=result, embed=None, view=None)
+        await interaction.edit_original_response(content=result, embed=None, view=None)
 
 
 class CancelTicket(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_TICKET.replace("ok|no", "no")):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from simcord import assert_responded
 
+from bot.options.execution_paper import PaperExecutor
+from bot.options.orders import Fill, OrderRequest
 from tests.discord.conftest import GUILD_ID, SPY, Desk, fields_of
 
 
@@ -133,3 +138,27 @@ async def test_buttons_keep_working_after_a_restart(desk: Desk) -> None:
     assert desk.ledger_lines()[-1]["actor"] == f"discord:{desk.trader.id}"
     assert [m.id for m in desk.messages()] == [message.id]
     assert fields_of(desk.message_of(position.position_id).embeds[0])["Open"] == "5"
+
+
+async def test_an_order_slower_than_discords_three_seconds_is_still_answered(desk: Desk, monkeypatch) -> None:
+    position = await desk.open(qty=10)
+    pid = position.position_id
+    desk.quote(SPY, "1.20", "1.30")
+    execute, answered = PaperExecutor.execute, asyncio.Event()
+
+    async def slow(self: PaperExecutor, order: OrderRequest) -> AsyncIterator[Fill]:
+        await desk.env.external_wait(answered.wait(), reason="a broker that takes 5 s")
+        async for fill in execute(self, order):
+            yield fill
+
+    monkeypatch.setattr(PaperExecutor, "execute", slow)
+    ask = await desk.trader.click(desk.message_of(pid), label="Trim 50%")
+    await desk.trader.click(ask.response, label="Confirm")
+    await desk.env.advance_time(5)  # past the 3 s Discord gives a button's first answer
+    answered.set()
+    await desk.deliver()
+
+    assert desk.manager.get(pid).qty == 5
+    [answer] = [r.json for r in desk.env.http_requests if r.method == "PATCH" and r.path.endswith("/@original")]
+    assert answer["content"].startswith("Sold 5 SPY 2026-11-27 450C @ 1.20")
+    assert answer["components"] == []

@@ -38,13 +38,18 @@ async def test_two_confirms_of_one_preview_open_one_position(monkeypatch: pytest
         confirm = button(preview, "Confirm")
         first = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, asked.original_id or 0, confirm)
         second = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, asked.original_id or 0, confirm)
-        answers = [await first.response(), await second.response()]
+        acks = [await first.response(), await second.response()]
+        await fake.wait_for(lambda: len(fake.requests_of("original")) == 2, 5.0, "no answer to a Confirm")
         await wire.deliver()
 
         assert preview["type"] == 4 and preview["data"]["flags"] & EPHEMERAL
         assert preview["data"]["embeds"][0]["title"] == f"Open: buy 2 SPY {expiry.isoformat()} 600C"
         assert previewed == (b"", 0, {})
-        contents = sorted(answer["data"]["content"] for answer in answers)
+        # Each Confirm is acknowledged at once (an order may take longer than Discord's 3 s), then says its outcome
+        # in place of the preview, leaving no Confirm to press.
+        assert [ack["type"] for ack in acks] == [6, 6]
+        answers = [request.json for request in fake.requests_of("original")]
+        contents = sorted(answer["content"] for answer in answers)
         assert contents[0].startswith(f"Bought 2 SPY {expiry.isoformat()} 600C @ 2.1")
         assert contents[1] == (
             "This preview was already confirmed or cancelled (or the bot restarted); nothing more was sent."
@@ -53,4 +58,4 @@ async def test_two_confirms_of_one_preview_open_one_position(monkeypatch: pytest
         assert (line["source"], line["actor"], line["strategy"]) == ("manual", f"discord:{TRADER_ID}", "manual")
         assert [p.position_id for p in manager.all_positions()] == [line["position_id"]]
         assert len(wire.messages_of(line["position_id"])) == 1
-        assert all(a["type"] == 7 and not a["data"]["components"] for a in answers)  # no Confirm left to press
+        assert all(answer["components"] == [] and answer["embeds"] == [] for answer in answers)
