@@ -35,7 +35,7 @@ from pydantic_settings import (
 
 from bot.broker.config import BrokerSettings
 from bot.options.contracts import root_problem
-from bot.options.positions import ActionKind
+from bot.options.positions import MANUAL_STRATEGY, ActionKind
 from bot.options.risk import RiskLimits
 from bot.paths import PROJECT_ROOT
 from bot.settings_types import OFF, ClockTime, Dec, Flag, Int, Percent, PercentOrOff, Real, within
@@ -91,6 +91,14 @@ class StrategyBase(Section):
     # Buy the contract of the expiry whose |delta| is nearest this (0.30); off: the one at the money.
     target_delta: Annotated[Annotated[Real, within(0, 1, above=True, off=True)] | None, OFF] = None
     exits: ExitRuleSettings = ExitRuleSettings()
+
+    @field_validator("name")
+    @classmethod
+    def _not_manual(cls, value: str) -> str:
+        # Positions a trader opens for no strategy carry this name; a strategy of that name would take them over.
+        if value.lower() == MANUAL_STRATEGY:
+            raise ValueError(f"{value!r} is the name of the positions traders open by hand; give the strategy another")
+        return value
 
     @field_validator("underlying")
     @classmethod

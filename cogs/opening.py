@@ -11,12 +11,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.open_cards import chain_embed
-from bot.discord.open_flow import MANUAL, adding, chain_of, opening, parse_expiry, parse_right, show_preview
+from bot.discord.open_flow import adding, chain_of, opening, parse_expiry, parse_right, show_preview
 from bot.discord.rights import is_trader, traders_only
 from bot.discord.ui import MAX_CHOICES, position_choices, reply
 from bot.options.amounts import MAX_CONTRACTS
 from bot.options.chain import nearest_first
 from bot.options.errors import TradeError
+from bot.options.positions import MANUAL_STRATEGY
 
 if TYPE_CHECKING:
     from bot.discord.desk_bot import OptionDeskBot
@@ -142,9 +143,9 @@ class Opening(commands.Cog):
     async def _strategies(self, interaction: discord.Interaction, current: str) -> Choices:
         if not is_trader(interaction, self.bot.settings):
             return []
-        names = [MANUAL, *(s.name for s in self.bot.settings.strategies)]
+        names = [MANUAL_STRATEGY, *(s.name for s in self.bot.settings.strategies)]
         return [
-            app_commands.Choice(name=f"{n} (no automatic exits)" if n == MANUAL else n, value=n)
+            app_commands.Choice(name=f"{n} (no automatic exits)" if n == MANUAL_STRATEGY else n, value=n)
             for n in names
             if current.strip().lower() in n.lower()
         ][:MAX_CHOICES]

@@ -11,6 +11,7 @@ import discord
 from bot.discord.embeds import EMBED_LIMIT, FIELD_LIMIT
 from bot.options.chain import Chain
 from bot.options.market_hours import MARKET_TZ, session_close
+from bot.options.positions import MANUAL_STRATEGY
 from bot.options.risk import dollars
 from bot.render.chain import HEADER, chain_lines
 
@@ -70,7 +71,11 @@ def preview_embed(preview: Preview, expires: datetime) -> discord.Embed:
     embed.add_field(name="Premium at risk", value=f"{dollars(preview.premium)} ({ticket.qty} x {contract.multiplier})")
     if ticket.position_id is not None:
         embed.add_field(name="Position", value=f"`{ticket.position_id}`", inline=False)
-    exits = MANUAL_EXITS if ticket.strategy == "manual" else f"Handed to {ticket.strategy}: its exit rules manage it."
+    exits = (
+        MANUAL_EXITS
+        if ticket.strategy == MANUAL_STRATEGY
+        else f"Handed to {ticket.strategy}: its exit rules manage it."
+    )
     embed.add_field(name="Exits", value=exits, inline=False)
     if preview.limits:
         embed.add_field(name="Desk limits", value="\n".join(preview.limits)[:FIELD_LIMIT], inline=False)

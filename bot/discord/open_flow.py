@@ -30,7 +30,7 @@ from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError, shown
 from bot.options.market_hours import trading_day
 from bot.options.orders import OrderRequest, Side
-from bot.options.positions import Position, Source
+from bot.options.positions import MANUAL_STRATEGY, Position, Source
 from bot.options.risk import RiskCheck, dollars, premium_at_risk, realized_on
 from bot.settings import Settings
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from bot.discord.desk_bot import OptionDeskBot
     from bot.runtime.desk import Desk
 
-MANUAL = "manual"  # the strategy of a position no strategy manages: no automatic exits
 _RIGHTS = {
     "c": Right.CALL,
     "call": Right.CALL,
@@ -127,8 +126,8 @@ def parse_right(value: str) -> Right:
 def strategy_of(settings: Settings, value: str | None) -> str:
     """The strategy a new position is handed to: a configured one by name, or manual (none)."""
     name = (value or "").strip()
-    if not name or name.lower() == MANUAL:
-        return MANUAL
+    if not name or name.lower() == MANUAL_STRATEGY:
+        return MANUAL_STRATEGY
     names = [s.name for s in settings.strategies]
     if name not in names:
         listed = ", ".join(names) or "none is configured"
@@ -268,7 +267,9 @@ def bought(position: Position, ticket: Ticket) -> str:
     got = sum(a.qty for a in fills)
     price = sum((a.price * a.qty for a in fills), Decimal(0)) / got
     rest = f"; the other {ticket.qty - got} were not filled" if got < ticket.qty else ""
-    managed = "manual: no automatic exits" if position.strategy == MANUAL else f"its exits: {position.strategy}"
+    managed = (
+        "manual: no automatic exits" if position.strategy == MANUAL_STRATEGY else f"its exits: {position.strategy}"
+    )
     return (
         f"Bought {got} {position.contract.label} @ {price.quantize(Decimal('0.0001')).normalize():f}{rest}. "
         f"Position `{position.position_id}` holds {position.qty} ({managed})."

@@ -32,6 +32,10 @@ class PositionStatus(StrEnum):
     CLOSED = "closed"
 
 
+# The strategy of a position a trader opened for no strategy to manage (no automatic exits).
+MANUAL_STRATEGY = "manual"
+
+
 class Source(StrEnum):
     STRATEGY = "strategy"
     MANUAL = "manual"

@@ -246,6 +246,11 @@ def test_two_strategies_of_one_name_are_refused(config: Path) -> None:
     assert text.startswith("bad setting strategies: more than one strategy is named mr"), text
 
 
+def test_a_strategy_named_like_the_traders_own_positions_is_refused(config: Path) -> None:
+    text = refusal(config, ONE_STRATEGY.replace("'mr'", "'Manual'"))
+    assert text.startswith("bad setting strategies.0.name: 'Manual' is the name of the positions traders open"), text
+
+
 def test_an_underlying_listed_twice_in_the_simulated_market_is_refused(config: Path) -> None:
     row = "[[market.underlyings]]\nsymbol = 'SPY'\nprice = '600'\nvol = 0.2\n"
     assert refusal(config, row + row).startswith("bad setting market.underlyings: SPY is listed more than once")
