@@ -33,6 +33,7 @@ class Holder:
     command: str
     since: str  # UTC ISO time the lock was taken
     discord: str | None = None  # how the desk's Discord link is, when it has one ("connected", "unreachable ...")
+    broker: str | None = None  # the desk's broker account, when it has one ("Alpaca paper, options level 2")
 
     def describe(self) -> str:
         if not self.pid:

@@ -137,6 +137,7 @@ class Risk(commands.Cog):
             backlog=desk.notifier.backlog,
             uptime=timedelta(seconds=time.monotonic() - self.bot.started_at),
             zone=settings.zone,
+            broker=desk.broker.describe() if desk.broker is not None else None,
             greeks=greeks,
         )
         embed = discord.Embed(

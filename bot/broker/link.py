@@ -140,6 +140,12 @@ class BrokerLink:
         except InvalidOperation:
             self._buying_power = None
 
+    def describe(self) -> str:
+        """The account in a few words, for /status and `python -m bot status`."""
+        level = "options level unknown" if self.options_level is None else f"options level {self.options_level}"
+        power = "" if self._buying_power is None else f", options buying power {self._buying_power:,.2f}"
+        return f"Alpaca {'paper' if self.alpaca.paper else 'LIVE'}, {level}{power}"
+
     def buying_power(self) -> Decimal | None:
         """The account's options buying power as last read (None: not known), which the pre-trade check holds each
         buy's premium to."""

@@ -89,6 +89,7 @@ def status_command(settings: Settings, storage: Path, *, as_json: bool) -> int:
         zone=settings.zone,
         greeks=greeks,
         greeks_note=greeks_note,
+        broker=holder.broker if holder else None,
     )
     print(json.dumps(status_json(status), indent=2) if as_json else render_status(status))
     return EXIT_OK if status.trading.known else EXIT_PROBLEM

@@ -51,7 +51,13 @@ def run_desk(settings: Settings, storage: Path, given: Path | None, args: argpar
         settings = discord_run_settings(settings, args)
         refuse_simulated_folder(storage)
         with holding(storage, "run (Discord)") as lock:
-            return run_discord(settings, storage, token, note=lambda link: lock.note(discord=link))
+            return run_discord(
+                settings,
+                storage,
+                token,
+                note=lambda link: lock.note(discord=link),
+                broker_note=lambda text: lock.note(broker=text),
+            )
     if args.command == "run":
         refuse_simulated_folder(storage)
         with holding(storage, "run"):
@@ -88,17 +94,20 @@ def discord_run_settings(settings: Settings, args: argparse.Namespace) -> Settin
     return settings.model_copy(update={"market": settings.market.model_copy(update={"seed": seed})})
 
 
-def run_discord(settings: Settings, storage: Path, token: SecretStr, *, note: Note | None = None) -> int:
+def run_discord(
+    settings: Settings, storage: Path, token: SecretStr, *, note: Note | None = None, broker_note: Note | None = None
+) -> int:
     """The desk on Discord until SIGINT/SIGTERM (exit 0). It trades from the start; while Discord is out of reach
-    the log-in is retried, and `note(text)` hears how the link is. A refused token, or any other answer from
-    Discord that a retry cannot change, is one line and exit 1, the desk closed first."""
+    the log-in is retried, and `note(text)` hears how the link is (`broker_note(text)` the broker account). A refused
+    token, or any other answer from Discord that a retry cannot change, is one line and exit 1, the desk closed
+    first."""
     import discord
 
     from bot.discord.desk_bot import create_bot
     from bot.discord.link import OneLineReconnects, serve
     from bot.runtime.lifetime import run_until_signalled
 
-    bot = create_bot(settings, storage=storage, link_note=note)
+    bot = create_bot(settings, storage=storage, link_note=note, broker_note=broker_note)
     logging.getLogger("discord.client").addFilter(OneLineReconnects())
     try:
         run_until_signalled(serve(bot, token.get_secret_value()))

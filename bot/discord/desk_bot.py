@@ -94,6 +94,7 @@ class OptionDeskBot(commands.Bot):
         self.charts: PositionCharts | None = None  # the charts on positions' messages, once the desk is open
         self.scheduler: AsyncIOScheduler | None = None
         self.alerts = AdminAlerts(self.tell_admins)
+        self.broker_note: Note | None = None  # hears the broker account once the desk is open (the lock's note)
         self.tickets = Tickets()  # /open and /add previews waiting for their Confirm
 
     @property
@@ -137,6 +138,8 @@ class OptionDeskBot(commands.Bot):
             alert=self.alerts.alert,
         )
         self._workers = self.desk.workers()
+        if broker is not None and self.broker_note is not None:
+            self.broker_note(broker.describe())
         self.desk.ledger.subscribe_failures(
             lambda error: self.alerts.alert(
                 "ledger", f"{error}. Trades are refused until it can be written again; nothing unrecorded was done."
@@ -279,6 +282,9 @@ def create_bot(
     background: bool = True,
     clock: Callable[[], datetime] | None = None,
     link_note: Note | None = None,
+    broker_note: Note | None = None,
 ) -> OptionDeskBot:
     check_discord_settings(settings)
-    return OptionDeskBot(settings, storage, background=background, clock=clock, link_note=link_note)
+    bot = OptionDeskBot(settings, storage, background=background, clock=clock, link_note=link_note)
+    bot.broker_note = broker_note
+    return bot

@@ -39,6 +39,7 @@ class DeskStatus:
     exposure: Exposure | None = None
     greeks_source: str | None = None
     greeks_note: str = "not known here"
+    broker: str | None = None  # the broker account ("Alpaca paper, options level 2, ..."); None: paper, or not known
 
     @property
     def day(self) -> date:
@@ -62,6 +63,7 @@ def desk_status(
     zone: tzinfo = MARKET_TZ,
     greeks: Mapping[str, ContractGreeks] | None = None,
     greeks_note: str = "not known here",
+    broker: str | None = None,
 ) -> DeskStatus:
     """`greeks`: the figures of the open positions' contracts by symbol (None: not known here, `greeks_note` why)."""
     everything = list(positions)
@@ -76,7 +78,20 @@ def desk_status(
             held = sum((exposure(greeks[p.contract.symbol], p.qty, p.contract.multiplier) for p in opened), Exposure())
             source = ", ".join(sorted({greeks[p.contract.symbol].source for p in opened})) or "no open positions"
     return DeskStatus(
-        now, trading, limits, opened, realized, quote_ages, backlog, uptime, discord, zone, held, source, greeks_note
+        now,
+        trading,
+        limits,
+        opened,
+        realized,
+        quote_ages,
+        backlog,
+        uptime,
+        discord,
+        zone,
+        held,
+        source,
+        greeks_note,
+        broker=broker,
     )
 
 
@@ -156,6 +171,8 @@ def render_status(status: DeskStatus, escape: Callable[[str], str] = _as_is, who
         lines.append("Discord backlog: unknown (the message map cannot be read)")
     else:
         lines.append(f"Discord backlog: {status.backlog} message update(s) waiting")
+    if status.broker is not None:
+        lines.append(f"Broker: {status.broker}")
     if status.discord is not None:
         lines.append(f"Discord: {status.discord}")
     lines.append(f"Uptime: {_uptime(status.uptime)}" if status.uptime is not None else "Uptime: not running here")
@@ -226,5 +243,6 @@ def status_json(status: DeskStatus) -> dict[str, object]:
         },
         "discord_backlog": status.backlog,
         "discord": status.discord,
+        "broker": status.broker,
         "uptime_seconds": status.uptime.total_seconds() if status.uptime is not None else None,
     }

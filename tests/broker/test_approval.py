@@ -3,15 +3,19 @@ line naming the level; the options buying power holds each buy, refused in one s
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from bot.cli.desk_state import status_command
 from bot.options.contracts import OptionContract
 from bot.options.quotes import Quote
 from bot.options.risk import RiskRefused
-from bot.settings import SettingsError
+from bot.render.status import desk_status, render_status
+from bot.settings import RiskSettings, Settings, SettingsError
+from bot.storage_lock import StorageLock
 from tests.broker.conftest import NOW, Clock, broker_desk
 from tests.broker.fake_alpaca import FakeAlpaca
 
@@ -56,3 +60,32 @@ async def test_a_buy_the_buying_power_cannot_pay_for_is_refused(fake: FakeAlpaca
         await desk.broker.read_account()
         position = await desk.manager.open_position(SPY, 2, strategy="spy-orb")
         assert position.qty == 2
+
+
+async def test_the_level_shows_in_status_here_and_from_the_shell(
+    fake: FakeAlpaca, storage: Path, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with broker_desk(fake, storage, clock) as desk:
+        assert desk.broker is not None
+        described = desk.broker.describe()
+        shown = render_status(
+            desk_status(
+                now=NOW,
+                trading=desk.switch.current,
+                limits=RiskSettings().limits(),
+                positions=[],
+                quote_ages=None,
+                backlog=0,
+                uptime=None,
+                broker=described,
+            )
+        )
+    assert described == "Alpaca paper, options level 2, options buying power 100,000.00"
+    assert f"Broker: {described}" in shown.splitlines()
+    # The shell's status reads it from the note of the desk holding the storage (the Discord desk writes it there).
+    with StorageLock(storage, "run (Discord)") as lock:
+        lock.note(broker=described)
+        assert status_command(Settings(), storage, as_json=True) == 0
+        assert json.loads(capsys.readouterr().out)["broker"] == described
+        status_command(Settings(), storage, as_json=False)
+        assert f"Broker: {described}" in capsys.readouterr().out.splitlines()
