@@ -184,6 +184,12 @@ def price_it(desk: Desk, ticket: Ticket) -> Preview:
     fill = desk.estimate(request) if desk.estimate is not None else None
     if fill is None:
         raise TradeError(f"There is no usable quote for {contract.label}; nothing was sent.")
+    if ticket.limit is not None and fill > ticket.limit:
+        # The paper executor would reject it and a broker's order would end unfilled: a preview must not offer it.
+        raise TradeError(
+            f"Not buying {contract.label}: it would fill at {fill} now, above your limit {ticket.limit}; "
+            "nothing was sent."
+        )
     positions = desk.manager.all_positions()
     limits: tuple[str, ...] = ()
     if desk.risk is not None:

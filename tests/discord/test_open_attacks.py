@@ -1,0 +1,147 @@
+"""/open, /add and /chain as a clumsy trader would use them: a limit the market is beyond, the desk's brakes put on
+between the preview and its Confirm, odd text in every option. Each refusal is one sentence and changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from simcord import assert_error, assert_responded
+
+from bot.options.errors import TradeError
+from bot.options.risk import TradingState
+from tests.discord.conftest import SPY, Desk
+from tests.discord.test_open import LABEL, preview, unchanged
+
+
+async def test_a_limit_the_market_is_beyond_is_refused_at_the_preview(desk: Desk) -> None:
+    # The ask is 1.10: a buy limited to 1.00 would not fill, so the preview must not offer it.
+    before = unchanged(desk)
+
+    refused = await preview(desk, limit="1.00")
+    fits = await preview(desk, limit="1.10")
+
+    assert_responded(
+        refused,
+        content=f"Not buying {LABEL}: it would fill at 1.10 now, above your limit 1.00; nothing was sent.",
+        ephemeral=True,
+    )
+    assert refused.response.components == []
+    assert fits.response.embeds[0].title == f"Open: buy 3 {LABEL}"
+    assert_error(desk.env, TradeError)
+    assert unchanged(desk) == before
+
+
+async def test_a_market_moved_beyond_the_limit_is_refused_at_confirm_with_no_order(desk: Desk) -> None:
+    asked = await preview(desk, limit="1.10")
+    desk.quote(SPY, "1.10", "1.20")
+    before = unchanged(desk)
+
+    refused = await desk.trader.click(asked.response, label="Confirm")
+
+    assert refused.response.content == (
+        f"Not buying {LABEL}: it would fill at 1.20 now, above your limit 1.10; nothing was sent."
+    )
+    assert unchanged(desk) == before  # no rejected order either: nothing was sent
+
+
+@pytest.mark.parametrize(
+    ("state", "sentence"),
+    [
+        (TradingState.HALTED, "Refused: the desk is halted, so nothing is traded until an admin resumes it"),
+        (TradingState.REDUCE_ONLY, "Refused: the desk is reduce-only, so only trims and closes go through"),
+    ],
+)
+async def test_brakes_put_on_after_the_preview_hold_at_confirm(desk: Desk, state: TradingState, sentence: str) -> None:
+    opened = await preview(desk)
+    position = await desk.open(qty=2)
+    added = await desk.trader.slash(desk.channel, "add", position=position.position_id, qty=1)
+    await desk.bot.desk.switch.set(state, "checking", "operator")
+    before = unchanged(desk)
+
+    refusals = [await desk.trader.click(asked.response, label="Confirm") for asked in (opened, added)]
+
+    assert [r.response.content.split(" (/status")[0] for r in refusals] == [sentence, sentence]
+    assert unchanged(desk) == before
+
+
+async def test_an_add_confirmed_after_its_position_closed_is_refused(desk: Desk) -> None:
+    position = await desk.open(qty=4, strategy="manual")
+    asked = await desk.trader.slash(desk.channel, "add", position=position.position_id, qty=1)
+    await desk.manager.close(position.position_id)
+    await desk.deliver()
+    before = unchanged(desk)
+
+    refused = await desk.trader.click(asked.response, label="Confirm")
+
+    assert refused.response.content == (f"Position {LABEL} ({position.position_id}) is closed; nothing to add to.")
+    assert unchanged(desk) == before
+
+
+ODD = [
+    ({"limit": "1.234"}, "'1.234' is not a price (a positive amount in dollars and cents, such as 1.25)."),
+    ({"limit": "$2"}, "'$2' is not a price (a positive amount in dollars and cents, such as 1.25)."),
+    ({"limit": "0"}, "'0' is not a price (a positive amount in dollars and cents, such as 1.25)."),
+    ({"limit": "NaN"}, "'NaN' is not a price (a positive amount in dollars and cents, such as 1.25)."),
+    ({"limit": "1,5"}, "'1,5' is not a price (a positive amount in dollars and cents, such as 1.25)."),
+    ({"strike": "600.5"}, "SPY 2026-11-27 600.5C is not listed; /chain SPY 2026-11-27 shows the strikes."),
+    ({"strike": "sNaN"}, "'sNaN' is not a strike (a price such as 600 or 602.5)."),
+    ({"strike": "-450"}, "'-450' is not a strike (a price such as 600 or 602.5)."),
+    ({"strike": "1e999999999"}, "'1e999999999' is not a strike (a price such as 600 or 602.5)."),
+    ({"expiry": "2026-11-28"}, "SPY has no expiry listed on 2026-11-28; /chain SPY shows them."),  # a Saturday
+    ({"expiry": "2020-01-03"}, "SPY has no expiry listed on 2020-01-03; /chain SPY shows them."),
+    ({"expiry": "9999-12-31"}, "SPY has no expiry listed on 9999-12-31; /chain SPY shows them."),
+    ({"underlying": "@everyone"}, "'\\@everyone' is not an underlying the desk trades; it has SPY, QQQ."),
+]
+
+
+@pytest.mark.parametrize(("changes", "sentence"), ODD, ids=[str(c) for c, _ in ODD])
+async def test_odd_input_is_one_sentence_and_changes_nothing(
+    desk: Desk, changes: dict[str, Any], sentence: str
+) -> None:
+    before = unchanged(desk)
+
+    refused = await preview(desk, **changes)
+
+    assert_responded(refused, content=sentence, ephemeral=True)
+    assert_error(desk.env, TradeError)
+    assert unchanged(desk) == before
+
+
+@pytest.mark.parametrize("changes", [{"underlying": " spy "}, {"strike": "450.00"}, {"strategy": "MANUAL"}])
+async def test_what_a_trader_means_is_read_as_meant(desk: Desk, changes: dict[str, Any]) -> None:
+    asked = await preview(desk, **changes)
+
+    assert asked.response.embeds[0].title == f"Open: buy 3 {LABEL}"
+
+
+async def test_todays_expiry_after_the_close_is_not_listed(desk: Desk) -> None:
+    await desk.advance_to(datetime(2026, 11, 25, 21, 30, tzinfo=UTC))  # 16:30 New York
+
+    opened = await preview(desk, expiry="2026-11-25")
+    chain = await desk.trader.slash(desk.channel, "chain", underlying="SPY", expiry="2026-11-25")
+    offered = await desk.trader.autocomplete(desk.channel, "open", "expiry", "", underlying="SPY")
+
+    sentence = "SPY has no expiry listed on 2026-11-25; /chain SPY shows them."
+    assert (opened.response.content, chain.response.content) == (sentence, sentence)
+    assert_error(desk.env, TradeError)
+    assert offered[0]["value"] == "2026-11-27"
+
+
+async def test_autocomplete_with_junk_offers_nothing_and_never_fails(desk: Desk) -> None:
+    asked = [
+        ("expiry", "zz", {"underlying": "junk"}),
+        ("strike", "", {"underlying": "SPY", "expiry": "junk"}),
+        ("strike", "", {"underlying": "junk", "expiry": "2026-11-27"}),
+        ("strike", "", {"underlying": "SPY", "expiry": "2026-11-28"}),
+        ("strike", "abc", {"underlying": "SPY", "expiry": "2026-11-27"}),
+        ("strategy", "zz", {}),
+        ("underlying", "zz", {}),
+    ]
+
+    offered = [await desk.trader.autocomplete(desk.channel, "open", name, typed, **ns) for name, typed, ns in asked]
+    lower = await desk.trader.autocomplete(desk.channel, "open", "expiry", "", underlying="spy")
+
+    assert offered == [[]] * len(asked)
+    assert lower and lower[0]["value"] == "2026-11-25"
