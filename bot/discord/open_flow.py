@@ -238,8 +238,6 @@ async def confirm(interaction: discord.Interaction, token: str, asked_at: dateti
     require_trader(interaction, bot.settings)  # a role removed since the preview counts
     desk, timeout = bot.desk, timedelta(seconds=bot.settings.discord.preview_seconds)
     preview = bot.tickets.peek(token)
-    if preview is not None and preview.ticket.user_id != interaction.user.id:
-        raise TradeError("This preview is someone else's; ask for your own with /open or /add.")
     if desk.clock() - (preview.at if preview else asked_at) > timeout:
         bot.tickets.take(token)
         seconds = bot.settings.discord.preview_seconds
@@ -291,6 +289,16 @@ def _ticket_id(what: str, token: str, at: datetime) -> str:
     return f"tkt:{what}:{token}:{int(at.timestamp())}"
 
 
+async def _someone_elses(interaction: discord.Interaction, token: str) -> bool:
+    """A press on another member's preview (Discord shows it to its owner only, but a custom id can be sent by anyone)
+    is answered on its own, leaving the preview and its buttons to their owner."""
+    preview = _bot(interaction).tickets.peek(token)
+    if preview is None or preview.ticket.user_id == interaction.user.id:
+        return False
+    await answer_error(interaction, TradeError("This preview is someone else's; ask for your own with /open or /add."))
+    return True
+
+
 class ConfirmTicket(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_TICKET.replace("ok|no", "ok")):
     def __init__(self, token: str, at: datetime) -> None:
         button = discord.ui.Button[Any](
@@ -306,6 +314,8 @@ class ConfirmTicket(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_TI
         return cls(match["token"], datetime.fromtimestamp(int(match["at"]), tz=UTC))
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        if await _someone_elses(interaction, self.token):
+            return
         # Discord waits 3 s for an answer and an order at a broker may take longer: answered now, told after.
         await interaction.response.defer()
         try:
@@ -331,12 +341,11 @@ class CancelTicket(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_TIC
         return cls(match["token"], datetime.fromtimestamp(int(match["at"]), tz=UTC))
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        if await _someone_elses(interaction, self.token):
+            return
         bot = _bot(interaction)
         try:
             require_trader(interaction, bot.settings)
-            preview = bot.tickets.peek(self.token)
-            if preview is not None and preview.ticket.user_id != interaction.user.id:
-                raise TradeError("This preview is someone else's; it stays as it is.")
             bot.tickets.take(self.token)
             result = "Cancelled; nothing was bought."
         except Exception as error:

@@ -14,7 +14,7 @@ import pytest
 from bot.options.contracts import OptionContract, Right
 from bot.options.market_hours import MARKET_TZ, next_trading_day
 from tests.discord.fake_discord import EPHEMERAL
-from tests.discord.wire import CHANNEL_ID, GUILD_ID, ON_VIRTUAL_TIME, TRADER_ID, desk_on_fake
+from tests.discord.wire import CHANNEL_ID, GUILD_ID, ON_VIRTUAL_TIME, TRADER_ID, TRADER_ROLE_ID, desk_on_fake
 
 pytestmark = ON_VIRTUAL_TIME
 
@@ -59,3 +59,37 @@ async def test_two_confirms_of_one_preview_open_one_position(monkeypatch: pytest
         assert [p.position_id for p in manager.all_positions()] == [line["position_id"]]
         assert len(wire.messages_of(line["position_id"])) == 1
         assert all(answer["components"] == [] and answer["embeds"] == [] for answer in answers)
+
+
+async def test_another_traders_press_on_a_preview_is_refused_and_leaves_it_to_its_owner(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Discord shows an ephemeral preview to its owner only; a custom id can still be sent by anyone.
+    other = TRADER_ID + 100
+
+    def second_trader(fake: Any) -> None:
+        fake.add_member(GUILD_ID, other, "otto", roles=[TRADER_ROLE_ID])
+
+    async with desk_on_fake(monkeypatch, tmp_path, world=second_trader) as wire:
+        fake = wire.fake
+        expiry = next_trading_day(datetime.now(MARKET_TZ).date() + timedelta(days=7))
+        wire.quote(OptionContract("SPY", expiry, Right.CALL, Decimal(600)), "2.00", "2.10")
+        options = {"underlying": "SPY", "expiry": expiry.isoformat(), "strike": "600", "right": "call", "qty": 2}
+        asked = await fake.send_slash(GUILD_ID, CHANNEL_ID, TRADER_ID, "open", options)
+        preview = await asked.response()
+        message = asked.original_id or 0
+
+        cancelled = await fake.click(GUILD_ID, CHANNEL_ID, other, message, button(preview, "Cancel"))
+        cancel_answer = await cancelled.response()
+        pressed = await fake.click(GUILD_ID, CHANNEL_ID, other, message, button(preview, "Confirm"))
+        refused = ((await pressed.response())["data"]["content"], wire.ledger_bytes())
+        mine = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, message, button(preview, "Confirm"))
+        await mine.response()
+        await fake.wait_for(lambda: fake.requests_of("original"), 5.0, "no answer to the owner's Confirm")
+
+        elsewhere = "This preview is someone else's; ask for your own with /open or /add."
+        assert (cancel_answer["type"], cancel_answer["data"]["content"]) == (4, elsewhere)  # a new message of its own
+        assert refused == (elsewhere, b"")
+        assert fake.requests_of("original")[-1].json["content"].startswith(f"Bought 2 SPY {expiry.isoformat()} 600C")
+        [line] = wire.ledger_lines()
+        assert line["actor"] == f"discord:{TRADER_ID}"
