@@ -38,7 +38,7 @@ from bot.options.contracts import root_problem
 from bot.options.positions import MANUAL_STRATEGY, ActionKind
 from bot.options.risk import RiskLimits
 from bot.paths import PROJECT_ROOT
-from bot.settings_types import OFF, ClockTime, Dec, Flag, Int, Percent, PercentOrOff, Real, within
+from bot.settings_types import OFF, OFF_MODE, ClockTime, Dec, Flag, Int, Percent, PercentOrOff, Real, within
 from bot.strategies.options.exit_rules import ExitRules, ProfitLevel
 
 CONFIG_FILE = PROJECT_ROOT / "config" / "optiondesk.toml"
@@ -192,7 +192,7 @@ class RiskSettings(Section):
     max_vega: Money = _LIMITS.max_vega
     # On its expiry day, from this New York time (as long before an early close), a long position in the money is
     # closed ("close"), the admins are told ("alert"), or nothing ("off"): see bot/runtime/expiry_guard.py.
-    expiry_guard: Literal["close", "alert", "off"] = "close"
+    expiry_guard: Annotated[Literal["close", "alert", "off"], OFF_MODE] = "close"
     expiry_guard_time: ClockTime = time(15, 15)
 
     @field_validator("expiry_guard_time")
@@ -208,7 +208,7 @@ class RiskSettings(Section):
         return RiskLimits(**self.model_dump(exclude={"expiry_guard", "expiry_guard_time"}))
 
 
-Notify = Literal["notify", "silent", "off"]
+Notify = Annotated[Literal["notify", "silent", "off"], OFF_MODE]
 
 
 class DiscordSettings(Section):

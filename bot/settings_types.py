@@ -47,6 +47,11 @@ def _off(value: object) -> object:
     return value
 
 
+def _off_mode(value: object) -> object:
+    # A setting whose modes include "off" takes `false` for it too, as every rule does.
+    return "off" if value is False or _word(value) == "false" else value
+
+
 def _clock_text(value: object) -> object:
     # Pydantic would read a number as seconds after midnight: 900 would quietly be 00:15.
     if isinstance(value, bool | int | float | Decimal):
@@ -98,5 +103,7 @@ ClockTime = Annotated[time, BeforeValidator(_clock_text), AfterValidator(_local)
 
 # Put on `X | None`: a limit or rule that `false` switches off (None).
 OFF = BeforeValidator(_off)
+# Put on a choice of words that includes "off": `false` is read as "off".
+OFF_MODE = BeforeValidator(_off_mode)
 Percent = Annotated[Dec, within(0, 100, above=True)]
 PercentOrOff = Annotated[Annotated[Dec, within(0, 100, above=True, off=True)] | None, OFF]

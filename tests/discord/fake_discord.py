@@ -204,6 +204,19 @@ class FakeInteraction:
         assert self.callback is not None
         return self.callback
 
+    async def outcome(self, timeout: float = 5.0) -> Json:  # noqa: ASYNC109
+        """The callback body, or for a deferred update (type 6) the type with the edit that followed it as its data:
+        what the member sees in the end."""
+        answer = await self.response(timeout)
+        if answer["type"] != 6:
+            return answer
+
+        def edits() -> list[FakeRequest]:
+            return [r for r in self.fake.requests_of("original") if self.token in r.path and r.method == "PATCH"]
+
+        await self.fake.wait_for(lambda: bool(edits()), timeout, f"no edit after the deferred answer to {self.id}")
+        return {"type": 6, "data": edits()[-1].json}
+
     async def wait_followups(self, count: int, timeout: float = 5.0) -> list[FakeMessage]:  # noqa: ASYNC109
         await self.fake.wait_for(lambda: len(self.followup_ids) >= count, timeout, f"fewer than {count} follow-ups")
         return self.followups

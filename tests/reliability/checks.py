@@ -26,8 +26,9 @@ async def open_offline_desk(storage: Path) -> Desk:
 
 
 def unlimited(settings: Settings) -> Settings:
-    """The settings with every risk limit off: these tests load and probe the desk, not its limits (tests/risk)."""
-    off = dict.fromkeys(RiskSettings.model_fields, False)
+    """The settings with every risk limit off: these tests load and probe the desk, not its limits (tests/risk).
+    The expiry guard is off too; its time, which has no off, stays."""
+    off = dict.fromkeys(RiskSettings.model_fields.keys() - {"expiry_guard_time"}, False)
     return settings.model_copy(update={"risk": RiskSettings(**off)})
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from bot import cli
 from bot.options.contracts import OptionContract
-from bot.options.positions import Position
+from bot.options.positions import ActionKind, Position
 from bot.options.risk import Buy, buy_refusal
 from bot.paths import PROJECT_ROOT
 from bot.runtime.desk import sim_market
@@ -98,6 +98,22 @@ def test_false_switches_a_limit_off_in_the_file_and_the_environment_alike(
 
     assert settings.risk.max_open_positions is None and settings.risk.no_buy_expiring_today_after is None
     assert buy_under(settings) is None
+
+
+@pytest.mark.parametrize("source", ["file", "environment"])
+def test_false_is_off_for_a_setting_whose_words_include_off(
+    config: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    if source == "file":
+        config.write_text("[risk]\nexpiry_guard = false\n[discord.notify]\nadd = false\n")
+    else:
+        monkeypatch.setenv("OPTIONDESK_RISK__EXPIRY_GUARD", "false")
+        monkeypatch.setenv("OPTIONDESK_DISCORD__NOTIFY", '{"add": "false"}')
+
+    settings = load_settings()
+
+    assert settings.risk.expiry_guard == "off"
+    assert settings.discord.notify[ActionKind.ADD] == "off"
 
 
 @pytest.mark.parametrize(
