@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -83,7 +84,8 @@ def backtest_command(settings: Settings, storage: Path, args: argparse.Namespace
         return _grid_command(settings, folder, args)
     out = (sys.stderr if args.json else sys.stdout) if args.verbose else None
     # The desk's own lines (each exit, each expiry) are for --verbose; the weekly progress always shows.
-    with nullcontext() if args.verbose else _progress_only("bot.runtime.backtest"), holding(folder, "backtest"):
+    quiet = nullcontext() if args.verbose else _progress_only("bot.runtime.backtest")
+    with _no_folder_for_nothing(folder), quiet, holding(folder, "backtest"):
         result = run_until_signalled(
             run_backtest(
                 settings,
@@ -104,6 +106,25 @@ def backtest_command(settings: Settings, storage: Path, args: argparse.Namespace
     else:
         print(_summary(result))
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+@contextmanager
+def _no_folder_for_nothing(folder: Path) -> Iterator[None]:
+    """A backtest that ends before its first fill or close (a range without a trading day, a replay file that is not
+    one, a strategy that is not configured) takes away the folders it made: nothing in them would have a reader."""
+    from bot.paths import ledger_path
+    from bot.runtime.backtest import TEAR_SHEET
+
+    made = [f for f in (folder, *folder.parents) if not f.exists()]  # deepest first
+    try:
+        yield
+    finally:
+        ledger = ledger_path(folder)
+        if made and not (folder / TEAR_SHEET).exists() and not (ledger.exists() and ledger.stat().st_size):
+            shutil.rmtree(folder, ignore_errors=True)
+            for parent in made[1:]:
+                with suppress(OSError):  # only while empty: whatever else came to be there stays
+                    parent.rmdir()
 
 
 @contextmanager

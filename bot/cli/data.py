@@ -95,6 +95,8 @@ def alpaca_command(settings: Settings, args: argparse.Namespace) -> int:
         return _refuse(f"--out {args.out}: a replay file ends in .csv or .jsonl", EXIT_USAGE)
     if args.out.is_dir():
         return _refuse(f"--out {args.out} is a folder; give the file to write", EXIT_USAGE)
+    if above := next((f for f in args.out.parents if f.exists() and not f.is_dir()), None):
+        return _refuse(f"--out {args.out}: {above} is not a folder", EXIT_USAGE)
     pickers = _pickers(settings, args.strategy, underlying)
     if not pickers:
         theirs = ", ".join(
@@ -138,7 +140,10 @@ def alpaca_command(settings: Settings, args: argparse.Namespace) -> int:
             f"{args.first} to {args.last} (its option history starts in February 2024); nothing written"
         )
     underlying_quotes = list(chain.from_iterable(underlying_by_day.values()))
-    write_atomically(args.out, replay_file([*underlying_quotes, *options], suffix))
+    try:
+        write_atomically(args.out, replay_file([*underlying_quotes, *options], suffix))
+    except OSError as error:
+        return _refuse(f"cannot write {args.out} ({error.strerror or error}); nothing written")
     traded = len({symbol for _, symbol, _ in options})
     print(
         f"wrote {args.out}: {len(underlying_quotes) + len(options):,} quotes on {len(days.bars)} trading days from "

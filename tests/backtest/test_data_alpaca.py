@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -223,6 +224,43 @@ def test_an_unreachable_data_api_is_one_line(
     line = refused(capsys, out, data_alpaca(out))
 
     assert f"cannot reach Alpaca's data API at {url} reading SPY's minute bars" in line
+
+
+def test_an_out_inside_a_file_is_refused_before_fetching(
+    alpaca: FakeAlpaca, env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history(alpaca)
+    (tmp_path / "notes").write_text("mine\n")
+
+    status = main(data_alpaca(tmp_path / "notes" / "spy.csv"))
+
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("optiondesk:")]
+    assert status == 2
+    assert line == f"optiondesk: --out {tmp_path / 'notes' / 'spy.csv'}: {tmp_path / 'notes'} is not a folder"
+    assert alpaca.bars_requests == []
+    assert (tmp_path / "notes").read_text() == "mine\n"
+
+
+def test_an_out_that_cannot_be_written_is_one_line(
+    alpaca: FakeAlpaca,
+    env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    history(alpaca)
+    out = tmp_path / "spy.csv"
+
+    def full(path: Path, data: bytes, **_: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("bot.paths.write_atomically", full)
+    status = main(data_alpaca(out))
+
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("optiondesk:")]
+    assert status == 1
+    assert line == f"optiondesk: cannot write {out} (No space left on device); nothing written"
+    assert not out.exists()
 
 
 def test_missing_keys_are_named(
