@@ -36,6 +36,8 @@ class Opening(commands.Cog):
     @app_commands.describe(underlying="The underlying, e.g. SPY", expiry="One expiry (default: the next few)")
     @traders_only()
     async def chain(self, interaction: discord.Interaction, underlying: str, expiry: str | None = None) -> None:
+        # A broker's chain is a few requests per expiry, and Discord waits 3 s for a first answer: answered now.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         desk = self.bot.desk
         source = chain_of(desk)
         if expiry:
@@ -70,6 +72,7 @@ class Opening(commands.Cog):
         limit: str | None = None,
         strategy: str | None = None,
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the contract is looked up in the chain
         asked = {"qty": qty, "limit": limit, "strategy": strategy}
         ticket = await opening(
             self.bot.desk,

@@ -362,13 +362,13 @@ async def show_preview(interaction: discord.Interaction, ticket: Ticket) -> None
     view = discord.ui.View(timeout=None)
     view.add_item(ConfirmTicket(token, preview.at))
     view.add_item(CancelTicket(token, preview.at))
-    await interaction.response.send_message(
-        "Nothing is sent until you confirm.",
-        embed=preview_embed(preview, expires),
-        view=view,
-        ephemeral=True,
-        allowed_mentions=NO_MENTIONS,
-    )
+    text, embed = "Nothing is sent until you confirm.", preview_embed(preview, expires)
+    if interaction.response.is_done():  # /open answered at once while it looked the contract up
+        await interaction.followup.send(text, embed=embed, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(
+            text, embed=embed, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
 
 class AddQuantity(discord.ui.Modal, title="Add to the position"):

@@ -3,6 +3,7 @@ between the preview and its Confirm, odd text in every option. Each refusal is o
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from simcord import assert_error, assert_responded
 from bot.options.errors import TradeError
 from bot.options.risk import TradingState
 from tests.discord.conftest import SPY, Desk
-from tests.discord.test_open import LABEL, preview, unchanged
+from tests.discord.test_open import LABEL, OPEN, preview, unchanged
 
 
 async def test_a_limit_the_market_is_beyond_is_refused_at_the_preview(desk: Desk) -> None:
@@ -145,3 +146,41 @@ async def test_autocomplete_with_junk_offers_nothing_and_never_fails(desk: Desk)
 
     assert offered == [[]] * len(asked)
     assert lower and lower[0]["value"] == "2026-11-25"
+
+
+class SlowChain:
+    """A chain source as slow as Alpaca's can be (the listed contracts, then their snapshots, for each expiry): it
+    answers only when the test lets it."""
+
+    def __init__(self, inner: Any, desk: Desk) -> None:
+        self.inner, self.desk, self.answer = inner, desk, asyncio.Event()
+
+    def underlyings(self) -> list[str]:
+        return self.inner.underlyings()  # type: ignore[no-any-return]
+
+    async def expiries(self, underlying: str, today: Any) -> Any:
+        await self.desk.env.external_wait(self.answer.wait(), reason="a chain that takes 5 s")
+        return await self.inner.expiries(underlying, today)
+
+    async def chain(self, underlying: str, expiry: Any, **kwargs: Any) -> Any:
+        await self.desk.env.external_wait(self.answer.wait(), reason="a chain that takes 5 s")
+        return await self.inner.chain(underlying, expiry, **kwargs)
+
+
+@pytest.mark.parametrize("command", ["chain", "open"])
+async def test_a_chain_slower_than_discords_three_seconds_is_still_answered(desk: Desk, command: str) -> None:
+    slow = SlowChain(desk.bot.desk.chain, desk)
+    desk.bot.desk.chain = slow
+    desk.quote(SPY, "1.00", "1.10")
+    asked = {"underlying": "SPY"} if command == "chain" else OPEN
+
+    result = await desk.trader.slash(desk.channel, command, **asked)
+    acknowledged = result.deferred  # answered at once: Discord waits 3 s for a first answer
+    await desk.env.advance_time(5)
+    slow.answer.set()
+    await desk.env.settle()
+
+    assert acknowledged
+    assert result.response is not None and result.response.ephemeral
+    title = result.response.embeds[0].title
+    assert title == ("SPY option chain" if command == "chain" else f"Open: buy 3 {LABEL}")

@@ -13,16 +13,23 @@ import pytest
 
 from bot.options.contracts import OptionContract, Right
 from bot.options.market_hours import MARKET_TZ, next_trading_day
-from tests.discord.fake_discord import EPHEMERAL
+from tests.discord.fake_discord import EPHEMERAL, FakeInteraction, FakeMessage
 from tests.discord.wire import CHANNEL_ID, GUILD_ID, ON_VIRTUAL_TIME, TRADER_ID, TRADER_ROLE_ID, desk_on_fake
 
 pytestmark = ON_VIRTUAL_TIME
 
 
-def button(answer: dict[str, Any], label: str) -> str:
-    return next(
-        b["custom_id"] for row in answer["data"]["components"] for b in row["components"] if b["label"] == label
-    )
+def button(preview: FakeMessage, label: str) -> str:
+    return next(b["custom_id"] for row in preview.components for b in row["components"] if b["label"] == label)
+
+
+async def preview_of(asked: FakeInteraction) -> FakeMessage:
+    """/open answers at once (the contract is looked up in the chain, at a broker a few requests), ephemeral, and
+    then shows its preview."""
+    answer = await asked.response()
+    assert answer["type"] == 5 and answer["data"]["flags"] & EPHEMERAL
+    [preview] = await asked.wait_followups(1)
+    return preview
 
 
 async def test_two_confirms_of_one_preview_open_one_position(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -33,17 +40,18 @@ async def test_two_confirms_of_one_preview_open_one_position(monkeypatch: pytest
         options = {"underlying": "SPY", "expiry": expiry.isoformat(), "strike": "600", "right": "call", "qty": 2}
 
         asked = await fake.send_slash(GUILD_ID, CHANNEL_ID, TRADER_ID, "open", options)
-        preview = await asked.response()
+        preview = await preview_of(asked)
+        title = preview.embeds[0]["title"]  # the preview is replaced by the outcome below
         previewed = (wire.ledger_bytes(), len(wire.position_messages()), dict(manager.orders))
         confirm = button(preview, "Confirm")
-        first = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, asked.original_id or 0, confirm)
-        second = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, asked.original_id or 0, confirm)
+        first = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, preview.id, confirm)
+        second = await fake.click(GUILD_ID, CHANNEL_ID, TRADER_ID, preview.id, confirm)
         acks = [await first.response(), await second.response()]
         await fake.wait_for(lambda: len(fake.requests_of("original")) == 2, 5.0, "no answer to a Confirm")
         await wire.deliver()
 
-        assert preview["type"] == 4 and preview["data"]["flags"] & EPHEMERAL
-        assert preview["data"]["embeds"][0]["title"] == f"Open: buy 2 SPY {expiry.isoformat()} 600C"
+        assert preview.ephemeral
+        assert title == f"Open: buy 2 SPY {expiry.isoformat()} 600C"
         assert previewed == (b"", 0, {})
         # Each Confirm is acknowledged at once (an order may take longer than Discord's 3 s), then says its outcome
         # in place of the preview, leaving no Confirm to press.
@@ -76,8 +84,8 @@ async def test_another_traders_press_on_a_preview_is_refused_and_leaves_it_to_it
         wire.quote(OptionContract("SPY", expiry, Right.CALL, Decimal(600)), "2.00", "2.10")
         options = {"underlying": "SPY", "expiry": expiry.isoformat(), "strike": "600", "right": "call", "qty": 2}
         asked = await fake.send_slash(GUILD_ID, CHANNEL_ID, TRADER_ID, "open", options)
-        preview = await asked.response()
-        message = asked.original_id or 0
+        preview = await preview_of(asked)
+        message = preview.id
 
         cancelled = await fake.click(GUILD_ID, CHANNEL_ID, other, message, button(preview, "Cancel"))
         cancel_answer = await cancelled.response()
