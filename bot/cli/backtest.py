@@ -182,6 +182,12 @@ def _grid_command(settings: Settings, folder: Path, args: argparse.Namespace) ->
     if args.verbose:
         print("optiondesk: --verbose shows one backtest's messages; leave it out of a grid (--set)", file=sys.stderr)
         return EXIT_USAGE
+    if any(key == "market.seed" for key, _ in args.grid) and (args.seed is not None or args.replay):
+        # Every combination would trade the same market under different labels.
+        seed = "and --seed both choose the seed; leave one out"
+        replay = "changes nothing on --replay (recorded quotes have no seed)"
+        print(f"optiondesk: --set market.seed {seed if args.replay is None else replay}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         chosen = combinations(settings, args.grid, folder)
     except GridError as error:

@@ -34,6 +34,7 @@ RunOne = Callable[["Combination"], Coroutine[Any, Any, "dict[str, Any] | None"]]
 log = logging.getLogger(__name__)
 
 GRID_TABLE = "grid.txt"  # the printed table, in the grid's folder
+_NAME_ROOM = 120  # characters of a combination's values in its folder's name
 
 
 class GridError(Exception):
@@ -155,10 +156,14 @@ def combinations(settings: Settings, grid: Sequence[tuple[str, list[str]]], fold
     keys = [key for key, _ in grid]
     if len(set(keys)) < len(keys):
         raise GridError(f"--set names {', '.join(sorted({k for k in keys if keys.count(k) > 1}))} more than once")
+    for key, values in grid:
+        if twice := next((v for v in values if values.count(v) > 1), None):
+            raise GridError(f"--set {key} gives {twice} more than once")  # the same backtest, run twice
     chosen = []
     for number, chosen_values in enumerate(itertools.product(*(values for _, values in grid)), start=1):
         pairs = tuple(zip(keys, chosen_values, strict=True))
-        name = re.sub(r"[^\w.=-]+", "_", "_".join(f"{key}={value}" for key, value in pairs))
+        # Cut to fit a file name (255 bytes) whatever the keys; the number keeps it apart, grid.txt holds the values.
+        name = re.sub(r"[^\w.=-]+", "_", "_".join(f"{key}={value}" for key, value in pairs))[:_NAME_ROOM]
         chosen.append(Combination(number, pairs, with_values(settings, pairs), folder / f"{number:02d}_{name}"))
     return chosen
 

@@ -1,5 +1,6 @@
 """`python -m bot backtest` as a clumsy operator runs it: a range with no trading day, a replay file that is empty or
-not one, a strategy that is not configured. Each is one line and leaves no folder behind for nothing to read."""
+not one, a strategy that is not configured, a grid whose combinations would all be the same backtest or whose folder
+names would not fit. Each is one line and leaves no folder behind for nothing to read."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.paths import PROJECT_ROOT
+from bot.runtime.backtest_grid import combinations
+from bot.settings import Settings
+
+STOP_LOSS = "strategies.0.exits.stop_loss_pct"
 
 
 def backtest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -77,3 +82,53 @@ def test_a_backtests_own_folder_is_kept_when_going_on_with_it_fails(tmp_path: Pa
 
     assert again.returncode == 1 and "already has trades" in again.stderr
     assert sorted(p.relative_to(own) for p in own.rglob("*") if p.name != "desk.lock") == before
+
+
+# The grid -------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("market", "said"),
+    [
+        (["--seed", "5"], "--set market.seed and --seed both choose the seed; leave one out"),
+        (["--replay", "quotes.csv"], "--set market.seed changes nothing on --replay (recorded quotes have no seed)"),
+    ],
+)
+def test_a_grid_over_the_seed_that_another_option_overrides_runs_nothing(
+    tmp_path: Path, market: list[str], said: str
+) -> None:
+    # Every combination would run the same market under different labels.
+    (tmp_path / "quotes.csv").write_text("ts,symbol,bid,ask,last,bid_size,ask_size\n")
+    market = [str(tmp_path / a) if a.endswith(".csv") else a for a in market]
+
+    done = backtest(tmp_path, "--from", "2026-11-24", "--to", "2026-11-24", *market, "--set", "market.seed=1,2")
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [f"optiondesk: {said}"]
+    assert not (tmp_path / "desk").exists()
+
+
+def test_a_value_given_twice_runs_nothing(tmp_path: Path) -> None:
+    done = backtest(tmp_path, "--from", "2026-11-24", "--to", "2026-11-24", "--set", f"{STOP_LOSS}=30,40,30")
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [f"optiondesk: --set {STOP_LOSS} gives 30 more than once"]
+    assert not (tmp_path / "desk").exists()
+
+
+def test_a_combinations_folder_name_fits_the_file_system_however_many_keys(tmp_path: Path) -> None:
+    ladder = "[[10,20],[30,40],[50,60],[70,80],[90,100]]"
+    grid = [
+        ("strategies.0.exits.profit_ladder", [ladder]),
+        ("strategies.1.exits.profit_ladder", [ladder]),
+        ("strategies.0.exits.trailing_activation_pct", ["20", "30"]),
+        ("strategies.1.exits.trailing_activation_pct", ["20"]),
+        ("strategies.0.exits.time_stop_minutes", ["10"]),
+    ]
+
+    chosen = combinations(Settings(), grid, tmp_path)
+
+    for combination in chosen:
+        combination.folder.mkdir()  # a name past the file system's 255 bytes would fail here
+    assert [c.folder.name[:3] for c in chosen] == ["01_", "02_"]
+    assert chosen[0].folder.name.startswith("01_strategies.0.exits.profit_ladder=")
