@@ -4,6 +4,7 @@ trader (Discord runs no command check for autocomplete)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import discord
@@ -11,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.open_cards import chain_embed
-from bot.discord.open_flow import adding, chain_of, opening, parse_expiry, parse_right, show_preview
+from bot.discord.open_flow import adding, chain_of, opening, parse_expiry, parse_right, parse_strike, show_preview
 from bot.discord.rights import is_trader, traders_only
 from bot.discord.ui import MAX_CHOICES, position_choices, reply
 from bot.options.amounts import MAX_CONTRACTS
@@ -125,17 +126,22 @@ class Opening(commands.Cog):
         underlying, expiry = (str(getattr(namespace, name, "") or "") for name in ("underlying", "expiry"))
         if not is_trader(interaction, self.bot.settings) or not underlying or not expiry:
             return []
+        typed = current.strip()
         try:
-            listed = await chain_of(self.bot.desk).chain(underlying, parse_expiry(expiry), width=STRIKES_OFFERED)
+            source, when = chain_of(self.bot.desk), parse_expiry(expiry)
             right = (
                 parse_right(str(getattr(namespace, "right", "") or "")) if getattr(namespace, "right", None) else None
             )
+            listed = await source.chain(underlying, when, width=STRIKES_OFFERED)
+            if typed and not any(_fits(typed, k) for k in listed.strikes):
+                # A whole strike typed far from the money (any listed one may be opened): the strikes around it.
+                listed = await source.chain(underlying, when, around=parse_strike(typed), width=STRIKES_OFFERED)
         except TradeError:
             return []
         choices = []
         for strike in nearest_first(listed.strikes, listed.centre):
             text = f"{strike.normalize():f}"
-            if current.strip() and not text.startswith(current.strip()):
+            if typed and not _fits(typed, strike):
                 continue
             row = listed.row(strike, right) if right is not None else None
             quoted = f" ({row.contract.right.name.lower()} {row.bid}/{row.ask})" if row and row.ask is not None else ""
@@ -156,6 +162,16 @@ class Opening(commands.Cog):
     @add.autocomplete("position")
     async def _open_position(self, interaction: discord.Interaction, current: str) -> Choices:
         return position_choices(interaction, self.bot.settings, self.bot.desk.manager.open_positions(), current)
+
+
+def _fits(typed: str, strike: Decimal) -> bool:
+    """The strike as the trader types it: its start (`71` for 716), or the whole of it in any form (`716.0`)."""
+    if f"{strike.normalize():f}".startswith(typed):
+        return True
+    try:
+        return parse_strike(typed) == strike
+    except TradeError:
+        return False
 
 
 async def setup(bot: OptionDeskBot) -> None:

@@ -184,3 +184,20 @@ async def test_a_chain_slower_than_discords_three_seconds_is_still_answered(desk
     assert result.response is not None and result.response.ephemeral
     title = result.response.embeds[0].title
     assert title == ("SPY option chain" if command == "chain" else f"Open: buy 3 {LABEL}")
+
+
+async def test_a_listed_strike_far_from_the_money_is_offered_as_it_is_typed(desk: Desk) -> None:
+    # SPY is near 716; 450 is listed (within half the price) and /open takes it: typing it must offer it.
+    where = {"underlying": "SPY", "expiry": "2026-11-27", "right": "call"}
+    desk.quote(SPY, "1.00", "1.10")
+
+    offered = {
+        typed: [c["value"] for c in await desk.trader.autocomplete(desk.channel, "open", "strike", typed, **where)]
+        for typed in ("450", "450.0", "71", "1e999", "abc")
+    }
+    named = await desk.trader.autocomplete(desk.channel, "open", "strike", "450", **where)
+
+    assert offered["450"] == offered["450.0"] == ["450"]
+    assert named[0]["name"] == "450 (call 1.00/1.10)"
+    assert offered["71"] and all(v.startswith("71") for v in offered["71"])
+    assert offered["1e999"] == offered["abc"] == []
