@@ -468,7 +468,7 @@ async def test_close_stops_tasks_scheduler_and_ledger_without_an_error(
         await until_ready(bot, running)
         wire = Wire(fake, bot, storage, clock)
         tasks = list(bot._tasks)
-        assert {t.get_name() for t in tasks} == {"feed", "notifier", "expiry", "trading state"}
+        assert {t.get_name() for t in tasks} == {"feed", "notifier", "expiry", "expiry guard", "trading state"}
         assert bot.scheduler is not None and bot.scheduler.running
         spy = contract(450)
         wire.quote(spy, "1.00", "1.10")
