@@ -1,14 +1,16 @@
 """`AlpacaChain`: the option chain at Alpaca for a broker desk. Which contracts exist, with their open interest, comes
 from the trading API's option contracts; their latest quotes and delta from the option data API's chain snapshots.
 
-The SDK's calls block, so each runs in a thread. Expiries are read once a day per underlying; a chain is read each
-time it is asked for (a trader looks at the market as it is).
+The SDK's calls block, so each runs in a thread. Expiries are read once a day per underlying, and the contracts listed
+for an expiry at most every few minutes (autocomplete asks at every keystroke, and Discord gives it 3 s); a chain's
+quotes are read each time it is asked for (a trader looks at the market as it is).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 HORIZON = timedelta(days=70)  # expiries listed this far ahead
 _PAGE = 10_000  # Alpaca's largest page of option contracts
 _MARGIN = Decimal("0.25")  # the strikes read around the money: a quarter of the underlying's price either way
+_LISTED_FOR = 300.0  # seconds an expiry's listed contracts are reused (strikes are rarely added during a day)
 
 
 class AlpacaChain:
@@ -52,6 +55,7 @@ class AlpacaChain:
         self._underlyings = underlyings
         self._feed = OptionsFeed(feed)
         self._expiries: dict[tuple[str, date], list[date]] = {}
+        self._listed: dict[tuple[str, date], tuple[float, list[AlpacaContract]]] = {}
 
     def underlyings(self) -> list[str]:
         return self._underlyings()
@@ -79,7 +83,10 @@ class AlpacaChain:
         window: dict[str, Any] = {}
         if spot is not None:
             window = {"strike_price_gte": str(spot * (1 - _MARGIN)), "strike_price_lte": str(spot * (1 + _MARGIN))}
-        listed = await self._contracts(symbol, expiration_date=expiry, **window)
+        listed = await self._listed_on(symbol, expiry)
+        if spot is not None:
+            low, high = spot * (1 - _MARGIN), spot * (1 + _MARGIN)
+            listed = [c for c in listed if low <= Decimal(str(c.strike_price)) <= high]
         if not listed:
             raise not_listed(symbol, expiry)
         snapshots = await self._snapshots(symbol, expiry, window)
@@ -91,6 +98,13 @@ class AlpacaChain:
             kept = strikes_around((r.contract.strike for r in rows), centre, width)
         shown = tuple(sorted((r for r in rows if r.contract.strike in kept), key=lambda r: r.contract.symbol))
         return Chain(symbol, expiry, centre, shown)
+
+    async def _listed_on(self, symbol: str, expiry: date) -> list[AlpacaContract]:
+        read_at, listed = self._listed.get((symbol, expiry), (-_LISTED_FOR, []))
+        if time.monotonic() - read_at >= _LISTED_FOR:
+            listed = await self._contracts(symbol, expiration_date=expiry)
+            self._listed[symbol, expiry] = (time.monotonic(), listed)
+        return listed
 
     async def _contracts(self, underlying: str, **filters: Any) -> list[AlpacaContract]:
         request = GetOptionContractsRequest(underlying_symbols=[underlying], limit=_PAGE, **filters)

@@ -72,6 +72,19 @@ async def test_the_chain_around_the_underlyings_price(chain: tuple[AlpacaChain, 
     assert put is not None and (put.bid, put.ask, put.open_interest) == (Decimal("5.4"), Decimal("5.6"), 6050)
 
 
+async def test_keystrokes_read_an_expirys_listed_contracts_once(
+    chain: tuple[AlpacaChain, QuoteCache], fake: FakeAlpaca
+) -> None:
+    source, _ = chain
+
+    first = await source.chain("SPY", FRIDAY, around=Decimal(600), width=1)
+    later = await source.chain("SPY", FRIDAY, around=Decimal(610), width=1)
+
+    assert first.strikes == [Decimal(595), Decimal(600), Decimal(605)]
+    assert later.strikes == [Decimal(605), Decimal(610)]
+    assert fake.requests.count("GET /v2/options/contracts 2026-11-27") == 1
+
+
 async def test_without_the_underlyings_price_the_money_is_found_by_parity(
     chain: tuple[AlpacaChain, QuoteCache],
 ) -> None:
