@@ -205,17 +205,18 @@ class FakeInteraction:
         return self.callback
 
     async def outcome(self, timeout: float = 5.0) -> Json:  # noqa: ASYNC109
-        """The callback body, or for a deferred update (type 6) the type with the edit that followed it as its data:
-        what the member sees in the end."""
+        """The callback body, or for a deferred answer (type 5 "thinking", type 6 an update) the type with what
+        followed it (an edit of the original or a follow-up) as its data: what the member sees in the end."""
         answer = await self.response(timeout)
-        if answer["type"] != 6:
+        if answer["type"] not in (5, 6):
             return answer
 
-        def edits() -> list[FakeRequest]:
-            return [r for r in self.fake.requests_of("original") if self.token in r.path and r.method == "PATCH"]
+        def after() -> list[FakeRequest]:
+            kinds = {"original": "PATCH", "followup": "POST"}
+            return [r for r in self.fake.requests if self.token in r.path and kinds.get(r.kind) == r.method]
 
-        await self.fake.wait_for(lambda: bool(edits()), timeout, f"no edit after the deferred answer to {self.id}")
-        return {"type": 6, "data": edits()[-1].json}
+        await self.fake.wait_for(lambda: bool(after()), timeout, f"nothing after the deferred answer to {self.id}")
+        return {"type": answer["type"], "data": {**(answer.get("data") or {}), **after()[-1].json}}
 
     async def wait_followups(self, count: int, timeout: float = 5.0) -> list[FakeMessage]:  # noqa: ASYNC109
         await self.fake.wait_for(lambda: len(self.followup_ids) >= count, timeout, f"fewer than {count} follow-ups")

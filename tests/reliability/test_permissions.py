@@ -206,7 +206,7 @@ async def test_every_command_and_button_for_every_member_and_place(
                     ledger, message_map = wire.ledger_bytes(), (wire.storage / "message_ids.json").read_bytes()
                     options = slash_options(name, right.call(pid), declared[name.split(" ")[0]])
                     top = name.split(" ")[0]
-                    answer = await (await fake.send_slash(guild_id, channel_id, user_id, top, options)).response()
+                    answer = await (await fake.send_slash(guild_id, channel_id, user_id, top, options)).outcome()
                     where = f"/{name} by {member} in {place}"
                     if yes:
                         assert answer["data"]["flags"] & EPHEMERAL and answer["data"].get("content") not in REFUSALS, (
