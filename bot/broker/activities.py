@@ -99,7 +99,7 @@ def parse_activities(raw: Iterable[dict[str, Any]]) -> list[BrokerActivity]:
     days: dict[str, date] = {}
     for item in raw:
         kind = item.get("activity_type")
-        if kind == STOCK_LEG:
+        if kind == STOCK_LEG and str(item["id"]) not in days:  # a leg reported twice is one
             price = item.get("price")
             legs.append(
                 ShareLeg(
@@ -113,7 +113,7 @@ def parse_activities(raw: Iterable[dict[str, Any]]) -> list[BrokerActivity]:
         elif kind in EVENTS:
             options.append(item)
     found = []
-    for item in options:
+    for item in {str(item["id"]): item for item in options}.values():  # one reported twice is one
         symbol, day = ledger_symbol(str(item["symbol"])), date.fromisoformat(str(item["date"]))
         leg: ShareLeg | None = None
         if item["activity_type"] != "OPEXP":
@@ -133,14 +133,15 @@ def fetch_activities(client: TradingClient, after: datetime, until: datetime | N
     return parse_activities(raw)
 
 
-def recorded(activity_id: str, fill_ids: Iterable[str]) -> bool:
-    """Whether the ledger holds a close for it (its id, or its id and a position's, see `fill_id_for`)."""
-    return any(f == activity_id or f.startswith(f"{activity_id}/") for f in fill_ids)
+def shared(activity_id: str, fill_ids: Iterable[str]) -> bool:
+    """Whether the ledger holds the close of some position's part of it (see `fill_id_for`)."""
+    return any(f.startswith(f"{activity_id}/") for f in fill_ids)
 
 
-def fill_id_for(activity: BrokerActivity, position: Position, holders: int) -> str:
-    """The activity's id; with more than one open position in the contract, each has its own (fill ids are unique)."""
-    return activity.activity_id if holders == 1 else f"{activity.activity_id}/{position.position_id}"
+def fill_id_for(activity: BrokerActivity, position: Position, parts: bool) -> str:
+    """The activity's id; with more than one open position in the contract (`parts`), each has its own (fill ids are
+    unique)."""
+    return f"{activity.activity_id}/{position.position_id}" if parts else activity.activity_id
 
 
 def price_of(activity: BrokerActivity, contract: OptionContract, spot: Spot) -> Decimal | None:
@@ -184,18 +185,22 @@ def plan_activities(
         if position.is_open:
             holding.setdefault(position.contract.symbol, []).append(position)
     for activity in activities:
-        if recorded(activity.activity_id, known):
+        if activity.activity_id in known:
             continue
+        # Shared by several positions, some of whose closes are recorded (a restart came between): the others' are due.
+        parts = shared(activity.activity_id, known)
         holders = holding.pop(activity.symbol, [])
         if not holders:
-            plan.not_held.append(activity)
+            if not parts:
+                plan.not_held.append(activity)
             continue
         price = price_of(activity, holders[0].contract, spot)
         if price is None:
             plan.unpriced.append(activity)
             holding[activity.symbol] = holders
             continue
-        plan.closes += [ActivityClose(p, activity, fill_id_for(activity, p, len(holders)), price) for p in holders]
+        parts = parts or len(holders) > 1
+        plan.closes += [ActivityClose(p, activity, fill_id_for(activity, p, parts), price) for p in holders]
     return plan
 
 

@@ -116,13 +116,13 @@ class ExpiryGuard:
             return True
         log.info("expiry guard: %s; closing it", expires)
         try:
-            await self._manager.close(position.position_id, source=Source.STRATEGY, actor=GUARD_ACTOR)
+            after = await self._manager.close(position.position_id, source=Source.STRATEGY, actor=GUARD_ACTOR)
         except TradeError as error:
             if position.position_id not in self._failed:
                 self._failed.add(position.position_id)
                 log.warning("expiry guard: could not close %s (%s): %s", label, position.position_id, error)
             return False
-        return True
+        return not after.is_open  # filled in part: the rest is closed at the next check
 
     def next_moment(self, now: datetime) -> datetime | None:
         """The soonest guard time of an open position whose close is still ahead (now, if one is in its window)."""

@@ -1,0 +1,112 @@
+"""Attacks on the options lifecycle at the broker: an activity Alpaca reports twice, one activity for two positions
+with a restart between their closes, an exercise of a put, and the expiry-day guard whose close fills only in part."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from bot.broker.activities import BrokerActivity, ShareLeg, parse_activities, plan_activities
+from bot.broker.reconcile import reconcile
+from bot.options.clock import SimulatedClock
+from bot.options.contracts import OptionContract
+from bot.options.orders import Side
+from bot.options.positions import Position, Source
+from bot.options.trade_ledger import TradeEvent, read_ledger
+from bot.paths import ledger_path
+from bot.runtime.desk import open_desk
+from bot.runtime.expiry_guard import GUARD_ACTOR
+from bot.runtime.message_board import ConsoleBoard
+from bot.settings import PaperSettings, RiskSettings, Settings
+from tests.broker.test_expiry_guard import REGULAR, at, quote
+from tests.core.factories import QuietFeed
+
+DAY = date(2026, 11, 25)
+CALL = OptionContract.parse("SPY   261125C00450000")
+PUT = OptionContract.parse("SPY   261125P00470000")
+BOUGHT = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+
+def held(position_id: str, contract: OptionContract, qty: int = 2) -> Position:
+    position, _ = Position(position_id, contract, "spy-orb").with_fill(
+        side=Side.BUY,
+        qty=qty,
+        price=Decimal("1.00"),
+        fees=Decimal(0),
+        ts=BOUGHT,
+        fill_id=f"buy-{position_id}",
+        order_id=f"ord-{position_id}",
+        source=Source.STRATEGY,
+    )
+    return position
+
+
+def raw(activity_id: str, kind: str, symbol: str, qty: int, price: str | None = None) -> dict[str, object]:
+    item: dict[str, object] = {"id": activity_id, "activity_type": kind, "date": DAY.isoformat()}
+    item |= {"symbol": symbol, "qty": str(qty)}
+    return item | ({} if price is None else {"price": price})
+
+
+def test_an_activity_alpaca_reports_twice_is_one_activity() -> None:
+    reported = [raw("a1", "OPEXP", CALL.compact, -2), raw("a1", "OPEXP", CALL.compact, -2)]
+
+    activities = parse_activities(reported)
+
+    assert [a.activity_id for a in activities] == ["a1"]
+    events = [TradeEvent.record(f"evt-{i}", p, p.actions[-1]) for i, p in enumerate([held("p1", CALL)])]
+    report = reconcile(
+        events, [], {}, day=DAY, zone=UTC, now=BOUGHT, fee_per_contract=Decimal(0), activities=activities
+    )
+    assert report.summary().endswith("1 expiry, exercise or assignment(s) missing (1 can be applied).")
+    assert [e.fill_id for e in report.to_apply] == ["a1"]
+    assert report.to_json()["lifecycle"][0]["applicable"] is True
+
+
+def test_one_activity_for_two_positions_closes_the_second_after_a_restart_between_them() -> None:
+    expiry = BrokerActivity("a1", "expire", CALL.symbol, 4, DAY)
+    first, second = held("p1", CALL), held("p2", CALL)
+    plan = plan_activities([expiry], [first, second], [])
+    assert sorted(c.fill_id for c in plan.closes) == ["a1/p1", "a1/p2"]
+
+    # The desk recorded the first close and stopped before the second: the next run closes the second, once.
+    after_restart = plan_activities([expiry], [second], ["buy-p1", "buy-p2", "a1/p1"])
+
+    assert [(c.position.position_id, c.fill_id) for c in after_restart.closes] == [("p2", "a1/p2")]
+    assert plan_activities([expiry], [], ["a1/p1", "a1/p2"]).closes == []
+
+
+def test_an_exercised_long_put_closes_at_its_intrinsic_and_says_the_shares_delivered() -> None:
+    leg = ShareLeg("t1", "SPY", -200, Decimal("455.05"))
+    exercise = BrokerActivity("a2", "exercise", PUT.symbol, 2, DAY, leg)
+
+    (close,) = plan_activities([exercise], [held("p1", PUT)], []).closes
+
+    assert close.price == Decimal("14.95")
+    text = exercise.shares_text()
+    assert text is not None and "delivered 200 SPY shares at 455.05" in text
+
+
+async def test_the_guard_closes_what_a_partial_fill_left_open(tmp_path: Path) -> None:
+    """A close filled in part (the bid shows 1 of 3): the guard closes the rest at its next check, not never."""
+    call = OptionContract.parse("SPY   261125C00450000")
+    clock = SimulatedClock(at(REGULAR, 11, 0))
+    settings = Settings(strategies=[], risk=RiskSettings(), paper=PaperSettings(partial_fills=True))
+    board = ConsoleBoard(io.StringIO())
+    desk = await open_desk(settings, tmp_path, clock=clock, feed=QuietFeed(), board=board, alert=lambda k, t: None)
+    try:
+        desk.quotes.update(call.symbol, quote("5.00", clock()))
+        position = await desk.manager.open_position(call, 3, strategy="manual")
+        clock.advance(at(REGULAR, 15, 20))
+        shallow = quote("5.00", clock())
+        desk.quotes.update("SPY", quote("455.00", clock()))
+        desk.quotes.update(call.symbol, replace(shallow, bid_size=1))
+        for _ in range(3):
+            await desk.step()
+        assert desk.manager.open_positions() == []
+    finally:
+        await desk.close()
+    sells = [e for e in read_ledger(ledger_path(tmp_path)).events if e.position_id == position.position_id][1:]
+    assert [(e.qty, e.actor) for e in sells] == [(1, GUARD_ACTOR)] * 3
