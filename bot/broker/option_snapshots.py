@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterable
+from dataclasses import astuple
 from datetime import datetime, timedelta
 
 from alpaca.data.enums import OptionsFeed
@@ -48,7 +50,7 @@ class AlpacaGreeks:
                 log.warning(
                     "Alpaca's option snapshots failed (%s); greeks come from the model until they answer again "
                     "(check the data API: [broker] data_url and the APCA_API_* keys)",
-                    error,
+                    _first_line(error),
                 )
             self._failing = True
             return
@@ -86,4 +88,11 @@ def _figures(snapshot: OptionsSnapshot) -> Greeks | None:
     greeks, iv = snapshot.greeks, snapshot.implied_volatility
     if greeks is None or iv is None:
         return None
-    return Greeks(delta=greeks.delta, gamma=greeks.gamma, theta=greeks.theta, vega=greeks.vega, iv=iv)
+    figures = Greeks(delta=greeks.delta, gamma=greeks.gamma, theta=greeks.theta, vega=greeks.vega, iv=iv)
+    # JSON's NaN or Infinity would make the desk's sums no number, and the greek limits fail on them.
+    return figures if all(math.isfinite(value) for value in astuple(figures)) else None
+
+
+def _first_line(error: Exception) -> str:
+    """What went wrong in one line (a validation error of the SDK's runs over several)."""
+    return next(iter(str(error).splitlines()), "") or type(error).__name__

@@ -91,3 +91,31 @@ def test_a_broker_desk_takes_alpacas_figures_and_a_paper_desk_the_model(
 
     assert isinstance(at_broker, AlpacaGreeks)
     assert isinstance(on_paper, ModelGreeks)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+async def test_a_figure_that_is_no_number_gives_the_models_figures(
+    fake: FakeAlpaca, source: AlpacaGreeks, model: ModelGreeks, bad: float
+) -> None:
+    """JSON's NaN (Python's json reads it) would make the desk's net delta NaN, and the delta limit raise."""
+    fake.snapshots[SPY.compact] = {"greeks": SENT | {"delta": bad}, "impliedVolatility": 0.2134}
+    fake.snapshots[QQQ.compact] = {"greeks": SENT, "impliedVolatility": bad}
+
+    await source.load([SPY, QQQ], NOW)
+
+    readings = source.greeks([SPY, QQQ], NOW)
+    assert readings[SPY.symbol] == model.reading(SPY, NOW)
+    assert readings[QQQ.symbol] == model.reading(QQQ, NOW)
+
+
+async def test_a_snapshot_alpaca_sends_with_a_null_figure_is_logged_in_one_line(
+    fake: FakeAlpaca, source: AlpacaGreeks, model: ModelGreeks, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.snapshots[SPY.compact] = {"greeks": SENT | {"delta": None}, "impliedVolatility": 0.2134}
+
+    with caplog.at_level(logging.WARNING, logger="bot.broker.option_snapshots"):
+        await source.load([SPY], NOW)
+
+    assert source.greeks([SPY], NOW)[SPY.symbol].greeks == model.reading(SPY, NOW).greeks  # type: ignore[union-attr]
+    (failure,) = caplog.records
+    assert "\n" not in failure.getMessage() and "[broker] data_url" in failure.getMessage()
