@@ -20,6 +20,7 @@ from pathlib import Path
 
 from alpaca.common.exceptions import APIError
 from alpaca.trading.models import Asset, TradeAccount
+from pydantic import ValidationError
 from requests import RequestException
 
 from bot.broker.activities import BrokerActivity, Spot, fetch_activities, no_spot, plan_activities
@@ -128,7 +129,7 @@ class BrokerLink:
         """The account's options level (the effective one, else the approved one) and options buying power."""
         try:
             account = await asyncio.to_thread(self.client.get_account)
-        except (APIError, RequestException) as error:
+        except (APIError, RequestException, ValidationError) as error:
             log.warning("broker: could not read the Alpaca account's options level (%s)", _why(error))
             return
         if not isinstance(account, TradeAccount):
@@ -136,9 +137,11 @@ class BrokerLink:
         level = account.options_trading_level
         self.options_level = account.options_approved_level if level is None else level
         try:
-            self._buying_power = Decimal(account.options_buying_power or "")
+            power = Decimal(account.options_buying_power or "")
         except InvalidOperation:
-            self._buying_power = None
+            power = None
+        # NaN or Infinity is no amount: the risk check could not compare a buy with it.
+        self._buying_power = power if power is not None and power.is_finite() else None
 
     def describe(self) -> str:
         """The account in a few words, for /status and `python -m bot status`."""
@@ -299,4 +302,6 @@ class BrokerLink:
 
 
 def _why(error: BaseException) -> str:
+    if isinstance(error, ValidationError):  # the account Alpaca sent, which the SDK cannot read (a level of "two")
+        return f"the account does not read: {error.errors()[0]['loc'][0]} {error.errors()[0]['msg']}"
     return f"HTTP {error.status_code}" if isinstance(error, APIError) else type(error).__name__

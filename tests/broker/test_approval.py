@@ -89,3 +89,54 @@ async def test_the_level_shows_in_status_here_and_from_the_shell(
         assert json.loads(capsys.readouterr().out)["broker"] == described
         status_command(Settings(), storage, as_json=False)
         assert f"Broker: {described}" in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("power", ["NaN", "Infinity", "lots", None])
+async def test_a_buying_power_that_is_no_amount_is_not_known(
+    fake: FakeAlpaca, storage: Path, clock: Clock, power: str | None
+) -> None:
+    """Not a limit of 0 nor a crash on the order path: the buy goes on to Alpaca, which holds its own buying power."""
+    fake.account["options_buying_power"] = power
+    async with broker_desk(fake, storage, clock) as desk:
+        assert desk.broker is not None
+        assert desk.broker.buying_power() is None
+        assert desk.broker.describe() == "Alpaca paper, options level 2"
+        desk.quotes.update(SPY.symbol, Quote(bid=Decimal("1.00"), ask=Decimal("1.05"), ts=NOW))
+        assert (await desk.manager.open_position(SPY, 1, strategy="spy-orb")).qty == 1
+
+
+async def test_a_negative_buying_power_refuses_every_buy_in_one_sentence(
+    fake: FakeAlpaca, storage: Path, clock: Clock
+) -> None:
+    fake.account["options_buying_power"] = "-12.50"
+    async with broker_desk(fake, storage, clock) as desk:
+        desk.quotes.update(SPY.symbol, Quote(bid=Decimal("1.00"), ask=Decimal("1.05"), ts=NOW))
+        with pytest.raises(RiskRefused, match=r"options buying power at the broker is -12\.50"):
+            await desk.manager.open_position(SPY, 1, strategy="spy-orb")
+
+
+@pytest.mark.parametrize(("given", "level"), [("2", 2), ("1", 1), (None, None)])
+async def test_a_level_as_text_or_missing(
+    fake: FakeAlpaca, storage: Path, clock: Clock, given: str | None, level: int | None
+) -> None:
+    fake.account = {"options_approved_level": given, "options_trading_level": given, "options_buying_power": "500"}
+    if level == 1:
+        with pytest.raises(SettingsError, match="options trading level is 1"):
+            async with broker_desk(fake, storage, clock):
+                pass
+        return
+    async with broker_desk(fake, storage, clock) as desk:
+        assert desk.broker is not None
+        assert desk.broker.options_level == level
+        assert desk.broker.describe().startswith("Alpaca paper, options level " + ("unknown" if level is None else "2"))
+
+
+async def test_a_level_alpaca_sends_that_is_no_number_stops_nothing_and_is_said_in_one_line(
+    fake: FakeAlpaca, storage: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.account |= {"options_trading_level": "two"}
+    async with broker_desk(fake, storage, clock) as desk:
+        assert desk.broker is not None
+        assert desk.broker.options_level is None
+    (said,) = [r.getMessage() for r in caplog.records if "Alpaca account" in r.getMessage()]
+    assert "\n" not in said
