@@ -1,17 +1,19 @@
 """The US options market calendar: NYSE trading days and sessions, 09:30 to 16:00 New York, or to the early close
 (13:00 on the day after Thanksgiving, Christmas Eve, ...).
 
-The `holidays` package keeps NYSE's calendar (its closed days and, as "half days", its early closes): it imports in
-a tenth of the time exchange-calendars takes with pandas, which every command that asks for a trading day would
-pay; tests/runtime/test_market_hours.py holds it to exchange-calendars' XNYS day by day.
+NYSE's closed days and early closes are the `holidays` package's, written out in bot/options/nyse_days.py: importing
+`holidays` loads every country's calendar (about 0.2 s, on every command that asks for a trading day);
+tests/core/test_nyse_days.py holds the table to the package, and tests/runtime/test_market_hours.py to
+exchange-calendars' XNYS day by day.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
+
+from bot.options.nyse_days import YEARS
 
 MARKET_TZ = ZoneInfo("America/New_York")
 OPEN_TIME = time(9, 30)
@@ -22,34 +24,35 @@ LAST_DAY = date(2099, 12, 31)
 _DAY = timedelta(days=1)
 
 
-# `holidays` gives an early close's time only in its name: "Christmas Eve (markets close at 1:00pm)".
-_EARLY_CLOSE = re.compile(r"close at (\d{1,2}):(\d{2})\s*([ap]m)", re.IGNORECASE)
 _USUAL_EARLY_CLOSE = time(13, 0)
 
 
 @cache
-def _holidays(year: int) -> frozenset[date]:
-    # Building a holiday table is slow next to a set lookup, and the stepping simulator asks once per tick. Imported
-    # here: a command that asks the calendar nothing starts without it.
-    import holidays
+def _calendar() -> dict[int, tuple[frozenset[date], dict[date, time]]]:
+    """Each year's closed days and early closes, read from the table once: the stepping simulator asks every tick."""
+    calendar = {}
+    for line in YEARS.strip().splitlines():
+        closed_text, _, early_text = line.partition("|")
+        year_text, *closed = closed_text.split()
+        year = int(year_text)
+        early = {}
+        for entry in early_text.split():
+            day, _, close = entry.partition("@")
+            early[_day(year, day)] = time.fromisoformat(close) if close else _USUAL_EARLY_CLOSE
+        calendar[year] = (frozenset(_day(year, day) for day in closed), early)
+    return calendar
 
-    return frozenset(holidays.financial_holidays("NYSE", years=year))
+
+def _day(year: int, month_day: str) -> date:
+    month, day = month_day.split("-")
+    return date(year, int(month), int(day))
 
 
-@cache
-def _early_closes(year: int) -> dict[date, time]:
-    import holidays
-
-    half_days = holidays.financial_holidays("NYSE", years=year, categories=(holidays.HALF_DAY,))
-    return {day: _close_time(name) for day, name in half_days.items()}
-
-
-def _close_time(name: str) -> time:
-    found = _EARLY_CLOSE.search(name)
+def _year(year: int) -> tuple[frozenset[date], dict[date, time]]:
+    found = _calendar().get(year)
     if found is None:
-        return _USUAL_EARLY_CLOSE
-    hour, minute, half = int(found[1]), int(found[2]), found[3].lower()
-    return time(hour % 12 + (12 if half == "pm" else 0), minute)
+        raise ValueError(f"the market calendar covers {FIRST_DAY.year} to {LAST_DAY.year}, not {year}")
+    return found
 
 
 def _market_local(now: datetime) -> datetime:
@@ -65,7 +68,7 @@ def trading_day(at: datetime, zone: tzinfo = MARKET_TZ) -> date:
 
 
 def is_trading_day(d: date) -> bool:
-    return d.weekday() < 5 and d not in _holidays(d.year)
+    return d.weekday() < 5 and d not in _year(d.year)[0]
 
 
 @lru_cache(maxsize=512)  # pure in the date, and asked on every tick
@@ -76,7 +79,7 @@ def session_open(d: date) -> datetime:
 @lru_cache(maxsize=512)
 def session_close(d: date) -> datetime:
     """16:00 New York, or the early close of a short session."""
-    return datetime.combine(d, _early_closes(d.year).get(d, CLOSE_TIME), tzinfo=MARKET_TZ)
+    return datetime.combine(d, _year(d.year)[1].get(d, CLOSE_TIME), tzinfo=MARKET_TZ)
 
 
 def next_trading_day(d: date) -> date:
