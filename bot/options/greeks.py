@@ -226,6 +226,7 @@ def exposure(reading: ContractGreeks, qty: int, multiplier: int) -> Exposure:
     )
 
 
-def cents(value: float) -> Decimal:
-    """A dollar figure of the greeks at cents (rounded half up), as money is shown and limited."""
-    return Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP)
+def cents(value: float | Decimal) -> Decimal:
+    """A dollar figure at cents (rounded half up), as money is shown and limited; never a negative zero ("-0.00" for
+    a theta of -0.001)."""
+    return Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP) + 0

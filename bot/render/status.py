@@ -221,13 +221,14 @@ def status_json(status: DeskStatus) -> dict[str, object]:
                 "position_id": p.position_id,
                 "symbol": p.contract.symbol,
                 "qty": p.qty,
-                "premium_at_risk": str(premium_at_risk(p)),
+                "premium_at_risk": str(cents(premium_at_risk(p))),
             }
             for p in status.open_positions
         ],
-        "premium_at_risk": str(status.premium_total),
-        "realized_pnl_today": str(status.realized_today),
-        # Dollars at cents: net dollar delta, and theta a calendar day; null when not known here.
+        "premium_at_risk": str(cents(status.premium_total)),
+        "realized_pnl_today": str(cents(status.realized_today)),
+        # Dollars at cents (an average entry of thirds is not); net dollar delta, theta a calendar day; null when not
+        # known here.
         "net_delta": None if status.exposure is None else str(cents(status.exposure.dollar_delta)),
         "theta": None if status.exposure is None else str(cents(status.exposure.theta)),
         "vega": None if status.exposure is None else str(cents(status.exposure.vega)),

@@ -4,10 +4,13 @@ with a restart between their closes, an exercise of a put, and the expiry-day gu
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from bot.broker.activities import BrokerActivity, ShareLeg, parse_activities, plan_activities
 from bot.broker.reconcile import reconcile
@@ -15,6 +18,7 @@ from bot.options.clock import SimulatedClock
 from bot.options.contracts import OptionContract
 from bot.options.orders import Side
 from bot.options.positions import Position, Source
+from bot.options.risk import TradingState
 from bot.options.trade_ledger import TradeEvent, read_ledger
 from bot.paths import ledger_path
 from bot.runtime.desk import open_desk
@@ -110,3 +114,32 @@ async def test_the_guard_closes_what_a_partial_fill_left_open(tmp_path: Path) ->
         await desk.close()
     sells = [e for e in read_ledger(ledger_path(tmp_path)).events if e.position_id == position.position_id][1:]
     assert [(e.qty, e.actor) for e in sells] == [(1, GUARD_ACTOR)] * 3
+
+
+async def test_a_halted_desk_keeps_its_brake_the_guard_says_so_once_and_closes_once_resumed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    call = OptionContract.parse("SPY   261125C00450000")
+    clock = SimulatedClock(at(REGULAR, 11, 0))
+    settings = Settings(strategies=[], risk=RiskSettings())
+    board = ConsoleBoard(io.StringIO())
+    desk = await open_desk(settings, tmp_path, clock=clock, feed=QuietFeed(), board=board, alert=lambda k, t: None)
+    try:
+        desk.quotes.update(call.symbol, quote("5.00", clock()))
+        await desk.manager.open_position(call, 2, strategy="manual")
+        await desk.switch.set(TradingState.HALTED, "test", "operator")
+        clock.advance(at(REGULAR, 15, 20))
+        desk.quotes.update("SPY", quote("455.00", clock()))
+        desk.quotes.update(call.symbol, quote("5.00", clock()))
+        with caplog.at_level(logging.WARNING, logger="bot.runtime.expiry_guard"):
+            for _ in range(3):
+                await desk.step()
+        assert len(desk.manager.open_positions()) == 1  # halted: no orders at all, the guard's included
+        assert len([r for r in caplog.records if "could not close" in r.getMessage()]) == 1
+        await desk.switch.set(TradingState.ACTIVE, "test", "operator")
+        await desk.step()
+        assert desk.manager.open_positions() == []
+    finally:
+        await desk.close()
+    buys = [e for e in read_ledger(ledger_path(tmp_path)).events if e.side == Side.BUY]
+    assert [e.qty for e in buys] == [2]  # the guard never opens nor adds

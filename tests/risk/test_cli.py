@@ -120,7 +120,7 @@ def test_status_offline_says_there_is_no_feed_and_counts_what_the_files_hold(
     assert status["feed"] is None and status["uptime_seconds"] is None
     assert status["discord"] is None and status["broker"] is None  # no desk holds the storage
     assert status["trading_state"]["state"] == "halted"
-    assert status["open_positions"] == [] and status["premium_at_risk"] == "0"
+    assert status["open_positions"] == [] and status["premium_at_risk"] == "0.00"
     assert status["discord_backlog"] == 0
     assert status["net_delta"] == status["theta"] == status["vega"] == "0.00"  # nothing open, nothing exposed
     assert status["limits"] == {
