@@ -8,6 +8,7 @@ for a limit or a rule. The environment holds text only, so its `true`, `false` a
 from __future__ import annotations
 
 import math
+import re
 from datetime import time
 from decimal import Decimal
 from typing import Annotated, TypeVar
@@ -56,6 +57,12 @@ def _clock_text(value: object) -> object:
     # Pydantic would read a number as seconds after midnight: 900 would quietly be 00:15.
     if isinstance(value, bool | int | float | Decimal):
         raise ValueError('expected a time of day such as "15:00"')
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"\d{1,2}:\d\d(:\d\d)?", text):
+            raise ValueError(f'expected a time of day such as "15:00" (HH:MM), not {text!r}')
+        # "9:45" as people write it: pydantic wants 09:45 (and said "input is too short").
+        return f"0{text}" if text.index(":") == 1 else text
     return value
 
 

@@ -155,6 +155,8 @@ async def test_a_live_desks_worker_sleeps_on_the_desk_clock_until_the_guard_time
     [
         ("OPTIONDESK_RISK__EXPIRY_GUARD", "sometimes", "bad setting risk.expiry_guard"),
         ("OPTIONDESK_RISK__EXPIRY_GUARD_TIME", "16:30", "after 09:30 and before 16:00"),
+        ("OPTIONDESK_RISK__EXPIRY_GUARD_TIME", "9:30", 'after 09:30 and before 16:00, such as "15:15", not 09:30'),
+        ("OPTIONDESK_RISK__EXPIRY_GUARD_TIME", "quarter past three", 'such as "15:00" \\(HH:MM\\), not \'quarter'),
     ],
 )
 def test_bad_guard_settings_are_one_line(
@@ -164,3 +166,12 @@ def test_bad_guard_settings_are_one_line(
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=said):
         load_settings()
+
+
+@pytest.mark.parametrize(("value", "guard"), [("9:45", time(9, 45)), ("15:15:30", time(15, 15, 30))])
+def test_a_guard_time_as_people_write_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str, guard: time
+) -> None:
+    monkeypatch.setenv("OPTIONDESK_CONFIG_FILE", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("OPTIONDESK_RISK__EXPIRY_GUARD_TIME", value)
+    assert load_settings().risk.expiry_guard_time == guard
