@@ -12,10 +12,11 @@ The shares are not a position of the desk: the admins are told, and the reconcil
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from alpaca.trading.client import TradingClient
@@ -31,7 +32,11 @@ from bot.options.trade_ledger import LifecycleEvent, TradeEvent
 from bot.strategies.options.exit_rules import expiry_settlement_price
 
 EVENTS: dict[str, LifecycleEvent] = {"OPEXP": "expire", "OPEXC": "exercise", "OPASN": "assign"}
+log = logging.getLogger(__name__)
+
 STOCK_LEG = "OPTRD"
+# Activities Alpaca sent that cannot be read, said once a process (the desk asks again every few minutes).
+_UNREADABLE: set[str] = set()
 _NOUN = {"expire": "expiry", "exercise": "exercise", "assign": "assignment"}
 
 # The underlying's price at an activity's close, as the desk saw it (None: it has none).
@@ -93,38 +98,51 @@ class BrokerActivity:
 
 def parse_activities(raw: Iterable[dict[str, Any]]) -> list[BrokerActivity]:
     """The option activities among `raw` (Alpaca's JSON), each with the first stock leg of the same day and
-    underlying that no other took."""
-    options: list[dict[str, Any]] = []
-    legs: list[ShareLeg] = []
-    days: dict[str, date] = {}
+    underlying that no other took. One that cannot be read (a field missing, a fractional quantity) is left out
+    with one line: the others still count."""
+    options: dict[str, tuple[dict[str, Any], str, date]] = {}
+    legs: list[tuple[ShareLeg, date]] = []
     for item in raw:
         kind = item.get("activity_type")
-        if kind == STOCK_LEG and str(item["id"]) not in days:  # a leg reported twice is one
-            price = item.get("price")
-            legs.append(
-                ShareLeg(
-                    str(item["id"]),
-                    str(item["symbol"]),
-                    whole_contracts(item.get("qty")),
-                    None if price is None else Decimal(str(price)),
-                )
-            )
-            days[legs[-1].activity_id] = date.fromisoformat(str(item["date"]))
-        elif kind in EVENTS:
-            options.append(item)
+        if kind != STOCK_LEG and kind not in EVENTS:
+            continue
+        try:
+            activity_id, day = str(item["id"]), date.fromisoformat(str(item["date"]))
+            if kind == STOCK_LEG:
+                if all(leg.activity_id != activity_id for leg, _ in legs):  # a leg reported twice is one
+                    price = item.get("price")
+                    symbol, qty = str(item["symbol"]), whole_contracts(item.get("qty"))
+                    legs.append(
+                        (ShareLeg(activity_id, symbol, qty, None if price is None else Decimal(str(price))), day)
+                    )
+            else:
+                options[activity_id] = (item, ledger_symbol(str(item["symbol"])), day)  # one reported twice is one
+        except (KeyError, ValueError, TypeError, InvalidOperation) as error:
+            _say_unreadable(item, error)
     found = []
-    for item in {str(item["id"]): item for item in options}.values():  # one reported twice is one
-        symbol, day = ledger_symbol(str(item["symbol"])), date.fromisoformat(str(item["date"]))
+    for activity_id, (item, symbol, day) in options.items():
+        try:
+            contracts = abs(whole_contracts(item.get("qty")))
+        except (ValueError, InvalidOperation) as error:
+            _say_unreadable(item, error)
+            continue
         leg: ShareLeg | None = None
         if item["activity_type"] != "OPEXP":
             contract = contract_of(symbol)
             underlying = contract.underlying if contract is not None else None
-            leg = next((g for g in legs if g.underlying == underlying and days[g.activity_id] == day), None)
-            if leg is not None:
-                legs.remove(leg)
-        contracts = abs(whole_contracts(item.get("qty")))
-        found.append(BrokerActivity(str(item["id"]), EVENTS[item["activity_type"]], symbol, contracts, day, leg))
+            taken = next(((g, d) for g, d in legs if g.underlying == underlying and d == day), None)
+            if taken is not None:
+                legs.remove(taken)
+                leg = taken[0]
+        found.append(BrokerActivity(activity_id, EVENTS[item["activity_type"]], symbol, contracts, day, leg))
     return found
+
+
+def _say_unreadable(item: dict[str, Any], error: Exception) -> None:
+    name = f"{item.get('activity_type')} {item.get('id', '(no id)')}"
+    if name not in _UNREADABLE:
+        _UNREADABLE.add(name)
+        log.warning("broker: Alpaca's activity %s cannot be read (%s); left out: look at it at Alpaca", name, error)
 
 
 def fetch_activities(client: TradingClient, after: datetime, until: datetime | None = None) -> list[BrokerActivity]:

@@ -69,6 +69,23 @@ def test_an_activity_alpaca_reports_twice_is_one_activity() -> None:
     assert report.to_json()["lifecycle"][0]["applicable"] is True
 
 
+def test_an_activity_that_cannot_be_read_is_left_out_in_one_line_and_the_others_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fractional = raw("bad", "OPEXP", PUT.compact, -1) | {"qty": "-1.5"}
+    no_date = {"id": "nodate", "activity_type": "OPASN", "symbol": CALL.compact, "qty": "1"}
+    reported = [fractional, no_date, raw("a1", "OPEXP", CALL.compact, -2)]
+
+    with caplog.at_level(logging.WARNING, logger="bot.broker.activities"):
+        first = parse_activities(reported)
+        again = parse_activities(reported)  # the desk asks again at its next poll
+
+    assert [a.activity_id for a in first] == [a.activity_id for a in again] == ["a1"]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and all("cannot be read" in line and "\n" not in line for line in said)
+    assert any("OPEXP bad" in line for line in said) and any("OPASN nodate" in line for line in said)
+
+
 def test_one_activity_for_two_positions_closes_the_second_after_a_restart_between_them() -> None:
     expiry = BrokerActivity("a1", "expire", CALL.symbol, 4, DAY)
     first, second = held("p1", CALL), held("p2", CALL)
