@@ -25,6 +25,7 @@ _DAY = timedelta(days=1)
 
 
 _USUAL_EARLY_CLOSE = time(13, 0)
+_NO_HOLIDAYS: tuple[frozenset[date], dict[date, time]] = (frozenset(), {})
 
 
 @cache
@@ -49,10 +50,9 @@ def _day(year: int, month_day: str) -> date:
 
 
 def _year(year: int) -> tuple[frozenset[date], dict[date, time]]:
-    found = _calendar().get(year)
-    if found is None:
-        raise ValueError(f"the market calendar covers {FIRST_DAY.year} to {LAST_DAY.year}, not {year}")
-    return found
+    # Beyond the table every weekday counts (a date typed into /open, say): the command line refuses such dates, and
+    # a question about one must neither fail nor leave the next trading day unfound.
+    return _calendar().get(year, _NO_HOLIDAYS)
 
 
 def _market_local(now: datetime) -> datetime:

@@ -132,3 +132,11 @@ def test_the_calendar_agrees_with_exchange_calendars_xnys_day_by_day():
 
     assert sorted(set(ours) ^ set(theirs)) == []
     assert [day for day in ours if ours[day] != theirs[day]] == []
+
+
+def test_a_day_beyond_the_calendar_is_answered_without_failing_or_hanging():
+    # The calendar's table ends with 2099; beyond it (a date typed into /open, say) every weekday counts.
+    assert next_trading_day(date(2099, 12, 31)) == date(2100, 1, 1)  # a Friday
+    assert is_trading_day(date(9999, 12, 31))  # a Friday
+    assert not is_trading_day(date(9999, 12, 25))  # a Saturday
+    assert session_close(date(9999, 12, 31)) == ny(9999, 12, 31, 16, 0)
