@@ -6,7 +6,6 @@ Built once at start-up and passed in; tests build `Settings(...)` with keywords.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Collection, Sequence
 from datetime import time
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Literal, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pydantic_settings
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,18 +24,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
 from bot.broker.config import BrokerSettings
 from bot.options.contracts import root_problem
 from bot.options.positions import MANUAL_STRATEGY, ActionKind
 from bot.options.risk import RiskLimits
 from bot.paths import PROJECT_ROOT
+from bot.settings_sources import NotJson, raw_settings
 from bot.settings_types import OFF, OFF_MODE, ClockTime, Dec, Flag, Int, Percent, PercentOrOff, Real, within
 from bot.strategies.options.exit_rules import ExitRules, ProfitLevel
 
@@ -250,14 +243,8 @@ def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSe
     ]
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="OPTIONDESK_",
-        env_nested_delimiter="__",
-        toml_file=CONFIG_FILE,
-        extra="forbid",
-        frozen=True,
-    )
+class Settings(Section):
+    """Every setting; `load_settings` reads them (bot/settings_sources.py says from where)."""
 
     storage_dir: Path | None = None
     timezone: str = "America/New_York"
@@ -303,17 +290,6 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file())
-
 
 class SettingsError(Exception):
     """A bad setting; the message is one line naming it."""
@@ -339,24 +315,19 @@ def config_file() -> Path:
     """The settings file: `$OPTIONDESK_CONFIG_FILE` when set (a test's, or a second desk's), else
     config/optiondesk.toml."""
     chosen = os.environ.get(CONFIG_FILE_VARIABLE, "").strip()
-    return Path(chosen) if chosen else Path(str(Settings.model_config.get("toml_file")))
+    return Path(chosen) if chosen else CONFIG_FILE
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings() -> Settings:
     file = config_file()
     if file.exists() and not file.is_file():
         raise SettingsError(f"bad settings file {file}: not a file; make it the settings file or remove it")
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings.model_validate(raw_settings(Settings, file))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
         raise SettingsError(f"bad settings file {file}: {error}") from None
-    except pydantic_settings.SettingsError as error:
-        # A complex value (a list, a section) in an environment variable that is not JSON.
-        found = re.search(r'field "(\w+)"', str(error))
-        name = found[1] if found else "?"
-        variables = sorted(v for v in os.environ if v.upper().startswith(f"OPTIONDESK_{name.upper()}"))
-        where = " or ".join(variables) or "a value in the environment"
-        raise SettingsError(f"bad setting {name}: {where} is not valid JSON") from None
+    except NotJson as error:
+        raise SettingsError(str(error)) from None
     except ValidationError as error:
         problem = error.errors()[0]
         loc = [part for i, part in enumerate(problem["loc"]) if not (i == 2 and part in _KIND_TAGS)]

@@ -53,10 +53,11 @@ def state_command(storage: Path, *, set_to: str | None, reason: str | None, as_j
     from bot.options.risk import DeskState
     from bot.render.status import state_json, trading_line
     from bot.runtime.trading_journal import append_journal, expected_state, journal_path
-    from bot.runtime.trading_state import OPERATOR, log_change
 
     current = expected_state(storage)
     if set_to is not None:
+        from bot.runtime.trading_state import OPERATOR, log_change  # the desk's switch: only a change needs it
+
         after = DeskState(TradingState(set_to), (reason or "").strip(), OPERATOR, utc_now())
         append_journal(journal_path(storage), after)  # a StorageError ends the command in its one line
         log_change(current, after)

@@ -8,12 +8,14 @@ sleepers when whatever drives the simulation moves it past their moment, however
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import asyncio
 
 Clock = Callable[[], datetime]
 
@@ -45,6 +47,9 @@ class WallClock:
         return self._now()
 
     async def sleep_until(self, at: datetime) -> None:
+        # Imported where a clock is slept on: a command that only reads the time (`utc_now`) starts without asyncio.
+        import asyncio
+
         # Nothing to wait on but time itself: naps, each checking the clock again.
         while (left := (at - self._now()).total_seconds()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(min(left, _WALL_NAP))
@@ -77,6 +82,8 @@ class SimulatedClock:
     async def sleep_until(self, at: datetime) -> None:
         if at <= self._now:
             return
+        import asyncio
+
         waking = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (at, next(self._order), waking))
         await waking

@@ -6,7 +6,6 @@ truth that positions, analytics and restarts are rebuilt from. Its field names a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, BinaryIO, Literal
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,6 +23,9 @@ from bot.options.errors import TradeError
 from bot.options.orders import Side
 from bot.options.positions import ActionKind, Position, PositionAction, Source
 from bot.paths import fsync_dir, private_dir
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +298,9 @@ class TradeLedger:
         """Return once the event's line is on disk; raise LedgerError if it could not be written."""
         if self._fd is None:
             raise LedgerError(f"ledger {self.path} is not open")
+        # Imported here: the commands that only read the ledger start without asyncio (some 30 ms).
+        import asyncio
+
         line = event.to_line()
         loop = asyncio.get_running_loop()
         if not self._leading and not self._pending and not getattr(loop, "_ready", True):

@@ -17,7 +17,19 @@ from bot.cli import main
 from bot.paths import PROJECT_ROOT, ledger_path
 from tests.analytics.ledgers import NEW_YORK, LedgerWriter, four_days
 
-HEAVY = ("discord", "aiohttp", "polars", "duckdb", "matplotlib", "alpaca", "aiosqlite", "apscheduler", "holidays")
+HEAVY = (
+    "discord",
+    "aiohttp",
+    "polars",
+    "duckdb",
+    "matplotlib",
+    "alpaca",
+    "aiosqlite",
+    "apscheduler",
+    "holidays",
+    "asyncio",
+    "pydantic_settings",
+)
 # Runs one command in a fresh interpreter, then names the heavy libraries it imported.
 PROBE = """
 import json, sys

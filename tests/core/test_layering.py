@@ -35,7 +35,9 @@ ALLOWED: dict[str, set[str]] = {
     # Settings: each section built into what the core and the strategies take. The broker's section lives with the
     # broker but belongs here (it imports only the settings' types).
     "bot.settings_types": set(),
-    "bot.settings": BASE | {"bot.options", "bot.strategies", "bot.settings_types", "bot.broker.config"},
+    "bot.settings_sources": set(),  # where the settings come from: the environment and the file
+    "bot.settings": BASE
+    | {"bot.options", "bot.strategies", "bot.settings_types", "bot.settings_sources", "bot.broker.config"},
     "bot.broker.config": {"bot.settings_types"},
     "bot.storage_lock": BASE,
     # The broker adapter (Alpaca): the core's executor and feed, and the reconciliation with its fills.

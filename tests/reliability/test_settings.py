@@ -310,7 +310,9 @@ def test_a_list_in_the_environment_that_is_not_json_names_its_variable(
     monkeypatch.setenv("OPTIONDESK_DISCORD__TRADER_ROLE_IDS", "[1, 2")
     with pytest.raises(SettingsError) as error:
         load_settings()
-    assert str(error.value) == "bad setting discord: OPTIONDESK_DISCORD__TRADER_ROLE_IDS is not valid JSON"
+    assert str(error.value) == (
+        "bad setting discord.trader_role_ids: OPTIONDESK_DISCORD__TRADER_ROLE_IDS is not valid JSON"
+    )
 
 
 def test_a_settings_file_that_is_a_folder_is_named(config: Path) -> None:
@@ -324,3 +326,40 @@ def test_a_settings_file_that_is_not_utf8_is_named(config: Path) -> None:
     config.write_bytes(b"[market]\nseed = 3  # caf\xe9\n")
     with pytest.raises(SettingsError, match=f"^bad settings file {config}: 'utf-8' codec"):
         load_settings()
+
+
+# --- where the settings come from: the environment over the file, section by section ------------------------------
+
+
+def test_the_environment_is_merged_into_the_files_sections(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTIONDESK_RISK__MAX_OPEN_POSITIONS", "3")
+    monkeypatch.setenv("optiondesk_paper__slippage_ticks", "2")  # any case
+    monkeypatch.setenv("OPTIONDESK_CRASH_AT", "after-ledger:99")  # an OPTIONDESK_ name that is no setting
+
+    settings = loaded(config, "[risk]\nmax_open_positions = 5\nmax_contracts_per_order = 7\n")
+
+    assert (settings.risk.max_open_positions, settings.risk.max_contracts_per_order) == (3, 7)
+    assert settings.paper.slippage_ticks == 2
+
+
+def test_a_section_in_json_takes_the_variables_inside_it_too(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTIONDESK_RISK__MAX_CONTRACTS_PER_ORDER", "2")
+    monkeypatch.setenv("OPTIONDESK_RISK", '{"max_open_positions": 4, "max_contracts_per_order": 9}')
+    monkeypatch.setenv("OPTIONDESK_DISCORD__TRADER_ROLE_IDS", "[11, 12]")
+
+    settings = load_settings()
+
+    assert (settings.risk.max_open_positions, settings.risk.max_contracts_per_order) == (4, 2)
+    assert settings.discord.trader_role_ids == [11, 12]
+
+
+def test_a_variable_naming_no_setting_inside_a_section_is_refused_by_its_name(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPTIONDESK_RISK__MAX_OPEN_POSITION", "3")  # a letter short
+
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+
+    assert str(error.value).startswith("bad setting risk.max_open_position: ")
+    assert str(error.value).endswith("(from OPTIONDESK_RISK__MAX_OPEN_POSITION)")
