@@ -190,6 +190,9 @@ class ActivityPlan:
     closes: list[ActivityClose] = field(default_factory=list)
     not_held: list[BrokerActivity] = field(default_factory=list)  # a contract no open position of the desk holds
     unpriced: list[BrokerActivity] = field(default_factory=list)  # an exercise or assignment with no price yet
+    # For fewer contracts than the desk holds: a sell the ledger misses comes first (reconcile finds it); closing the
+    # whole position at the activity's price would book that sell's contracts at it.
+    fewer: list[BrokerActivity] = field(default_factory=list)
 
 
 def plan_activities(
@@ -211,6 +214,10 @@ def plan_activities(
         if not holders:
             if not parts:
                 plan.not_held.append(activity)
+            continue
+        if not parts and activity.contracts < sum(p.qty for p in holders):
+            plan.fewer.append(activity)
+            holding[activity.symbol] = holders
             continue
         price = price_of(activity, holders[0].contract, spot)
         if price is None:

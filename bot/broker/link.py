@@ -221,6 +221,12 @@ class BrokerLink:
             self._say_once(activity, "no open position of the desk holds it; nothing recorded")
         for activity in plan.unpriced:
             self._say_once(activity, "no price of the underlying at that close to value it by yet; recorded once known")
+        for activity in plan.fewer:
+            self._say_once(
+                activity,
+                "the desk holds more of it, so a sell the ledger misses comes first: run python -m bot reconcile; "
+                "recorded once the quantities agree",
+            )
         for close in plan.closes:
             try:
                 await manager.settle_expiry(

@@ -233,7 +233,12 @@ def _plan_lifecycle(
             "no price of the underlying at that close to value it by (Alpaca gave the strike): the running desk "
             "records it from its quotes"
         )
-    planned = [close.activity for close in plan.closes] + plan.not_held + plan.unpriced
+    for activity in plan.fewer:
+        report.lifecycle_refused[activity.activity_id] = (
+            f"the desk holds more than its {activity.contracts}: a fill the ledger misses comes first (apply it, "
+            "then run reconcile again)"
+        )
+    planned = [close.activity for close in plan.closes] + plan.not_held + plan.unpriced + plan.fewer
     report.lifecycle = list({activity.activity_id: activity for activity in planned}.values())
     report.shares = [activity for activity in lifecycle if activity.shares_text() is not None]
 

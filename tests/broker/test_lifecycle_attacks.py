@@ -99,6 +99,24 @@ def test_one_activity_for_two_positions_closes_the_second_after_a_restart_betwee
     assert plan_activities([expiry], [], ["a1/p1", "a1/p2"]).closes == []
 
 
+def test_an_activity_for_fewer_contracts_than_held_waits_for_the_sell_the_ledger_misses() -> None:
+    position = held("p1", CALL, qty=3)  # Alpaca sold one the ledger never heard of, then expired the other two
+    expiry = BrokerActivity("a1", "expire", CALL.symbol, 2, DAY)
+
+    plan = plan_activities([expiry], [position], [])
+
+    assert (plan.closes, plan.fewer) == ([], [expiry])  # nothing booked at 0 for the contract that was sold
+    events = [TradeEvent.record("evt-1", position, position.actions[-1])]
+    report = reconcile(events, [], {}, day=DAY, zone=UTC, now=BOUGHT, fee_per_contract=Decimal(0), activities=[expiry])
+    assert report.to_apply == []
+    assert "a fill the ledger misses comes first" in report.lifecycle_refused["a1"]
+    # Once the missing sell is in the ledger, the quantities agree and the expiry closes the rest.
+    (close,) = plan_activities([expiry], [held("p1", CALL, qty=2)], []).closes
+    assert (close.position.position_id, close.price) == ("p1", Decimal(0))
+    # More contracts than the desk holds (others in the account traded elsewhere) still close the desk's.
+    assert len(plan_activities([BrokerActivity("a3", "expire", CALL.symbol, 5, DAY)], [position], []).closes) == 1
+
+
 def test_an_exercised_long_put_closes_at_its_intrinsic_and_says_the_shares_delivered() -> None:
     leg = ShareLeg("t1", "SPY", -200, Decimal("455.05"))
     exercise = BrokerActivity("a2", "exercise", PUT.symbol, 2, DAY, leg)
