@@ -1,0 +1,119 @@
+"""The ledger's line format, byte for byte: tests/core/golden_ledger.jsonl holds the lines pydantic 2.12 wrote for
+`golden_events()` before the ledger was read and written with the standard library (issue #15). Every ledger
+written until then holds such lines, so the file is never rewritten from the code it checks: an event this code
+writes differently from those bytes is a change of the public format."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.options.contracts import Right
+from bot.options.orders import Side
+from bot.options.positions import ActionKind, Source
+from bot.options.trade_ledger import TradeEvent, parse_line
+
+GOLDEN = Path(__file__).with_name("golden_ledger.jsonl")
+
+ZONES = [
+    UTC,
+    timezone(timedelta(hours=1)),
+    timezone(timedelta(hours=-5)),
+    timezone(timedelta(hours=5, minutes=30)),
+    timezone(timedelta(hours=-9, minutes=-30)),
+    ZoneInfo("America/New_York"),
+    ZoneInfo("UTC"),
+]
+# Decimal texts with exponents, negative zeros, trailing zeros and 28 significant digits, as the desk's
+# arithmetic produces them (an average of thirds, a P&L of 0E-26).
+AMOUNTS = [
+    "0", "0.00", "0.000000", "-0", "-0.00", "1E+1", "1E+3", "1.5E-7", "1E-7", "0E-26", "-1E-30", "1E+30", "450",
+    "450.5", "1.20", "6.50", "-300.00", "350.00", "206.6666666666666666666666666", "123456789012345678901234567890.5",
+    "0.01", "-0.000001", "99999.99",
+]  # fmt: skip
+TEXTS = [
+    "orb", "", "spy-fade", "é", "Ünïcødé", "😀 rocket", 'quote"d', "back\\slash", "slash/ed", "tab\there",
+    "new\nline", "\x00\x1f\x7f", "\u2028\u2029", "</script>", "名前", " padded ", "x" * 300,
+]  # fmt: skip
+EVENTS = [None, None, None, "expire", "exercise", "assign"]
+
+
+def _time(rng: random.Random) -> datetime:
+    ts = datetime(2000, 1, 3, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 100 * 365 * 86400))
+    micro = rng.choice([0, 0, rng.randint(1, 999_999), rng.randint(1, 999) * 1000, 1, 500_000])
+    return ts.replace(microsecond=micro)
+
+
+def _amount(rng: random.Random) -> Decimal:
+    if rng.random() < 0.5:
+        return Decimal(rng.choice(AMOUNTS))
+    return Decimal(rng.randint(-(10**9), 10**9)).scaleb(-rng.randint(0, 30))
+
+
+def golden_events(count: int = 300) -> list[TradeEvent]:
+    """Events with every kind, source, side, right and lifecycle event, odd decimals, microseconds, times in other
+    zones, broker times set and unset, unusual text: deterministic, so the lines can be compared byte for byte."""
+    rng = random.Random(15)
+    events = []
+    for n in range(count):
+        underlying = rng.choice(["SPY", "QQQ", "IWM", "TSLA", "BRK.B"])
+        expiry = rng.choice([date(2026, 11, 27), date(2000, 1, 1) + timedelta(days=rng.randint(0, 36_000))])
+        right, strike = rng.choice(list(Right)), _amount(rng).copy_abs()
+        ts = _time(rng)
+        if n % 7 == 3:  # an event built with a time not in UTC (record() converts; a caller might not)
+            ts = ts.astimezone(rng.choice(ZONES))
+        broker_ts = None if n % 3 else _time(rng).astimezone(rng.choice(ZONES))
+        events.append(
+            TradeEvent(
+                v=1 if n % 50 else 2,
+                event_id=f"evt-{rng.getrandbits(64):016x}",
+                ts=ts,
+                kind=list(ActionKind)[n % 4],
+                position_id=rng.choice([f"pos-{rng.getrandbits(32):08x}", "p", "pos with space"]),
+                order_id=f"ord-{rng.getrandbits(48):012x}",
+                fill_id=rng.choice([f"fill-{n}", f"{rng.getrandbits(128):032x}", "Ω"]),
+                strategy=rng.choice(TEXTS),
+                source=list(Source)[n % 4],
+                actor=rng.choice([None, None, *TEXTS]),
+                symbol=f"{underlying:<6}{expiry:%y%m%d}{right.value}{rng.randint(0, 99_999_999):08d}",
+                underlying=underlying,
+                expiry=expiry,
+                right=right,
+                strike=strike,
+                side=list(Side)[(n // 4) % 2],
+                qty=rng.choice([1, 10, rng.randint(1, 10**6)]),
+                price=_amount(rng).copy_abs(),
+                multiplier=rng.choice([100, 100, 10, 1, 1000]),
+                fees=_amount(rng).copy_abs(),
+                position_qty=rng.choice([0, 1, rng.randint(0, 10**6)]),
+                avg_entry=Decimal(rng.randint(0, 10**12)).scaleb(-rng.randint(0, 12)).quantize(Decimal("0.000001")),
+                realized_pnl=_amount(rng),
+                realized_pnl_total=_amount(rng),
+                broker_ts=broker_ts,
+                event=EVENTS[n % len(EVENTS)],
+            )
+        )
+    return events
+
+
+def test_events_are_written_as_the_golden_lines_byte_for_byte() -> None:
+    golden = GOLDEN.read_bytes().splitlines(keepends=True)
+    written = [event.to_line() for event in golden_events()]
+
+    assert len(written) == len(golden) == 300
+    for number, (ours, theirs) in enumerate(zip(written, golden, strict=True), start=1):
+        assert ours == theirs, f"line {number} differs"
+
+
+def test_the_golden_lines_read_back_as_the_same_events() -> None:
+    events = golden_events()
+
+    read = [parse_line(GOLDEN, n, line) for n, line in enumerate(GOLDEN.read_bytes().splitlines(), start=1)]
+
+    assert read == events
+    for event in read:
+        assert event.ts.utcoffset() is not None and isinstance(event.price, Decimal)
+        assert isinstance(event.kind, ActionKind) and isinstance(event.right, Right)
