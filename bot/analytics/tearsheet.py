@@ -19,7 +19,7 @@ import io
 import math
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -215,7 +215,7 @@ def to_json(sheet: TearSheet) -> dict[str, Any]:
 def trades_csv(events: Iterable[TradeEvent]) -> str:
     """One row per fill with the ledger's fields, in ledger order."""
     text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=list(TradeEvent.model_fields))
+    writer = csv.DictWriter(text, fieldnames=[f.name for f in fields(TradeEvent)])
     writer.writeheader()
-    writer.writerows(event.model_dump(mode="json") for event in events)
+    writer.writerows(event.json_fields() for event in events)
     return text.getvalue()

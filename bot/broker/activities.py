@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,7 +28,7 @@ from bot.options.ids import new_id
 from bot.options.market_hours import session_close
 from bot.options.orders import Side
 from bot.options.positions import Position, Source
-from bot.options.trade_ledger import LifecycleEvent, TradeEvent
+from bot.options.trade_event import LifecycleEvent, Noted, TradeEvent
 from bot.strategies.options.exit_rules import expiry_settlement_price
 
 EVENTS: dict[str, LifecycleEvent] = {"OPEXP": "expire", "OPEXC": "exercise", "OPASN": "assign"}
@@ -180,7 +180,7 @@ class ActivityClose:
     price: Decimal
 
     @property
-    def noted(self) -> dict[str, object]:
+    def noted(self) -> Noted:
         """The ledger fields a fill does not have."""
         return {"event": self.activity.event, "broker_ts": self.activity.at}
 
@@ -243,7 +243,7 @@ def close_event(close: ActivityClose, source: Source, actor: str | None) -> tupl
         source=source,
         actor=actor,
     )
-    return after, TradeEvent.record(new_id("evt"), after, action).model_copy(update=close.noted)
+    return after, replace(TradeEvent.record(new_id("evt"), after, action), **close.noted)
 
 
 def contract_of(symbol: str) -> OptionContract | None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
@@ -29,6 +30,7 @@ from bot.options.orders import Fill, OrderContext, OrderRequest, OrderStatus, Si
 from bot.options.outages import Outages
 from bot.options.positions import Position, Source
 from bot.options.risk import PendingBuy, RiskCheck
+from bot.options.trade_event import Noted
 from bot.options.trade_ledger import LedgerError, TradeEvent, TradeLedger
 from bot.paths import StorageError
 
@@ -213,7 +215,7 @@ class OptionsOrderManager:
         actor: str | None = "expiry",
         source: Source = Source.STRATEGY,
         fill_id: str | None = None,
-        noted: Mapping[str, object] | None = None,
+        noted: Noted | None = None,
     ) -> Position:
         """Close a position left open at expiry at its settlement (intrinsic) value, 0 when out of the money,
         stamped `at` (the expiry day's close, whenever the desk gets to it).
@@ -374,7 +376,7 @@ class OptionsOrderManager:
         fill: Fill,
         source: Source,
         actor: str | None,
-        noted: Mapping[str, object] | None = None,
+        noted: Noted | None = None,
     ) -> Position:
         """Record one fill: position, ledger, order, listeners — all of it, even if the caller is cancelled.
 
@@ -390,7 +392,7 @@ class OptionsOrderManager:
         fill: Fill,
         source: Source,
         actor: str | None,
-        noted: Mapping[str, object] | None = None,
+        noted: Noted | None = None,
     ) -> Position:
         if fill.fill_id in self._fill_ids:
             log.warning("fill %s of order %s was reported again; applied once only", fill.fill_id, order.order_id)
@@ -410,7 +412,7 @@ class OptionsOrderManager:
         )
         event = TradeEvent.record(new_id("evt"), after, action)
         if noted:
-            event = event.model_copy(update=noted)
+            event = replace(event, **noted)
         previous = self._positions.get(position.position_id)
         self._positions[position.position_id] = after
         if after.is_open:

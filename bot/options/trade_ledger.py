@@ -10,18 +10,16 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal
-
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from typing import TYPE_CHECKING, BinaryIO
 
 from bot import crash
-from bot.options.contracts import OptionContract, Right
 from bot.options.errors import TradeError
-from bot.options.orders import Side
-from bot.options.positions import ActionKind, Position, PositionAction, Source
+from bot.options.positions import Position, PositionAction
+
+# The line format lives in trade_event.py; its names are imported from here too, by the ledger's readers.
+from bot.options.trade_event import AVG_ENTRY_PLACES as AVG_ENTRY_PLACES
+from bot.options.trade_event import LedgerError, TradeEvent, parse_line
 from bot.paths import fsync_dir, private_dir
 
 if TYPE_CHECKING:
@@ -29,92 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-AVG_ENTRY_PLACES = Decimal("0.000001")  # the contract asks for at least 4 decimal places
-
-Money = Annotated[Decimal, Field(allow_inf_nan=False)]
-LifecycleEvent = Literal["expire", "exercise", "assign"]
-Id = Annotated[str, Field(min_length=1)]
-
-
-class LedgerError(Exception):
-    """The ledger cannot be read or written; the message names the file and line."""
-
 
 class LedgerGone(LedgerError):
     """The ledger's path no longer leads to the file the desk has open: it was moved, replaced or deleted."""
-
-
-class TradeEvent(BaseModel):
-    """One fill as the ledger records it, with the position as it stood after the fill."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    v: int = SCHEMA_VERSION
-    event_id: Id
-    ts: AwareDatetime
-    kind: ActionKind
-    position_id: Id
-    order_id: Id
-    fill_id: Id
-    strategy: str
-    source: Source
-    actor: str | None
-    symbol: str
-    underlying: str
-    expiry: date
-    right: Right
-    strike: Money
-    side: Side
-    qty: Annotated[int, Field(gt=0)]
-    price: Money
-    multiplier: Annotated[int, Field(gt=0)]
-    fees: Money
-    position_qty: Annotated[int, Field(ge=0)]
-    avg_entry: Money
-    realized_pnl: Money
-    realized_pnl_total: Money
-    # When the broker executed a fill that was recorded later (by reconciliation); absent on other lines.
-    broker_ts: AwareDatetime | None = Field(default=None, exclude_if=lambda value: value is None)
-    # How a position ended without an order (an expiry, exercise or assignment the broker reported); absent otherwise.
-    event: LifecycleEvent | None = Field(default=None, exclude_if=lambda value: value is None)
-
-    @classmethod
-    def record(cls, event_id: str, position: Position, action: PositionAction) -> TradeEvent:
-        """The event for `action`, given the position right after it."""
-        contract = position.contract
-        return cls(
-            event_id=event_id,
-            ts=action.ts.astimezone(UTC),  # stored in UTC, so that the line says `Z`
-            kind=action.kind,
-            position_id=position.position_id,
-            order_id=action.order_id,
-            fill_id=action.fill_id,
-            strategy=position.strategy,
-            source=action.source,
-            actor=action.actor,
-            symbol=contract.symbol,
-            underlying=contract.underlying,
-            expiry=contract.expiry,
-            right=contract.right,
-            strike=contract.strike,
-            side=action.side,
-            qty=action.qty,
-            price=action.price,
-            multiplier=contract.multiplier,
-            fees=action.fees,
-            position_qty=position.qty,
-            avg_entry=position.avg_entry.quantize(AVG_ENTRY_PLACES),
-            realized_pnl=action.realized_pnl,
-            realized_pnl_total=position.realized_pnl,
-        )
-
-    @property
-    def contract(self) -> OptionContract:
-        return OptionContract(self.underlying, self.expiry, self.right, self.strike, self.multiplier)
-
-    def to_line(self) -> bytes:
-        return self.__pydantic_serializer__.to_json(self) + b"\n"
 
 
 def apply_event(positions: dict[str, Position], event: TradeEvent) -> tuple[Position, PositionAction]:
@@ -165,16 +80,6 @@ def read_ledger(path: Path) -> LedgerContents:
 def _parse_lines(path: Path, lines: list[bytes]) -> Iterator[TradeEvent]:
     for number, line in enumerate(lines, start=1):
         yield parse_line(path, number, line)
-
-
-def parse_line(path: Path, number: int, line: bytes) -> TradeEvent:
-    """One ledger line as an event; a malformed one raises LedgerError naming the file and line number."""
-    try:
-        return TradeEvent.model_validate_json(line)
-    except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "line"
-        raise LedgerError(f"{path}: line {number} is not a valid trade event ({where}: {problem['msg']})") from None
 
 
 def repair_torn_tail(path: Path) -> Path | None:

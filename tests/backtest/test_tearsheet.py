@@ -10,6 +10,7 @@ import itertools
 import json
 import subprocess
 import sys
+from dataclasses import fields
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -106,7 +107,7 @@ def test_the_trades_csv_has_one_row_per_fill_with_the_ledgers_fields(run: Backte
         rows = list(csv.DictReader(file))
 
     assert len(rows) == len(events) > 0
-    assert list(rows[0]) == list(TradeEvent.model_fields)
+    assert list(rows[0]) == [f.name for f in fields(TradeEvent)]
     assert [(r["event_id"], Decimal(r["price"]), int(r["qty"])) for r in rows] == [
         (e.event_id, e.price, e.qty) for e in events
     ]

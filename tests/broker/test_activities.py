@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +20,7 @@ from bot.options.ledger_verify import verify_events
 from bot.options.market_hours import session_close
 from bot.options.positions import Source
 from bot.options.quotes import Quote
-from bot.options.trade_ledger import TradeEvent, read_ledger
+from bot.options.trade_ledger import TradeEvent, parse_line, read_ledger
 from bot.paths import ledger_path
 from bot.runtime.desk import Desk
 from tests.broker.conftest import NOW, Clock, broker_desk, broker_settings
@@ -202,6 +203,6 @@ def test_an_old_ledger_line_reads_without_the_event_field() -> None:
         b'"multiplier":100,"fees":"0","position_qty":1,"avg_entry":"1.000000","realized_pnl":"0",'
         b'"realized_pnl_total":"0"}'
     )
-    event = TradeEvent.model_validate_json(line)
+    event = parse_line(Path("old"), 1, line)
     assert event.event is None and b'"event"' not in event.to_line()
-    assert TradeEvent.model_validate_json(event.model_copy(update={"event": "expire"}).to_line()).event == "expire"
+    assert parse_line(Path("new"), 1, replace(event, event="expire").to_line()).event == "expire"

@@ -20,7 +20,7 @@ from bot.options.order_manager import OptionsOrderManager
 from bot.options.orders import Fill, OrderRequest, Side
 from bot.options.positions import ActionKind, Position, PositionStatus, Source
 from bot.options.quotes import Quote, QuoteCache
-from bot.options.trade_ledger import TradeEvent, TradeLedger, read_ledger, replay
+from bot.options.trade_ledger import TradeEvent, TradeLedger, parse_line, read_ledger, replay
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 
@@ -86,7 +86,7 @@ def parse_line_by_line(path: Path) -> list[TradeEvent]:
     lines = data[:-1].split(b"\n")
     for line in lines:
         assert isinstance(json.loads(line), dict)
-    return [TradeEvent.model_validate_json(line) for line in lines]
+    return [parse_line(path, n, line) for n, line in enumerate(lines, start=1)]
 
 
 class Pending:

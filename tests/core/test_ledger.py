@@ -2,12 +2,14 @@ import asyncio
 import json
 import logging
 import os
+from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from bot.options.ledger_verify import verify_events
-from bot.options.trade_ledger import LedgerError, TradeEvent, TradeLedger, last_event, read_ledger, replay
+from bot.options.trade_ledger import LedgerError, TradeLedger, last_event, parse_line, read_ledger, replay
 from tests.core.factories import quote
 
 FIELDS = {
@@ -84,12 +86,12 @@ async def test_concurrent_appends_share_fsyncs_and_never_interleave(
     fsyncs = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd)))
-    events = [event.model_copy(update={"event_id": f"evt-{i}", "strategy": "x" * i}) for i in range(100)]
+    events = [replace(event, event_id=f"evt-{i}", strategy="x" * i) for i in range(100)]
 
     await asyncio.gather(*(ledger.append(e) for e in events))
 
     lines = ledger_file.read_bytes().splitlines()
-    assert [TradeEvent.model_validate_json(line) for line in lines[1:]] == events
+    assert [parse_line(ledger_file, n, line) for n, line in enumerate(lines[1:], start=2)] == events
     assert len(fsyncs) < 10
     assert position.qty == 1
 
@@ -98,7 +100,7 @@ async def test_a_failed_write_leaves_no_partial_line(ledger, ledger_file, monkey
     quotes.update(spy.symbol, quote("1.10", "1.20"))
     await manager.open_position(spy, 1, strategy="orb")
     before = ledger_file.read_bytes()
-    event = read_ledger(ledger_file).events[0].model_copy(update={"event_id": "evt-x"})
+    event = replace(read_ledger(ledger_file).events[0], event_id="evt-x")
     real_write = os.write
 
     def half_then_disk_full(fd, data):
@@ -117,8 +119,8 @@ async def test_a_queued_line_is_written_even_if_its_caller_is_cancelled(ledger, 
     quotes.update(spy.symbol, quote("1.10", "1.20"))
     await manager.open_position(spy, 1, strategy="orb")
     first = read_ledger(ledger_file).events[0]
-    leader = asyncio.create_task(ledger.append(first.model_copy(update={"event_id": "evt-a"})))
-    follower = asyncio.create_task(ledger.append(first.model_copy(update={"event_id": "evt-b"})))
+    leader = asyncio.create_task(ledger.append(replace(first, event_id="evt-a")))
+    follower = asyncio.create_task(ledger.append(replace(first, event_id="evt-b")))
     await asyncio.sleep(0)  # both queued, the leader is yielding once
 
     leader.cancel()
@@ -183,7 +185,7 @@ async def test_verify_finds_tampered_lines(manager, quotes, spy, ledger_file):
     lines[2]["realized_pnl"] = "351.00"
     lines[1]["avg_entry"] = "1.3100"
     lines[3]["event_id"] = lines[0]["event_id"]
-    events = [TradeEvent.model_validate(line) for line in lines]
+    events = [parse_line(Path("tampered"), n, json.dumps(line).encode()) for n, line in enumerate(lines, start=1)]
 
     report = verify_events(events)
 
@@ -196,8 +198,8 @@ async def test_verify_finds_tampered_lines(manager, quotes, spy, ledger_file):
 async def test_verify_finds_events_after_a_close_and_oversells(manager, quotes, spy, ledger_file):
     position = await trade_a_little(manager, quotes, spy)
     events = read_ledger(ledger_file).events
-    after_close = events[2].model_copy(update={"event_id": "evt-late", "fill_id": "fill-late"})
-    oversell = events[2].model_copy(update={"event_id": "evt-big", "fill_id": "fill-big", "qty": 16})
+    after_close = replace(events[2], event_id="evt-late", fill_id="fill-late")
+    oversell = replace(events[2], event_id="evt-big", fill_id="fill-big", qty=16)
 
     late = verify_events([*events, after_close])
     big = verify_events([*events[:2], oversell])

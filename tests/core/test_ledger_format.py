@@ -1,20 +1,25 @@
-"""The ledger's line format, byte for byte: tests/core/golden_ledger.jsonl holds the lines pydantic 2.12 wrote for
+"""The ledger's line format, byte for byte: tests/core/golden_ledger.jsonl holds the lines pydantic 2.14 wrote for
 `golden_events()` before the ledger was read and written with the standard library (issue #15). Every ledger
 written until then holds such lines, so the file is never rewritten from the code it checks: an event this code
 writes differently from those bytes is a change of the public format."""
 
 from __future__ import annotations
 
+import json
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from bot.options.contracts import Right
 from bot.options.orders import Side
 from bot.options.positions import ActionKind, Source
-from bot.options.trade_ledger import TradeEvent, parse_line
+from bot.options.trade_ledger import LedgerError, TradeEvent, parse_line
 
 GOLDEN = Path(__file__).with_name("golden_ledger.jsonl")
 
@@ -117,3 +122,101 @@ def test_the_golden_lines_read_back_as_the_same_events() -> None:
     for event in read:
         assert event.ts.utcoffset() is not None and isinstance(event.price, Decimal)
         assert isinstance(event.kind, ActionKind) and isinstance(event.right, Right)
+
+
+def a_line(**changes: Any) -> dict[str, Any]:
+    line = {
+        "v": 1, "event_id": "evt-1", "ts": "2026-11-25T15:00:00Z", "kind": "open", "position_id": "pos-1",
+        "order_id": "ord-1", "fill_id": "fill-1", "strategy": "orb", "source": "strategy", "actor": None,
+        "symbol": "SPY   261127C00450000", "underlying": "SPY", "expiry": "2026-11-27", "right": "C", "strike": "450",
+        "side": "buy", "qty": 10, "price": "1.10", "multiplier": 100, "fees": "0", "position_qty": 10,
+        "avg_entry": "1.100000", "realized_pnl": "0", "realized_pnl_total": "0",
+    }  # fmt: skip
+    return {**line, **changes}
+
+
+def read(line: dict[str, Any] | bytes) -> TradeEvent:
+    return parse_line(Path("trade_events.jsonl"), 7, line if isinstance(line, bytes) else json.dumps(line).encode())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "what"),
+    [
+        ("qty", True, "not a whole number"),  # a bool is no number, though Python counts it as one
+        ("qty", "10", "not a whole number"),
+        ("qty", 2.5, "not a whole number"),
+        ("qty", 0, "not above 0"),
+        ("multiplier", -100, "not above 0"),
+        ("position_qty", -1, "below 0"),
+        ("v", "1", "not a whole number"),
+        ("price", "NaN", "not a finite number"),
+        ("fees", "-Infinity", "not a finite number"),
+        ("strike", True, "not a decimal number (a string or a number)"),
+        ("avg_entry", None, "not a decimal number (a string or a number)"),
+        ("realized_pnl", "one dollar", "not a decimal number"),
+        ("ts", "2026-11-25T15:00:00", "a time without its time zone"),
+        ("broker_ts", "2026-11-25T15:00:00", "a time without its time zone"),
+        ("ts", 1764082800, "not an ISO 8601 time"),
+        ("ts", "yesterday", "not an ISO 8601 time"),
+        ("expiry", "2026-13-45", "not an ISO 8601 date"),
+        ("kind", "buy", "not one of open, add, trim, close"),
+        ("source", ["manual"], "not one of strategy, manual, broker, reconcile"),
+        ("right", "c", "not one of C, P"),
+        ("side", None, "not one of buy, sell"),
+        ("event", "expired", "not one of expire, exercise, assign"),
+        ("event_id", "", "empty"),
+        ("fill_id", 7, "not a string"),
+        ("actor", 1, "not a string"),
+        ("strategy", None, "not a string"),
+    ],
+)
+def test_a_wrong_value_is_one_ledger_error_naming_the_file_the_line_and_the_field(
+    field: str, value: object, what: str
+) -> None:
+    with pytest.raises(LedgerError) as raised:
+        read(a_line(**{field: value}))
+
+    assert str(raised.value) == f"trade_events.jsonl: line 7 is not a valid trade event ({field}: {what})"
+
+
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [
+        ({key: value for key, value in a_line().items() if key != "actor"}, "actor: missing"),
+        (a_line(qty=0, price="NaN"), "qty: not above 0"),  # the first wrong field in line order
+        (b"not json", "line: not JSON: Expecting value: line 1 column 1 (char 0)"),
+        (b"[1, 2]", "line: not a JSON object"),
+        (json.dumps(a_line()).encode().replace(b"orb", b"\xe9rb"), "line: not JSON"),  # not UTF-8
+        (b"[" * 100_000, "line: not JSON"),
+    ],
+)
+def test_a_line_that_is_no_event_is_one_ledger_error(line: dict[str, Any] | bytes, what: str) -> None:
+    with pytest.raises(LedgerError, match=r"^trade_events.jsonl: line 7 is not a valid trade event \(") as raised:
+        read(line)
+
+    assert what in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_what_older_and_later_desks_write_is_read() -> None:
+    plain = read(a_line())
+    old = {key: value for key, value in a_line().items() if key != "v"}
+
+    assert read(old) == plain  # before the version was written
+    assert read(a_line(broker_ts=None, event=None)) == plain
+    assert read(a_line(venue="later", fills=[1])) == plain  # a later version's fields are left to it
+    # Amounts as JSON numbers, exactly as their digits say; counts written as whole numbers with a fraction.
+    assert read(a_line(price=1.1, fees=0, qty=10.0)) == replace(plain, price=Decimal("1.1"), fees=Decimal(0), qty=10)
+    exact = json.dumps(a_line(price="P")).replace('"P"', "1.23456789012345678901234567").encode()
+    assert read(exact).price == Decimal("1.23456789012345678901234567")  # not through a float
+    assert read(a_line(ts="2026-11-25T10:00:00-05:00")).ts == plain.ts
+    later = read(a_line(broker_ts="2026-11-25T14:59:59.5+00:00")).broker_ts
+    assert later == datetime(2026, 11, 25, 14, 59, 59, 500000, UTC)
+
+
+def test_an_event_the_ledger_could_not_read_back_is_not_written() -> None:
+    plain = read(a_line())
+
+    with pytest.raises(ValueError, match="time zone"):
+        replace(plain, ts=datetime(2026, 11, 25, 15, 0)).to_line()
+    with pytest.raises(ValueError, match="finite"):
+        replace(plain, realized_pnl=Decimal("NaN")).to_line()

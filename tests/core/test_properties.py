@@ -24,7 +24,7 @@ from bot.options.order_manager import OptionsOrderManager
 from bot.options.orders import Side
 from bot.options.positions import ActionKind, Position, PositionStatus
 from bot.options.quotes import Quote, QuoteCache
-from bot.options.trade_ledger import TradeEvent, TradeLedger, read_ledger, replay
+from bot.options.trade_ledger import TradeEvent, TradeLedger, parse_line, read_ledger, replay
 
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 UNKNOWN_ID = "pos-that-was-never-opened"
@@ -198,7 +198,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert data.startswith(bytes_before), "the ledger was rewritten, not appended to"
         new_lines = data[len(bytes_before) :].splitlines()
         assert len(new_lines) == 1, "one paper fill must append exactly one ledger line"
-        event = TradeEvent.model_validate_json(new_lines[0])
+        event = parse_line(self.path, 0, new_lines[0])
         assert position_id in (None, result.position_id)
         assert (event.position_id, event.side, event.qty, event.price) == (
             result.position_id,

@@ -203,7 +203,6 @@ BROKEN_VALUES = st.one_of(
     st.sampled_from(["NaN", "Infinity", "-1", "0", "", "buy", "2026-13-45", "x" * 500]),
     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )  # fmt: skip
-VALID = TradeEvent.model_validate(a_line())
 
 
 @settings(max_examples=150, deadline=None)
