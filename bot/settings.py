@@ -1,38 +1,30 @@
 """The bot's settings: environment variables (OPTIONDESK_...) over config/optiondesk.toml over defaults.
 
-Built once at start-up and passed in; tests build `Settings(...)` with keywords.
+Built once at start-up and passed in; tests build `Settings(...)` with keywords. Each section is a `Section` whose
+annotations say what its values are (bot/settings_check.py reads them: no annotations from __future__ here), frozen;
+`.replace(...)` makes a changed copy.
 """
 
-from __future__ import annotations
-
 import os
-import tomllib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
 
 from bot.broker.config import BrokerSettings
 from bot.options.contracts import root_problem
 from bot.options.positions import MANUAL_STRATEGY, ActionKind
 from bot.options.risk import RiskLimits
 from bot.paths import PROJECT_ROOT
+from bot.settings_check import After, Refused, Section, Text, check, setting
 from bot.settings_sources import NotJson, raw_settings
 from bot.settings_types import OFF, OFF_MODE, ClockTime, Dec, Flag, Int, Percent, PercentOrOff, Real, within
 from bot.strategies.options.exit_rules import ExitRules, ProfitLevel
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 CONFIG_FILE = PROJECT_ROOT / "config" / "optiondesk.toml"
 CONFIG_FILE_VARIABLE = "OPTIONDESK_CONFIG_FILE"
@@ -41,18 +33,26 @@ Minutes = Annotated[Int, within(0, 390, unit="minutes")]
 Id = Annotated[Int, within(0, above=True)]
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _each_once(problem: str, name: Callable[[Any], str]) -> After:
+    """Refuses a list holding two items of one name; `problem` says so with {} for the names."""
+
+    def check(items: list[Any]) -> list[Any]:
+        names = [name(item) for item in items]
+        twice = sorted({each for each in names if names.count(each) > 1})
+        if twice:
+            raise ValueError(problem.format(", ".join(twice)))
+        return items
+
+    return After(check)
 
 
 class ExitRuleSettings(Section):
     """The shared exit rules; a rule is switched off with `false` (or an empty ladder)."""
 
     # [gain %, sell % of the open quantity], sorted by gain.
-    profit_ladder: list[tuple[Annotated[Dec, within(0, above=True)], Percent]] = [
-        (Decimal(30), Decimal(50)),
-        (Decimal(60), Decimal(100)),
-    ]
+    profit_ladder: list[tuple[Annotated[Dec, within(0, above=True)], Percent]] = setting(
+        default_factory=lambda: [(Decimal(30), Decimal(50)), (Decimal(60), Decimal(100))]
+    )
     stop_loss_pct: PercentOrOff = Decimal(40)
     trailing_stop_pct: PercentOrOff = Decimal(20)
     trailing_activation_pct: Annotated[Dec, within(0)] = Decimal(20)
@@ -69,38 +69,35 @@ class ExitRuleSettings(Section):
             time_stop_expiry_only=self.time_stop_expiry_only,
         )
 
-    @model_validator(mode="after")
-    def _rules_hold(self) -> Self:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.rules()  # what the ranges above cannot say (a ladder out of order) the rules themselves refuse
-        return self
+
+
+def _not_manual(name: str) -> str:
+    # Positions a trader opens for no strategy carry this name; a strategy of that name would take them over.
+    if name.lower() == MANUAL_STRATEGY:
+        raise ValueError(f"{name!r} is the name of the positions traders open by hand; give the strategy another")
+    return name
+
+
+def _an_option_root(underlying: str) -> str:
+    # The strategy's contracts carry it in their OCC symbols: refused here, not at its first entry.
+    problem = root_problem(underlying)
+    if problem is not None:
+        raise ValueError(problem)
+    return underlying
 
 
 class StrategyBase(Section):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[\w-]+$")]
-    underlying: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Text(min_length=1, pattern=r"[\w-]+", shape="letters, digits, _ and -"), After(_not_manual)]
+    underlying: Annotated[str, Text(min_length=1), After(_an_option_root)]
     contracts: Annotated[Int, within(1, 1000)] = 5
     days_to_expiry: Annotated[Int, within(0, 60, unit="days")] = 2
     no_entry_minutes_before_close: Minutes = 30
     # Buy the contract of the expiry whose |delta| is nearest this (0.30); off: the one at the money.
     target_delta: Annotated[Annotated[Real, within(0, 1, above=True, off=True)] | None, OFF] = None
-    exits: ExitRuleSettings = ExitRuleSettings()
-
-    @field_validator("name")
-    @classmethod
-    def _not_manual(cls, value: str) -> str:
-        # Positions a trader opens for no strategy carry this name; a strategy of that name would take them over.
-        if value.lower() == MANUAL_STRATEGY:
-            raise ValueError(f"{value!r} is the name of the positions traders open by hand; give the strategy another")
-        return value
-
-    @field_validator("underlying")
-    @classmethod
-    def _an_option_root(cls, value: str) -> str:
-        # The strategy's contracts carry it in their OCC symbols: refused here, not at its first entry.
-        problem = root_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
+    exits: ExitRuleSettings = setting(default_factory=ExitRuleSettings)
 
 
 class OpeningRangeBreakoutSettings(StrategyBase):
@@ -116,13 +113,11 @@ class MeanReversionSettings(StrategyBase):
     add_z: Annotated[Real, within(0, 10, above=True)] = 3.0
 
 
-StrategySettings = Annotated[OpeningRangeBreakoutSettings | MeanReversionSettings, Field(discriminator="kind")]
-# Pydantic puts a strategy's kind in the place of an error (strategies.0.mean_reversion.contracts): left out.
-_KIND_TAGS = frozenset(kind.model_fields["kind"].default for kind in get_args(get_args(StrategySettings)[0]))
+StrategySettings = OpeningRangeBreakoutSettings | MeanReversionSettings  # told apart by their `kind`
 
 
 class UnderlyingSettings(Section):
-    symbol: Annotated[str, Field(min_length=1, max_length=6)]
+    symbol: Annotated[str, Text(min_length=1, max_length=6)]
     price: Annotated[Dec, within(0, above=True)]
     vol: Annotated[Real, within(0, 5, above=True)]
 
@@ -132,17 +127,16 @@ class MarketSettings(Section):
 
     seed: Int = 3
     tick_seconds: Annotated[Int, within(1, 3600, unit="seconds")] = 30
-    underlyings: list[UnderlyingSettings] = [
-        UnderlyingSettings(symbol="SPY", price=Decimal("600.00"), vol=0.18),
-        UnderlyingSettings(symbol="QQQ", price=Decimal("520.00"), vol=0.24),
-    ]
+    underlyings: Annotated[
+        list[UnderlyingSettings],
+        _each_once("{} is listed more than once; each underlying once, with its price and vol", lambda u: u.symbol),
+    ] = setting(
+        default_factory=lambda: [
+            UnderlyingSettings(symbol="SPY", price=Decimal("600.00"), vol=0.18),
+            UnderlyingSettings(symbol="QQQ", price=Decimal("520.00"), vol=0.24),
+        ]
+    )
     quote_max_age_seconds: Annotated[Int, within(1, 3600, unit="seconds")] = 120
-
-    @field_validator("underlyings")
-    @classmethod
-    def _one_path_each(cls, value: list[UnderlyingSettings]) -> list[UnderlyingSettings]:
-        _unique([u.symbol for u in value], "{} is listed more than once; each underlying once, with its price and vol")
-        return value
 
 
 class PaperSettings(Section):
@@ -160,6 +154,12 @@ class WatcherSettings(Section):
 _LIMITS = RiskLimits()  # the defaults live with the checks
 Count = Annotated[Annotated[Int, within(0, off=True)] | None, OFF]
 Money = Annotated[Annotated[Dec, within(0, off=True)] | None, OFF]
+
+
+def _in_the_session(value: time) -> time:
+    if not time(9, 30) < value < time(16, 0):
+        raise ValueError(f'expected a New York time after 09:30 and before 16:00, such as "15:15", not {value:%H:%M}')
+    return value
 
 
 class RiskSettings(Section):
@@ -186,19 +186,11 @@ class RiskSettings(Section):
     # On its expiry day, from this New York time (as long before an early close), a long position in the money is
     # closed ("close"), the admins are told ("alert"), or nothing ("off"): see bot/runtime/expiry_guard.py.
     expiry_guard: Annotated[Literal["close", "alert", "off"], OFF_MODE] = "close"
-    expiry_guard_time: ClockTime = time(15, 15)
-
-    @field_validator("expiry_guard_time")
-    @classmethod
-    def _in_the_session(cls, value: time) -> time:
-        if not time(9, 30) < value < time(16, 0):
-            raise ValueError(
-                f'expected a New York time after 09:30 and before 16:00, such as "15:15", not {value:%H:%M}'
-            )
-        return value
+    expiry_guard_time: Annotated[ClockTime, After(_in_the_session)] = time(15, 15)
 
     def limits(self) -> RiskLimits:
-        return RiskLimits(**self.model_dump(exclude={"expiry_guard", "expiry_guard_time"}))
+        guard = ("expiry_guard", "expiry_guard_time")
+        return RiskLimits(**{name: getattr(self, name) for name in self.fields if name not in guard})
 
 
 Notify = Annotated[Literal["notify", "silent", "off"], OFF_MODE]
@@ -210,16 +202,18 @@ class DiscordSettings(Section):
     guild_id: Id | None = None
     trade_channel_id: Id | None = None
     admin_channel_id: Id | None = None
-    trader_role_ids: list[Id] = []
-    admin_role_ids: list[Id] = []
+    trader_role_ids: list[Id] = setting(default_factory=list)
+    admin_role_ids: list[Id] = setting(default_factory=list)
     eod_reset_time: ClockTime = time(16, 15)
     # Per kind of event: a normal message, a silent one (no push notification), or no update at all.
-    notify: dict[ActionKind, Notify] = {
-        ActionKind.OPEN: "notify",
-        ActionKind.ADD: "silent",
-        ActionKind.TRIM: "notify",
-        ActionKind.CLOSE: "notify",
-    }
+    notify: dict[ActionKind, Notify] = setting(
+        default_factory=lambda: {
+            ActionKind.OPEN: "notify",
+            ActionKind.ADD: "silent",
+            ActionKind.TRIM: "notify",
+            ActionKind.CLOSE: "notify",
+        }
+    )
     charts: Flag = True  # a chart image on each position's message; off spares a slow machine the drawing
     # How long an /open or /add preview's Confirm stays good, on the desk's clock: later it answers that it expired.
     preview_seconds: Annotated[Int, within(5, 900, unit="seconds")] = 60
@@ -243,48 +237,43 @@ def _default_strategies() -> list[OpeningRangeBreakoutSettings | MeanReversionSe
     ]
 
 
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name
+
+
 class Settings(Section):
     """Every setting; `load_settings` reads them (bot/settings_sources.py says from where)."""
 
     storage_dir: Path | None = None
-    timezone: str = "America/New_York"
+    timezone: Annotated[str, After(_known_zone)] = "America/New_York"
     executor: Literal["paper", "alpaca-paper", "alpaca-live"] = "paper"
     # The longest any executor may take over one order (then the unfilled rest is given up): a backstop for an
     # executor that stops answering, above the broker's own `broker.order_timeout_seconds`.
     order_timeout_seconds: Annotated[Real, within(0, 3600, above=True, unit="seconds")] = 120.0
-    broker: BrokerSettings = Field(default=BrokerSettings(), validate_default=True)
-    discord: DiscordSettings = DiscordSettings()
-    market: MarketSettings = MarketSettings()
-    paper: PaperSettings = PaperSettings()
-    watcher: WatcherSettings = WatcherSettings()
-    risk: RiskSettings = RiskSettings()
-    strategies: list[StrategySettings] = Field(default_factory=_default_strategies)
+    broker: BrokerSettings = setting(default_factory=BrokerSettings)
+    discord: DiscordSettings = setting(default_factory=DiscordSettings)
+    market: MarketSettings = setting(default_factory=MarketSettings)
+    paper: PaperSettings = setting(default_factory=PaperSettings)
+    watcher: WatcherSettings = setting(default_factory=WatcherSettings)
+    risk: RiskSettings = setting(default_factory=RiskSettings)
+    # A strategy's name keys its positions and its memory: two of one name would trade as neither.
+    strategies: Annotated[
+        list[StrategySettings],
+        _each_once("more than one strategy is named {}; each needs its own name", lambda s: s.name),
+    ] = setting(default_factory=_default_strategies)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-    @field_validator("strategies")
-    @classmethod
-    def _names_unique(cls, value: list[StrategySettings]) -> list[StrategySettings]:
-        # A strategy's name keys its positions and its memory: two of one name would trade as neither.
-        _unique([strategy.name for strategy in value], "more than one strategy is named {}; each needs its own name")
-        return value
-
-    @field_validator("broker")
-    @classmethod
-    def _live_confirmed(cls, value: BrokerSettings, info: ValidationInfo) -> BrokerSettings:
-        if info.data.get("executor") == "alpaca-live" and not value.confirm_live:
-            raise ValueError(
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.executor == "alpaca-live" and not self.broker.confirm_live:
+            raise Refused(
+                ("broker",),
                 "executor alpaca-live trades real money; confirm with OPTIONDESK_BROKER__CONFIRM_LIVE=true "
-                "(or [broker] confirm_live = true)"
+                "(or [broker] confirm_live = true)",
             )
-        return value
 
     @property
     def zone(self) -> ZoneInfo:
@@ -293,12 +282,6 @@ class Settings(Section):
 
 class SettingsError(Exception):
     """A bad setting; the message is one line naming it."""
-
-
-def _unique(names: Sequence[str], problem: str) -> None:
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise ValueError(problem.format(", ".join(twice)))
 
 
 def unquoted_underlyings(settings: Settings, quoted: Collection[str], market: str) -> str | None:
@@ -323,16 +306,13 @@ def load_settings() -> Settings:
     if file.exists() and not file.is_file():
         raise SettingsError(f"bad settings file {file}: not a file; make it the settings file or remove it")
     try:
-        return Settings.model_validate(raw_settings(Settings, file))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
+        return check(Settings, raw_settings(Settings, file))
+    except (ValueError, OSError) as error:  # TOML's and UTF-8's decode errors are ValueErrors
+        if isinstance(error, Refused):
+            raise SettingsError(f"bad setting {error.setting}: {error.message}{_source(error.loc, file)}") from None
+        if isinstance(error, NotJson):
+            raise SettingsError(str(error)) from None
         raise SettingsError(f"bad settings file {file}: {error}") from None
-    except NotJson as error:
-        raise SettingsError(str(error)) from None
-    except ValidationError as error:
-        problem = error.errors()[0]
-        loc = [part for i, part in enumerate(problem["loc"]) if not (i == 2 and part in _KIND_TAGS)]
-        message = problem["msg"].removeprefix("Value error, ")
-        raise SettingsError(f"bad setting {'.'.join(map(str, loc))}: {message}{_source(loc, file)}") from None
 
 
 def _source(loc: Sequence[str | int], file: Path) -> str:
@@ -342,6 +322,8 @@ def _source(loc: Sequence[str | int], file: Path) -> str:
         variable = "OPTIONDESK_" + "__".join(names[:length]).upper()
         if any(name.upper() == variable for name in os.environ):
             return f" (from {variable})"
+    import tomllib  # a bad setting's source: only a refusal reads the file again
+
     try:
         in_file = names[0] in tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -349,8 +331,10 @@ def _source(loc: Sequence[str | int], file: Path) -> str:
     return f" (in {file})" if in_file else ""
 
 
-def discord_token() -> SecretStr | None:
+def discord_token() -> "SecretStr | None":
     """The bot token, from the environment only (never from a file, never logged)."""
+    from pydantic import SecretStr  # a desk on Discord only
+
     token = os.environ.get("DISCORD_TOKEN", "").strip()
     return SecretStr(token) if token else None
 

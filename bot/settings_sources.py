@@ -1,5 +1,5 @@
 """Where the settings come from, before they are checked: the environment (OPTIONDESK_...) over the settings file
-over the defaults, as one nested dict for the models in bot/settings.py to validate.
+over the defaults, as one nested dict for bot/settings_check.py to read as the sections of bot/settings.py.
 
 Read here with the standard library rather than through pydantic-settings, which every command paid for at start
 (with python-dotenv and asyncio behind it, some 50 ms) for these few rules:
@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from bot.settings_check import Section, is_section
 
 PREFIX = "OPTIONDESK_"
 NESTED = "__"
@@ -32,21 +31,25 @@ class NotJson(ValueError):
         super().__init__(f"bad setting {setting}: {variable} is not valid JSON")
 
 
-def raw_settings(model: type[BaseModel], file: Path) -> dict[str, Any]:
+def raw_settings(model: type[Section], file: Path) -> dict[str, Any]:
     """The file's values (none when it does not exist) with the environment's merged in. Raises OSError,
     tomllib.TOMLDecodeError or UnicodeDecodeError for a file that cannot be read, NotJson for a variable."""
-    values = tomllib.loads(file.read_text(encoding="utf-8")) if file.exists() else {}
+    values = {}
+    if file.exists():
+        import tomllib  # a desk without a settings file runs on its defaults and the environment
+
+        values = tomllib.loads(file.read_text(encoding="utf-8"))
     return _merged(values, _from_environment(model, os.environ))
 
 
-def _from_environment(model: type[BaseModel], environ: Mapping[str, str]) -> dict[str, Any]:
+def _from_environment(model: type[Section], environ: Mapping[str, str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     # A section's own variable (its JSON) first, so that a variable inside it is merged into it, not lost under it.
     for variable, value in sorted(environ.items(), key=lambda item: item[0].count(NESTED)):
         if not variable.upper().startswith(PREFIX):
             continue
         path = variable[len(PREFIX) :].lower().split(NESTED)
-        if path[0] not in model.model_fields:
+        if path[0] not in model.fields:
             continue
         node = found
         for key in path[:-1]:
@@ -58,14 +61,15 @@ def _from_environment(model: type[BaseModel], environ: Mapping[str, str]) -> dic
     return found
 
 
-def _value(model: type[BaseModel], path: list[str], value: str, variable: str) -> Any:
+def _value(model: type[Section], path: list[str], value: str, variable: str) -> Any:
     """The variable's text, or its JSON when the setting it names holds a section, a list or a table."""
     annotation: Any = model
     for key in path:
-        fields = _model_in(annotation)
-        if fields is None or key not in fields.model_fields:
-            return value  # no such setting: the models refuse it by its name
-        annotation = fields.model_fields[key].annotation
+        section = _section_in(annotation)
+        fields = section.fields if section is not None else {}
+        if key not in fields:
+            return value  # no such setting: the check refuses it by its name
+        annotation = fields[key].type
     if not _structured(annotation):
         return value
     try:
@@ -84,12 +88,12 @@ def _arms(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    return next((a for a in _arms(annotation) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+def _section_in(annotation: Any) -> type[Section] | None:
+    return next((arm for arm in _arms(annotation) if is_section(arm)), None)
 
 
 def _structured(annotation: Any) -> bool:
-    return any(_model_in(arm) is not None or get_origin(arm) in (list, tuple, dict, set) for arm in _arms(annotation))
+    return any(is_section(arm) or get_origin(arm) in (list, tuple, dict, set) for arm in _arms(annotation))
 
 
 def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

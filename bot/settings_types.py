@@ -5,15 +5,13 @@ and in the range of what they control, and a refusal names that range; `false` i
 for a limit or a rule. The environment holds text only, so its `true`, `false` and numbers are read as words.
 """
 
-from __future__ import annotations
-
 import math
 import re
 from datetime import time
 from decimal import Decimal
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from bot.settings_check import After, Before
 
 N = TypeVar("N", int, float, Decimal)
 
@@ -54,15 +52,14 @@ def _off_mode(value: object) -> object:
 
 
 def _clock_text(value: object) -> object:
-    # Pydantic would read a number as seconds after midnight: 900 would quietly be 00:15.
+    # A number is no time of day (read as seconds after midnight, 900 would quietly be 00:15).
     if isinstance(value, bool | int | float | Decimal):
         raise ValueError('expected a time of day such as "15:00"')
     if isinstance(value, str):
         text = value.strip()
         if not re.fullmatch(r"\d{1,2}:\d\d(:\d\d)?", text):
             raise ValueError(f'expected a time of day such as "15:00" (HH:MM), not {text!r}')
-        # "9:45" as people write it: pydantic wants 09:45 (and said "input is too short").
-        return f"0{text}" if text.index(":") == 1 else text
+        return f"0{text}" if text.index(":") == 1 else text  # "9:45" as people write it
     return value
 
 
@@ -78,7 +75,7 @@ def _shown(value: float | Decimal) -> str:
 
 def within(
     low: int | None = None, high: int | None = None, *, above: bool = False, unit: str = "", off: bool = False
-) -> AfterValidator:
+) -> After:
     """A finite number from `low` to `high` (above `low` with `above`); a refusal names the range."""
     if low is not None and high is not None:
         wanted = f"above {low} and at most {high}" if above else f"from {low} to {high}"
@@ -98,19 +95,19 @@ def within(
             raise ValueError(f"expected {wanted}, not {_shown(value)}")
         return value
 
-    return AfterValidator(check)
+    return After(check)
 
 
-Flag = Annotated[bool, BeforeValidator(_flag)]
-Int = Annotated[int, BeforeValidator(_number)]
-Real = Annotated[float, BeforeValidator(_number)]
+Flag = Annotated[bool, Before(_flag)]
+Int = Annotated[int, Before(_number)]
+Real = Annotated[float, Before(_number)]
 # Infinity and NaN get as far as `within`, which refuses them with the range.
-Dec = Annotated[Decimal, Field(allow_inf_nan=True), BeforeValidator(_number)]
-ClockTime = Annotated[time, BeforeValidator(_clock_text), AfterValidator(_local)]
+Dec = Annotated[Decimal, Before(_number)]
+ClockTime = Annotated[time, Before(_clock_text), After(_local)]
 
 # Put on `X | None`: a limit or rule that `false` switches off (None).
-OFF = BeforeValidator(_off)
+OFF = Before(_off)
 # Put on a choice of words that includes "off": `false` is read as "off".
-OFF_MODE = BeforeValidator(_off_mode)
+OFF_MODE = Before(_off_mode)
 Percent = Annotated[Dec, within(0, 100, above=True)]
 PercentOrOff = Annotated[Annotated[Dec, within(0, 100, above=True, off=True)] | None, OFF]

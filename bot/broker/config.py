@@ -1,21 +1,16 @@
 """Broker settings: the `[broker]` section (credentials are not settings: they come from the environment)."""
 
-from __future__ import annotations
-
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from bot.settings_check import Section
 from bot.settings_types import Dec, Flag, Real, within
 
 Seconds = Annotated[Real, within(0, 3600, above=True, unit="seconds")]
 
 
-class BrokerSettings(BaseModel):
+class BrokerSettings(Section):
     """How the desk talks to Alpaca when `executor` is `alpaca-paper` or `alpaca-live`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # `alpaca-live` trades real money: it starts only when this says so too.
     confirm_live: Flag = False

@@ -91,7 +91,7 @@ def discord_run_settings(settings: Settings, args: argparse.Namespace) -> Settin
         )
     if seed is None:
         return settings
-    return settings.model_copy(update={"market": settings.market.model_copy(update={"seed": seed})})
+    return settings.replace(market=settings.market.replace(seed=seed))
 
 
 def run_discord(

@@ -112,7 +112,7 @@ def only_strategies(settings: Settings, names: Sequence[str] | None) -> Settings
         raise SettingsError(
             f"no strategy named {', '.join(unknown)} in the settings (they have {', '.join(sorted(known)) or 'none'})"
         )
-    return settings.model_copy(update={"strategies": [s for s in settings.strategies if s.name in names]})
+    return settings.replace(strategies=[s for s in settings.strategies if s.name in names])
 
 
 async def run_backtest(

@@ -21,12 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
 from bot.options.trade_ledger import LedgerError
 from bot.paths import StorageError
 from bot.render.text import money
 from bot.settings import Settings, SettingsError
+from bot.settings_check import Refused, check
 
 T = TypeVar("T")
 RunOne = Callable[["Combination"], Coroutine[Any, Any, "dict[str, Any] | None"]]
@@ -105,16 +104,14 @@ def parse_set(text: str) -> tuple[str, list[str]]:
 
 def with_values(settings: Settings, values: Sequence[tuple[str, str]]) -> Settings:
     """`settings` with each (key, value) set and validated by the settings models (GridError names the key)."""
-    data = settings.model_dump()
+    data = settings.as_dict()
     for key, value in values:
         _put(data, key, value)
     try:
-        return Settings.model_validate(data)
-    except ValidationError as error:
-        problem = error.errors()[0]
-        message = problem["msg"].removeprefix("Value error, ")
+        return check(Settings, data)
+    except Refused as error:
         shown = " ".join(f"{key}={value}" for key, value in values)
-        raise GridError(f"bad --set {shown}: {message}") from None
+        raise GridError(f"bad --set {shown}: {error.message}") from None
 
 
 def _put(data: dict[str, Any], key: str, value: str) -> None:

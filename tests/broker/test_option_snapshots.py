@@ -87,7 +87,7 @@ def test_a_broker_desk_takes_alpacas_figures_and_a_paper_desk_the_model(
     settings = broker_settings(fake, data_url=fake.url)
 
     at_broker = greeks_source(settings, QuoteCache(), BrokerLink(settings, storage, clock=clock))
-    on_paper = greeks_source(settings.model_copy(update={"executor": "paper"}), QuoteCache(), None)
+    on_paper = greeks_source(settings.replace(executor="paper"), QuoteCache(), None)
 
     assert isinstance(at_broker, AlpacaGreeks)
     assert isinstance(on_paper, ModelGreeks)

@@ -22,9 +22,7 @@ GUILD_ID = 222_222_222_222_222_222
 
 @pytest.fixture
 async def simcord_bot(fake: FakeAlpaca, tmp_path: Path) -> AsyncIterator[OptionDeskBot]:
-    settings = broker_settings(fake).model_copy(
-        update={"discord": DiscordSettings(guild_id=GUILD_ID, trade_channel_id=1)}
-    )
+    settings = broker_settings(fake).replace(discord=DiscordSettings(guild_id=GUILD_ID, trade_channel_id=1))
     bot = create_bot(settings, storage=tmp_path / "storage", background=False)
     yield bot
     await bot.close()  # simcord detaches the bot but leaves closing it (its store and ledger) to us
@@ -41,17 +39,13 @@ async def world(simcord_env: simcord.Env) -> dict[str, object]:
     admin_role = guild.create_role("admin", permissions=discord.Permissions(manage_guild=True))
     bot = env.bot
     assert isinstance(bot, OptionDeskBot)
-    bot.settings = bot.settings.model_copy(
-        update={
-            "discord": bot.settings.discord.model_copy(
-                update={
-                    "trade_channel_id": trades.id,
-                    "admin_channel_id": admins.id,
-                    "trader_role_ids": [trader_role.id],
-                    "admin_role_ids": [admin_role.id],
-                }
-            )
-        }
+    bot.settings = bot.settings.replace(
+        discord=bot.settings.discord.replace(
+            trade_channel_id=trades.id,
+            admin_channel_id=admins.id,
+            trader_role_ids=[trader_role.id],
+            admin_role_ids=[admin_role.id],
+        )
     )
     await env.settle()
     return {

@@ -136,7 +136,7 @@ async def test_trading_opens_after_the_resume_timeout_with_the_admins_told_and_t
     cid = await crashed_with_an_order_at_alpaca(fake, storage, clock, [("hold",)], ledger_lines=0)
     # The order stays working at Alpaca (never cancelled by its own timeout here) past the start-up's timeout.
     slow = broker_settings(fake, order_timeout_seconds=600.0, resume_timeout_seconds=0.2)
-    one_open = slow.model_copy(update={"risk": RiskSettings(max_open_positions=1)})
+    one_open = slow.replace(risk=RiskSettings(max_open_positions=1))
     told: list[str] = []
 
     async with broker_desk(fake, storage, clock, one_open) as desk, trade_stream(fake, desk):
@@ -191,7 +191,7 @@ async def test_a_strategy_buying_on_the_first_quote_waits_for_the_last_runs_orde
     missed = fake.fill(cid, 1, "1.15", tell=False)  # while the bot was down
     monkeypatch.setitem(desk_module.STRATEGY_KINDS, "opening_range_breakout", FirstQuoteBuyer)
     first_quote = OpeningRangeBreakoutSettings(name="first-quote", underlying="QQQ")
-    settings: Settings = broker_settings(fake).model_copy(update={"strategies": [first_quote]})
+    settings: Settings = broker_settings(fake).replace(strategies=[first_quote])
     caplog.set_level(logging.INFO)
 
     async with broker_desk(fake, storage, clock, settings) as desk:

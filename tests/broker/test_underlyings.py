@@ -13,7 +13,7 @@ from tests.broker.fake_alpaca import FakeAlpaca
 
 def trading(fake: FakeAlpaca, underlying: str):  # type: ignore[no-untyped-def]
     orb = OpeningRangeBreakoutSettings(name="orb", underlying=underlying)
-    return broker_settings(fake).model_copy(update={"strategies": [orb]})
+    return broker_settings(fake).replace(strategies=[orb])
 
 
 async def test_an_underlying_alpaca_trades_starts(fake: FakeAlpaca, storage: Path, clock: Clock) -> None:

@@ -34,18 +34,26 @@ ALLOWED: dict[str, set[str]] = {
     "bot.render": BASE | {"bot.options", "bot.analytics"},
     # Settings: each section built into what the core and the strategies take. The broker's section lives with the
     # broker but belongs here (it imports only the settings' types).
-    "bot.settings_types": set(),
-    "bot.settings_sources": set(),  # where the settings come from: the environment and the file
+    "bot.settings_check": set(),  # how raw values become the typed sections
+    "bot.settings_types": {"bot.settings_check"},
+    "bot.settings_sources": {"bot.settings_check"},  # where the settings come from: the environment and the file
     "bot.settings": BASE
-    | {"bot.options", "bot.strategies", "bot.settings_types", "bot.settings_sources", "bot.broker.config"},
-    "bot.broker.config": {"bot.settings_types"},
+    | {
+        "bot.options",
+        "bot.strategies",
+        "bot.settings_check",
+        "bot.settings_types",
+        "bot.settings_sources",
+        "bot.broker.config",
+    },
+    "bot.broker.config": {"bot.settings_check", "bot.settings_types"},
     "bot.storage_lock": BASE,
     # The broker adapter (Alpaca): the core's executor and feed, and the reconciliation with its fills.
     "bot.broker": BASE | {"bot.options", "bot.strategies", "bot.settings", "bot.broker.config"},
     # What runs the desk: the builder, resume, stores, notifier, supervisor, lifetime, demo and offline runs.
     "bot.runtime": BASE
     | {"bot.options", "bot.strategies", "bot.analytics", "bot.render", "bot.settings", "bot.storage_lock"}
-    | {"bot.broker", "bot.broker.config"},
+    | {"bot.broker", "bot.broker.config", "bot.settings_check"},  # a backtest grid reads its --set values as settings
     # The Discord adapter, and the discord.py extensions (thin: parse, check, call, render).
     "bot.discord": BASE
     | {"bot.options", "bot.strategies", "bot.analytics", "bot.render", "bot.settings", "bot.runtime", "bot.broker"},

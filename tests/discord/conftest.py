@@ -41,7 +41,7 @@ def base_settings() -> Settings:
 
 def with_discord(settings: Settings, **changes: object) -> Settings:
     """The same settings with some Discord settings changed (settings are frozen)."""
-    return settings.model_copy(update={"discord": settings.discord.model_copy(update=changes)})
+    return settings.replace(discord=settings.discord.replace(**changes))
 
 
 def market_quote(bid: str, ask: str, ts: datetime = NOW) -> Quote:

@@ -137,9 +137,7 @@ async def test_the_eod_job_next_fire_time(desk: Desk, now: datetime, next_run: d
 
 
 async def test_the_eod_job_follows_the_settings(desk: Desk) -> None:
-    desk.bot.settings = with_discord(desk.bot.settings, eod_reset_time=time(17, 30)).model_copy(
-        update={"timezone": "America/Chicago"}
-    )
+    desk.bot.settings = with_discord(desk.bot.settings, eod_reset_time=time(17, 30)).replace(timezone="America/Chicago")
 
     await desk.restart()
 

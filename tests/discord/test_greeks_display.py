@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.options.greeks import cents, contract_greeks
+from bot.options.greeks import contract_greeks
 from bot.options.pricing import RATE
+from bot.options.risk import cents
 from tests.discord.conftest import SPY, Desk, fields_of, market_quote
 
 SPOT = Decimal("450.00")
@@ -64,8 +65,8 @@ async def test_status_shows_the_desks_net_dollar_delta_and_daily_theta(desk: Des
     await desk.open(qty=10)
     await desk.open(qty=5)
     settings = desk.bot.settings
-    risk = settings.risk.model_copy(update={"max_net_delta": Decimal(100_000)})
-    desk.bot.settings = settings.model_copy(update={"risk": risk})
+    risk = settings.risk.replace(max_net_delta=Decimal(100_000))
+    desk.bot.settings = settings.replace(risk=risk)
 
     result = await desk.trader.slash(desk.channel, "status")
 

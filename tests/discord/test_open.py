@@ -138,8 +138,8 @@ async def test_confirm_opens_one_manual_position_with_one_ledger_line_and_one_me
 async def test_a_named_strategy_takes_the_position(desk: Desk) -> None:
     from bot.settings import OpeningRangeBreakoutSettings
 
-    desk.bot.settings = desk.bot.settings.model_copy(
-        update={"strategies": [OpeningRangeBreakoutSettings(name="spy-orb", underlying="SPY")]}
+    desk.bot.settings = desk.bot.settings.replace(
+        strategies=[OpeningRangeBreakoutSettings(name="spy-orb", underlying="SPY")]
     )
     asked = await preview(desk, strategy="spy-orb")
     exits = fields_of(asked.response.embeds[0])["Exits"]

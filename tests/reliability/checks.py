@@ -28,8 +28,8 @@ async def open_offline_desk(storage: Path) -> Desk:
 def unlimited(settings: Settings) -> Settings:
     """The settings with every risk limit off: these tests load and probe the desk, not its limits (tests/risk).
     The expiry guard is off too; its time, which has no off, stays."""
-    off = dict.fromkeys(RiskSettings.model_fields.keys() - {"expiry_guard_time"}, False)
-    return settings.model_copy(update={"risk": RiskSettings(**off)})
+    off = dict.fromkeys(RiskSettings.fields.keys() - {"expiry_guard_time"}, False)
+    return settings.replace(risk=RiskSettings(**off))
 
 
 def assert_nothing_lost(storage: Path, positions: Iterable[Position]) -> list[TradeEvent]:

@@ -134,9 +134,7 @@ async def test_a_full_ledger_disk_refuses_the_trade_tells_the_trader_and_alerts_
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     base = settings()
-    with_admins = base.model_copy(
-        update={"discord": base.discord.model_copy(update={"admin_channel_id": ADMIN_CHANNEL_ID})}
-    )
+    with_admins = base.replace(discord=base.discord.replace(admin_channel_id=ADMIN_CHANNEL_ID))
     async with desk_on_fake(monkeypatch, tmp_path, bot_settings=with_admins) as wire:
         fake, desk = wire.fake, wire.bot.desk
         fake.add_channel(GUILD_ID, ADMIN_CHANNEL_ID, "desk-admins")

@@ -79,9 +79,7 @@ async def test_load_run(monkeypatch: pytest.MonkeyPatch, memory_disk: Path) -> N
     wall_start = time.perf_counter()
     # Without chart images: drawing ~800 PNGs would make this a benchmark of the chart drawing (bench/charts_bench.py
     # measures that), where it is about Discord's limits, coalescing, the ledger and memory.
-    plain = unlimited(
-        settings().model_copy(update={"discord": settings().discord.model_copy(update={"charts": False})})
-    )
+    plain = unlimited(settings().replace(discord=settings().discord.replace(charts=False)))
     async with desk_on_fake(monkeypatch, memory_disk, bot_settings=plain) as wire, notifier_running(wire.bot):
         fake, desk, loop = wire.fake, wire.bot.desk, asyncio.get_running_loop()
         manager, quotes = desk.manager, desk.quotes
