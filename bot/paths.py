@@ -3,7 +3,6 @@ owner only."""
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +31,8 @@ def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
 
     A write that fails (a full disk) leaves the old file and no temp file behind, and raises an OSError naming
     `path`, whichever step failed."""
+    import tempfile  # here: most commands only read, and tempfile brings random and shutil
+
     private_dir(path.parent)
     temp: str | None = None
     try:

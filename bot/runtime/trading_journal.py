@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import sqlite3
 import stat
 import time
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from pathlib import Path
 
 from bot.options.risk import NEVER_SET, DeskState, TradingState, unknown_state
 from bot.paths import StorageError, fsync_dir, ledger_path, private_dir
-from bot.runtime.state_file import STATE_FILE, read_only
 
 JOURNAL_NAME = "trading_state.jsonl"
 LOCK_WAIT_SECONDS = 10.0  # an append holds the lock for one write and fsync: far longer means a stuck holder
@@ -216,9 +214,15 @@ def _why(error: OSError) -> str:
 # Before the journal ------------------------------------------------------------------------------------------
 
 
-def legacy_state(store: Path) -> DeskState | None:
+def legacy_state(storage: Path) -> DeskState | None:
     """The trading state an older desk kept in its state store's `trading_state` table, read without writing
     anything; None when there is none (no file, an empty one, or a store without that table)."""
+    # Here, not above: only a storage without a journal looks in its old store; the read-only commands skip sqlite3.
+    import sqlite3
+
+    from bot.runtime.state_file import STATE_FILE, read_only
+
+    store = storage / STATE_FILE
     try:
         if store.stat().st_size == 0:
             return None
@@ -248,7 +252,7 @@ def expected_state(storage: Path) -> DeskState:
     path = journal_path(storage)
     state = read_journal(path).state
     if state is None:
-        state = legacy_state(storage / STATE_FILE)
+        state = legacy_state(storage)
     if state is None:
         ledger = ledger_path(storage)
         if not _has_lines(ledger):
