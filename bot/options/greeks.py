@@ -1,5 +1,6 @@
 """Greeks: Black-Scholes greeks and implied volatility of European options (beside the prices of
-bot/options/pricing.py), where a desk takes its figures from (`GreeksSource`), and what a holding's figures add up to.
+bot/options/pricing.py) and where a desk takes its figures from (`GreeksSource`); what a holding's figures add up to
+is bot/options/exposure.py.
 
 Time is in calendar years of 365 days, as `pricing.years_to_expiry` counts it; the market's vol and rate are
 annualised on that same year.
@@ -11,12 +12,14 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Protocol
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
 
 from bot.options.contracts import OptionContract, Right
 from bot.options.pricing import black_scholes, years_to_expiry
-from bot.options.quotes import Quote
+
+if TYPE_CHECKING:
+    from bot.options.quotes import Quote
 
 _DAYS_PER_YEAR = 365
 _VOL_POINT = 0.01
@@ -24,7 +27,6 @@ _VOL_POINT = 0.01
 _MIN_VOL = 1e-4
 _MAX_VOL = 10.0
 _VOL_TOLERANCE = 1e-7
-_CENT = Decimal("0.01")
 MODEL = "model"
 
 
@@ -190,43 +192,3 @@ async def current_greeks(
     wanted = list(contracts)
     await source.load(wanted, now)
     return source.greeks(wanted, now)
-
-
-@dataclass(frozen=True)
-class Exposure:
-    """What a holding's greeks come to: `delta` in shares of the underlying (delta x qty x multiplier),
-    `dollar_delta` that times the spot, `gamma` in shares per 1.00 of the underlying, `theta` in dollars per
-    calendar day, `vega` in dollars per vol point. A desk's exposure is the sum of its holdings'."""
-
-    delta: float = 0.0
-    dollar_delta: float = 0.0
-    gamma: float = 0.0
-    theta: float = 0.0
-    vega: float = 0.0
-
-    def __add__(self, other: Exposure) -> Exposure:
-        return Exposure(
-            self.delta + other.delta,
-            self.dollar_delta + other.dollar_delta,
-            self.gamma + other.gamma,
-            self.theta + other.theta,
-            self.vega + other.vega,
-        )
-
-
-def exposure(reading: ContractGreeks, qty: int, multiplier: int) -> Exposure:
-    size = qty * multiplier
-    greeks = reading.greeks
-    return Exposure(
-        delta=greeks.delta * size,
-        dollar_delta=greeks.delta * size * float(reading.spot),
-        gamma=greeks.gamma * size,
-        theta=greeks.theta * size,
-        vega=greeks.vega * size,
-    )
-
-
-def cents(value: float | Decimal) -> Decimal:
-    """A dollar figure at cents (rounded half up), as money is shown and limited; never a negative zero ("-0.00" for
-    a theta of -0.001)."""
-    return Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP) + 0

@@ -11,20 +11,25 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
-from bot.options.greeks import ContractGreeks, Exposure, GreeksSource, cents, exposure
 from bot.options.market_hours import MARKET_TZ, is_market_open, session_close, trading_day
 from bot.options.orders import Side
-from bot.options.positions import Position
-from bot.options.quotes import PRICE_FALLBACKS, Quote
+
+if TYPE_CHECKING:
+    from bot.options.contracts import OptionContract
+    from bot.options.exposure import Exposure
+    from bot.options.greeks import ContractGreeks, GreeksSource
+    from bot.options.positions import Position
+    from bot.options.quotes import Quote
 
 log = logging.getLogger(__name__)
 
 _HUNDRED = Decimal(100)
+_CENT = Decimal("0.01")
 
 
 class TradingState(StrEnum):
@@ -92,6 +97,12 @@ class RiskRefused(TradeError):
 
 def dollars(amount: Decimal) -> str:
     return f"{amount:,.2f}"
+
+
+def cents(value: float | Decimal) -> Decimal:
+    """A dollar figure at cents (rounded half up), as money is shown and limited; never a negative zero ("-0.00" for
+    a theta of -0.001)."""
+    return Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP) + 0
 
 
 def premium_at_risk(position: Position) -> Decimal:
@@ -272,6 +283,8 @@ def _daily_loss(limits: RiskLimits, buy: Buy) -> str | None:
 
 def _greek_exposure(name: str, buy: Buy) -> tuple[Exposure, Exposure] | str:
     """The desk's exposure before and after this buy, or the refusal when some contract has no figures."""
+    from bot.options.exposure import Exposure, exposure  # only a desk with a greek limit on adds them up
+
     held = [(p.contract, p.qty) for p in buy.open_positions] + [(p.contract, p.qty) for p in buy.pending]
     exposures = []
     for contract, qty in [(buy.position.contract, buy.qty), *held]:
@@ -361,6 +374,8 @@ def buy_refusal(limits: RiskLimits, buy: Buy) -> str | None:
 
 def expected_buy_price(quote: Quote | None) -> Decimal | None:
     """What a buy is expected to fill at: the price the paper executor would take (ask, then last, bid)."""
+    from bot.options.quotes import PRICE_FALLBACKS  # a desk's: the commands that read the books price nothing
+
     found = quote.first_usable(*PRICE_FALLBACKS[Side.BUY]) if quote is not None else None
     return found[1] if found is not None else None
 

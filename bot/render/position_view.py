@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.options.greeks import ContractGreeks, Exposure, cents, exposure
+from bot.options.exposure import Exposure, exposure
+from bot.options.greeks import ContractGreeks
 from bot.options.market_hours import MARKET_TZ
 from bot.options.orders import Side
 from bot.options.positions import Position, PositionAction
+from bot.options.risk import cents
 from bot.render.text import money
 
 

@@ -12,12 +12,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from bot.options.greeks import ContractGreeks, Exposure, cents, exposure
 from bot.options.market_hours import MARKET_TZ, is_market_open, next_session_open, session_close, trading_day
-from bot.options.positions import Position
-from bot.options.quotes import QuoteCache
-from bot.options.risk import DeskState, RiskLimits, dollars, premium_at_risk, realized_on
+from bot.options.risk import DeskState, RiskLimits, cents, dollars, premium_at_risk, realized_on
+
+if TYPE_CHECKING:
+    from bot.options.exposure import Exposure
+    from bot.options.greeks import ContractGreeks
+    from bot.options.positions import Position
+    from bot.options.quotes import QuoteCache
 
 MAX_LISTED = 15  # positions listed one by one; a Discord embed holds 4,096 characters
 
@@ -71,6 +75,8 @@ def desk_status(
     realized = realized_on(everything, trading_day(now, zone))
     held, source = None, None
     if greeks is not None:
+        from bot.options.exposure import Exposure, exposure  # `state` shows no figures, and needs none of this
+
         missing = sorted({p.contract.label for p in opened if p.contract.symbol not in greeks})
         if missing:
             greeks_note = f"no figures for {', '.join(missing)}"

@@ -7,11 +7,13 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from bot.analytics.tally import DayReport, PeriodReport, Tally
-from bot.options.ledger_verify import LedgerReport
-from bot.options.positions import Position
-from bot.options.trade_ledger import TradeEvent
+if TYPE_CHECKING:
+    from bot.analytics.tally import DayReport, PeriodReport, Tally
+    from bot.options.ledger_verify import LedgerReport
+    from bot.options.positions import Position
+    from bot.options.trade_ledger import TradeEvent
 
 CENT = Decimal("0.01")
 

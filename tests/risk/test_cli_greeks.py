@@ -13,10 +13,11 @@ import pytest
 from bot.cli import main
 from bot.options.contracts import OptionContract
 from bot.options.execution_paper import PaperExecutor
-from bot.options.greeks import cents, contract_greeks
+from bot.options.greeks import contract_greeks
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.pricing import RATE
 from bot.options.quotes import Quote, QuoteCache
+from bot.options.risk import cents
 from bot.options.sim_market import SimulatedMarket, UnderlyingSpec
 from bot.options.trade_ledger import TradeLedger
 from bot.paths import ledger_path

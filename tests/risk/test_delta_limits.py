@@ -9,10 +9,11 @@ import pytest
 
 from bot.options.contracts import OptionContract
 from bot.options.execution_paper import PaperExecutor
-from bot.options.greeks import ModelGreeks, cents, exposure
+from bot.options.exposure import exposure
+from bot.options.greeks import ModelGreeks
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.quotes import Quote
-from bot.options.risk import RiskCheck, RiskLimits
+from bot.options.risk import RiskCheck, RiskLimits, cents
 from tests.risk.conftest import SPY, RiskDesk, only, refused
 
 SPY_PUT = OptionContract.parse("SPY   261127P00450000")

@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 
 from bot.options.contracts import OptionContract, Right
-from bot.options.greeks import ContractGreeks, Greeks, black_scholes_greeks, cents, implied_vol
+from bot.options.greeks import ContractGreeks, Greeks, black_scholes_greeks, implied_vol
 from bot.options.orders import Side
 from bot.options.positions import Position, Source
 from bot.options.pricing import black_scholes
-from bot.options.risk import NEVER_SET, RiskLimits
+from bot.options.risk import NEVER_SET, RiskLimits, cents
 from bot.render.status import desk_status, status_json
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
