@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
@@ -112,6 +111,8 @@ def backtest_command(settings: Settings, storage: Path, args: argparse.Namespace
 def _no_folder_for_nothing(folder: Path) -> Iterator[None]:
     """A backtest that ends before its first fill or close (a range without a trading day, a replay file that is not
     one, a strategy that is not configured) takes away the folders it made: nothing in them would have a reader."""
+    import shutil
+
     from bot.paths import ledger_path
     from bot.runtime.backtest import TEAR_SHEET
 

@@ -13,7 +13,7 @@ import pytest
 from bot.analytics import ledger_scan
 from bot.analytics.daily import checked_events, daily_reports
 from bot.analytics.ledger_scan import scan_ledger
-from bot.cli import main
+from bot.cli import COMMANDS, build_parser, main
 from bot.paths import PROJECT_ROOT, ledger_path
 from tests.analytics.ledgers import NEW_YORK, LedgerWriter, four_days
 
@@ -33,7 +33,7 @@ HEAVY = (
 # Runs one command in a fresh interpreter, then names the heavy libraries it imported.
 PROBE = """
 import json, sys
-from bot.cli import main
+from bot.cli import COMMANDS, build_parser, main
 code = main(sys.argv[1:])
 print(json.dumps([code, sorted(name for name in {heavy} if name in sys.modules)]), file=sys.stderr)
 """
@@ -84,3 +84,30 @@ def test_a_ledger_below_pure_below_is_reported_by_the_pure_model_and_a_larger_on
 
     assert small.reports == pure and large.reports == pure
     assert fast_reads == [path]  # only the ledger at PURE_BELOW took the fast read
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["status", "--json"],
+        ["--storage", "positions", "status"],
+        ["report", "daily", "--date", "2026-11-25"],
+        ["ledger", "verify"],
+        ["state", "--set", "halted", "--reason", "a test"],
+        ["--seed", "5"],
+        ["demo", "--seed", "5"],
+        ["backtest", "--from", "2026-11-23", "--to", "2026-11-25"],
+    ],
+    ids=" ".join,
+)
+def test_a_command_line_parses_as_it_would_with_every_command_built(words: list[str]):
+    assert build_parser(words).parse_args(words) == build_parser().parse_args(words)
+
+
+@pytest.mark.parametrize("words", [["--help"], ["-h", "status"], ["--he", "positions"]], ids=" ".join)
+def test_the_help_lists_every_command_whichever_the_line_names(words: list[str], capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit):
+        build_parser(words).parse_args(words)
+
+    listed = capsys.readouterr().out
+    assert [command for command in COMMANDS if f"    {command} " not in listed] == []
