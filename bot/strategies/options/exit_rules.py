@@ -12,6 +12,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from functools import lru_cache
 from itertools import pairwise
+from typing import NamedTuple
 
 from bot.options import market_hours
 from bot.options.contracts import OptionContract, Right
@@ -233,8 +234,8 @@ def decide_exit(
 _MARGIN = Decimal("1e-9")
 
 
-@dataclass(frozen=True, slots=True)
-class _Triggers:
+# A NamedTuple: made in a fifth of a frozen dataclass's time, and every command imports this module (the settings).
+class _Triggers(NamedTuple):
     rules: ExitRules
     position: Position
     stop_below: Decimal | None  # a mark above this cannot hit the stop loss
