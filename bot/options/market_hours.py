@@ -29,30 +29,30 @@ _NO_HOLIDAYS: tuple[frozenset[date], dict[date, time]] = (frozenset(), {})
 
 
 @cache
-def _calendar() -> dict[int, tuple[frozenset[date], dict[date, time]]]:
-    """Each year's closed days and early closes, read from the table once: the stepping simulator asks every tick."""
-    calendar = {}
-    for line in YEARS.strip().splitlines():
-        closed_text, _, early_text = line.partition("|")
-        year_text, *closed = closed_text.split()
-        year = int(year_text)
-        early = {}
-        for entry in early_text.split():
-            day, _, close = entry.partition("@")
-            early[_day(year, day)] = time.fromisoformat(close) if close else _USUAL_EARLY_CLOSE
-        calendar[year] = (frozenset(_day(year, day) for day in closed), early)
-    return calendar
+def _lines() -> dict[int, str]:
+    """Each year's line of the table, left unread: a command asks about a year or two of its 110."""
+    return {int(line[:4]): line[4:] for line in YEARS.strip().splitlines()}
+
+
+@cache  # the stepping simulator asks every tick
+def _year(year: int) -> tuple[frozenset[date], dict[date, time]]:
+    """The year's closed days and early closes, read from its line of the table once. Beyond the table every weekday
+    counts (a date typed into /open, say): the command line refuses such dates, and a question about one must neither
+    fail nor leave the next trading day unfound."""
+    line = _lines().get(year)
+    if line is None:
+        return _NO_HOLIDAYS
+    closed_text, _, early_text = line.partition("|")
+    early = {}
+    for entry in early_text.split():
+        day, _, close = entry.partition("@")
+        early[_day(year, day)] = time.fromisoformat(close) if close else _USUAL_EARLY_CLOSE
+    return frozenset(_day(year, day) for day in closed_text.split()), early
 
 
 def _day(year: int, month_day: str) -> date:
     month, day = month_day.split("-")
     return date(year, int(month), int(day))
-
-
-def _year(year: int) -> tuple[frozenset[date], dict[date, time]]:
-    # Beyond the table every weekday counts (a date typed into /open, say): the command line refuses such dates, and
-    # a question about one must neither fail nor leave the next trading day unfound.
-    return _calendar().get(year, _NO_HOLIDAYS)
 
 
 def _market_local(now: datetime) -> datetime:
