@@ -12,7 +12,6 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
-from bot.cli import backtest, data, desk_state, ledger, reconcile, report, run
 from bot.cli.common import EXIT_INTERRUPTED, EXIT_PROBLEM, EXIT_USAGE, UsageError, folder
 
 COMMANDS = frozenset(
@@ -43,19 +42,34 @@ def build_parser(words: Collection[str] = ()) -> argparse.ArgumentParser:
         parents=[storage, seed],
     )
     commands = parser.add_subparsers(dest="command", metavar="command")
+    # Each group's module too is imported only when one of its commands is named.
     if named & {"demo", "run"}:
+        from bot.cli import run
+
         run.add_parsers(commands, storage, seed)
     if named & {"positions", "ledger"}:
+        from bot.cli import ledger
+
         ledger.add_parsers(commands, storage)
     if "reconcile" in named:
+        from bot.cli import reconcile
+
         reconcile.add_parser(commands, storage)
     if "report" in named:
+        from bot.cli import report
+
         report.add_report_parser(commands, storage)
     if named & {"state", "status"}:
+        from bot.cli import desk_state
+
         desk_state.add_commands(commands, storage)
     if "backtest" in named:
+        from bot.cli import backtest
+
         backtest.add_backtest_parser(commands, storage)
     if "data" in named:
+        from bot.cli import data
+
         data.add_data_parser(commands, storage)
     return parser
 
@@ -90,19 +104,37 @@ def _command(args: argparse.Namespace) -> int:
     given: Path | None = getattr(args, "storage", None)
     storage = folder(given or Path(settings.storage_dir or DEFAULT_STORAGE))
     if args.command == "ledger":
-        return ledger.verify_ledger(storage)
+        from bot.cli.ledger import verify_ledger
+
+        return verify_ledger(storage)
     if args.command == "positions":
-        return ledger.list_positions(storage, as_json=args.json)
+        from bot.cli.ledger import list_positions
+
+        return list_positions(storage, as_json=args.json)
     if args.command == "report":
-        return report.report_daily(settings, storage, args)
+        from bot.cli.report import report_daily
+
+        return report_daily(settings, storage, args)
     if args.command == "reconcile":
-        return reconcile.reconcile(settings, storage, args)
+        from bot.cli.reconcile import reconcile
+
+        return reconcile(settings, storage, args)
     if args.command == "state":
-        return desk_state.state_command(storage, set_to=args.set_to, reason=args.reason, as_json=args.json)
+        from bot.cli.desk_state import state_command
+
+        return state_command(storage, set_to=args.set_to, reason=args.reason, as_json=args.json)
     if args.command == "status":
-        return desk_state.status_command(settings, storage, as_json=args.json)
+        from bot.cli.desk_state import status_command
+
+        return status_command(settings, storage, as_json=args.json)
     if args.command == "backtest":
-        return backtest.backtest_command(settings, storage, args)
+        from bot.cli.backtest import backtest_command
+
+        return backtest_command(settings, storage, args)
     if args.command == "data":
-        return data.alpaca_command(settings, args)
-    return run.run_desk(settings, storage, given, args)
+        from bot.cli.data import alpaca_command
+
+        return alpaca_command(settings, args)
+    from bot.cli.run import run_desk
+
+    return run_desk(settings, storage, given, args)
