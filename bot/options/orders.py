@@ -8,11 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.options.contracts import OptionContract
-
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
+from bot.options.side import Side
 
 
 class OrderStatus(StrEnum):

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
-from bot.options.orders import Side
+from bot.options.side import Side
 
 ZERO = Decimal(0)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.options.errors import TradeError
 from bot.options.market_hours import MARKET_TZ, is_market_open, session_close, trading_day
-from bot.options.orders import Side
+from bot.options.side import Side
 
 if TYPE_CHECKING:
     from bot.options.contracts import OptionContract

@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 from bot.options import market_hours
 from bot.options.contracts import OptionContract, Right
-from bot.options.orders import Side
 from bot.options.positions import ActionKind, Position, Source
+from bot.options.side import Side
 
 __all__ = [
     "NO_EXIT",
