@@ -29,6 +29,9 @@ HEAVY = (
     "holidays",
     "asyncio",
     "pydantic_settings",
+    "portalocker",
+    "numpy",
+    "sqlite3",
 )
 # Runs one command in a fresh interpreter, then names the heavy libraries it imported.
 PROBE = """
