@@ -8,12 +8,13 @@ exit rule from getting out of a position (a halted desk does stop them: halted m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple
 
 from bot.options.errors import TradeError
 from bot.options.market_hours import MARKET_TZ, is_market_open, session_close, trading_day
@@ -124,8 +125,9 @@ def loss_limit_reached(limits: RiskLimits, realized_today: Decimal) -> bool:
     return limits.max_daily_loss is not None and realized_today <= -limits.max_daily_loss
 
 
-@dataclass(frozen=True, slots=True)
-class PendingBuy:
+# PendingBuy and Buy are NamedTuples, not frozen dataclasses: every command imports this module (the settings take its
+# limits), only a desk checks buys, and a dataclass of ten fields takes Python 3.11 some 2 ms to make.
+class PendingBuy(NamedTuple):
     """A buy sent and not yet wholly filled or ended: its unfilled contracts count against the desk-wide
     limits as if bought, so that buys need not wait for each other's fills to be checked safely."""
 
@@ -136,8 +138,7 @@ class PendingBuy:
     qty: int  # the unfilled contracts
 
 
-@dataclass(frozen=True, slots=True)
-class Buy:
+class Buy(NamedTuple):
     """A buy the desk is asked for: an open (the position has no fills yet) or an add."""
 
     position: Position
@@ -147,9 +148,9 @@ class Buy:
     open_positions: list[Position]
     realized_today: Decimal
     now: datetime
-    pending: list[PendingBuy] = field(default_factory=list)  # other buys in flight
+    pending: Sequence[PendingBuy] = ()  # other buys in flight
     # The figures of this buy's contract and of every one held or being bought, by symbol (when a greek limit is on).
-    greeks: Mapping[str, ContractGreeks] = field(default_factory=dict)
+    greeks: Mapping[str, ContractGreeks] = MappingProxyType({})
     buying_power: Decimal | None = None  # the broker account's options buying power (None: no broker, or not known)
 
     @property
