@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Coroutine
@@ -29,8 +28,9 @@ def run_until_signalled(main: Coroutine[Any, Any, T]) -> T | None:
     """Run `main` in a new event loop and return its result; SIGINT or SIGTERM cancel it (its `finally` cleans up)
     and then the result is None, unless `main` takes the cancel and returns one (a backtest's days done). A second
     signal while it stops is only logged: the stop is under way."""
-    # Imported here: every command ends through `exit_after`, and a read-only one should not pay for asyncio.
+    # Imported here: every command ends through `exit_after`, and a read-only one should not pay for asyncio or signal.
     import asyncio
+    import signal
 
     loop = asyncio.new_event_loop()
     task = loop.create_task(main)
