@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Context, Decimal, localcontext
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 # Sums are exact: at the default 28 digits, adding the ledger's unrounded P&L values (28 digits each)
@@ -111,9 +112,9 @@ class DayReport:
     by_underlying: dict[str, Tally] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class PeriodReport:
-    """A range of days added up (for /pnl and the end-of-day summary)."""
+class PeriodReport(NamedTuple):
+    """A range of days added up (for /pnl and the end-of-day summary). (A NamedTuple: `report daily` imports this
+    module, and a frozen dataclass takes 0.7 ms to make.)"""
 
     first: date
     last: date

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from bot.options.contracts import OptionContract
 from bot.options.errors import TradeError
@@ -38,10 +39,10 @@ class LedgerReport:
         return sum((p.realized_pnl for p in self.positions.values()), Decimal(0))
 
 
-@dataclass(frozen=True, slots=True)
-class EarlierLines:
+class EarlierLines(NamedTuple):
     """What an already verified part of the ledger, not replayed now, holds: the ids it uses and the
-    positions it closed (an event for one of those now would come after its close)."""
+    positions it closed (an event for one of those now would come after its close). (A NamedTuple: `ledger verify`
+    and `report daily` import this module, and a frozen dataclass takes 0.7 ms to make.)"""
 
     event_ids: set[str]
     fill_ids: set[str]
