@@ -20,8 +20,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import AwareDatetime, BaseModel, ValidationError
-
+from bot.options.json_values import (
+    REQUIRED,
+    Unreadable,
+    aware_time,
+    boolean,
+    or_none,
+    parse_json,
+    read_object,
+    text,
+    whole,
+)
 from bot.paths import StorageError, write_atomically
 
 if TYPE_CHECKING:
@@ -48,18 +57,29 @@ class PostedMessage:
 _FIELDS = tuple(f.name for f in fields(PostedMessage))
 
 
-class _Entry(BaseModel):
-    channel_id: int
-    message_id: int | None
-    event_id: str | None
-    posted_at: AwareDatetime  # compared with the reset times, which are aware
-    posting: bool = False
+def _posted_at(value: object) -> str:
+    return aware_time(value).isoformat()  # compared with the reset times, which are aware
 
 
-class _File(BaseModel):
-    version: int = 1
-    reset_at: AwareDatetime | None = None
-    messages: dict[str, _Entry] = {}
+_FILE = (("version", whole, 1), ("reset_at", or_none(aware_time), None))
+_ENTRY = (
+    ("channel_id", whole, REQUIRED),
+    ("message_id", or_none(whole), REQUIRED),
+    ("event_id", or_none(text), REQUIRED),
+    ("posted_at", _posted_at, REQUIRED),
+    ("posting", boolean, False),
+)
+
+
+def _read(data: bytes) -> tuple[datetime | None, dict[str, PostedMessage]]:
+    """The reset time and the messages the file holds; raises Unreadable naming where it is wrong."""
+    stored = parse_json(data)
+    _, reset_at = read_object(stored, _FILE)
+    entries = stored.get("messages", {})
+    if type(entries) is not dict:
+        raise Unreadable("messages", "not a JSON object")
+    messages = {pid: PostedMessage(*read_object(entry, _ENTRY, f"messages.{pid}")) for pid, entry in entries.items()}
+    return reset_at, messages
 
 
 class MessageMap:
@@ -77,11 +97,11 @@ class MessageMap:
         if not read_only:
             self._load()
         elif path.exists():
-            self._take(_File.model_validate_json(path.read_bytes()))
+            self.reset_at, self.messages = _read(path.read_bytes())
 
     def _load(self) -> None:
         try:
-            text = self.path.read_bytes()
+            data = self.path.read_bytes()
             # A save replaces the file by a rename: a file the desk may not write cannot be replaced either
             # when the folder or the file is read-only or immutable. Opened, not written.
             os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND))
@@ -98,16 +118,15 @@ class MessageMap:
                 "writable by this user, or move it away and start again"
             ) from None
         try:
-            stored = _File.model_validate_json(text)
-        except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"]) or "the file"
+            self.reset_at, self.messages = _read(data)
+        except Unreadable as error:
+            where = error.where or "the file"
             aside = self.path.with_name(f"{self.path.name}.corrupt-{os.getpid()}")
             try:
                 self.path.replace(aside)
             except OSError as moving:
                 raise StorageError(
-                    f"the message map {self.path} is unreadable ({where}: {problem['msg']}) and cannot be set "
+                    f"the message map {self.path} is unreadable ({where}: {error.what}) and cannot be set "
                     f"aside ({moving.strerror}): move it away and start again"
                 ) from None
             log.warning(
@@ -115,18 +134,9 @@ class MessageMap:
                 "(each position gets a new message)",
                 self.path,
                 where,
-                problem["msg"],
+                error.what,
                 aside,
             )
-            return
-        self._take(stored)
-
-    def _take(self, stored: _File) -> None:
-        self.reset_at = stored.reset_at
-        self.messages = {
-            pid: PostedMessage(e.channel_id, e.message_id, e.event_id, e.posted_at.isoformat(), e.posting)
-            for pid, e in stored.messages.items()
-        }
 
     def get(self, position_id: str) -> PostedMessage | None:
         return self.messages.get(position_id)

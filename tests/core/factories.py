@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from bot.options.quotes import Quote
 
@@ -17,6 +18,18 @@ def quote(bid: str | None = None, ask: str | None = None, last: str | None = Non
         return None if value is None else Decimal(value)
 
     return Quote(bid=dec(bid), ask=dec(ask), last=dec(last), bid_size=size, ask_size=size, ts=T0)
+
+
+def ledger_line(**changes: Any) -> dict[str, Any]:
+    """A valid trade ledger line as JSON values (an opening buy of 10 SPY calls), with `changes`."""
+    line = {
+        "v": 1, "event_id": "evt-1", "ts": "2026-11-25T15:00:00Z", "kind": "open", "position_id": "pos-1",
+        "order_id": "ord-1", "fill_id": "fill-1", "strategy": "orb", "source": "strategy", "actor": None,
+        "symbol": "SPY   261127C00450000", "underlying": "SPY", "expiry": "2026-11-27", "right": "C", "strike": "450",
+        "side": "buy", "qty": 10, "price": "1.10", "multiplier": 100, "fees": "0", "position_qty": 10,
+        "avg_entry": "1.100000", "realized_pnl": "0", "realized_pnl_total": "0",
+    }  # fmt: skip
+    return {**line, **changes}
 
 
 class QuietFeed:

@@ -20,6 +20,7 @@ from bot.options.contracts import Right
 from bot.options.orders import Side
 from bot.options.positions import ActionKind, Source
 from bot.options.trade_ledger import LedgerError, TradeEvent, parse_line
+from tests.core.factories import ledger_line
 
 GOLDEN = Path(__file__).with_name("golden_ledger.jsonl")
 
@@ -124,17 +125,6 @@ def test_the_golden_lines_read_back_as_the_same_events() -> None:
         assert isinstance(event.kind, ActionKind) and isinstance(event.right, Right)
 
 
-def a_line(**changes: Any) -> dict[str, Any]:
-    line = {
-        "v": 1, "event_id": "evt-1", "ts": "2026-11-25T15:00:00Z", "kind": "open", "position_id": "pos-1",
-        "order_id": "ord-1", "fill_id": "fill-1", "strategy": "orb", "source": "strategy", "actor": None,
-        "symbol": "SPY   261127C00450000", "underlying": "SPY", "expiry": "2026-11-27", "right": "C", "strike": "450",
-        "side": "buy", "qty": 10, "price": "1.10", "multiplier": 100, "fees": "0", "position_qty": 10,
-        "avg_entry": "1.100000", "realized_pnl": "0", "realized_pnl_total": "0",
-    }  # fmt: skip
-    return {**line, **changes}
-
-
 def read(line: dict[str, Any] | bytes) -> TradeEvent:
     return parse_line(Path("trade_events.jsonl"), 7, line if isinstance(line, bytes) else json.dumps(line).encode())
 
@@ -174,7 +164,7 @@ def test_a_wrong_value_is_one_ledger_error_naming_the_file_the_line_and_the_fiel
     field: str, value: object, what: str
 ) -> None:
     with pytest.raises(LedgerError) as raised:
-        read(a_line(**{field: value}))
+        read(ledger_line(**{field: value}))
 
     assert str(raised.value) == f"trade_events.jsonl: line 7 is not a valid trade event ({field}: {what})"
 
@@ -182,11 +172,11 @@ def test_a_wrong_value_is_one_ledger_error_naming_the_file_the_line_and_the_fiel
 @pytest.mark.parametrize(
     ("line", "what"),
     [
-        ({key: value for key, value in a_line().items() if key != "actor"}, "actor: missing"),
-        (a_line(qty=0, price="NaN"), "qty: not above 0"),  # the first wrong field in line order
+        ({key: value for key, value in ledger_line().items() if key != "actor"}, "actor: missing"),
+        (ledger_line(qty=0, price="NaN"), "qty: not above 0"),  # the first wrong field in line order
         (b"not json", "line: not JSON: Expecting value: line 1 column 1 (char 0)"),
         (b"[1, 2]", "line: not a JSON object"),
-        (json.dumps(a_line()).encode().replace(b"orb", b"\xe9rb"), "line: not JSON"),  # not UTF-8
+        (json.dumps(ledger_line()).encode().replace(b"orb", b"\xe9rb"), "line: not JSON"),  # not UTF-8
         (b"[" * 100_000, "line: not JSON"),
     ],
 )
@@ -198,23 +188,25 @@ def test_a_line_that_is_no_event_is_one_ledger_error(line: dict[str, Any] | byte
 
 
 def test_what_older_and_later_desks_write_is_read() -> None:
-    plain = read(a_line())
-    old = {key: value for key, value in a_line().items() if key != "v"}
+    plain = read(ledger_line())
+    old = {key: value for key, value in ledger_line().items() if key != "v"}
 
     assert read(old) == plain  # before the version was written
-    assert read(a_line(broker_ts=None, event=None)) == plain
-    assert read(a_line(venue="later", fills=[1])) == plain  # a later version's fields are left to it
+    assert read(ledger_line(broker_ts=None, event=None)) == plain
+    assert read(ledger_line(venue="later", fills=[1])) == plain  # a later version's fields are left to it
     # Amounts as JSON numbers, exactly as their digits say; counts written as whole numbers with a fraction.
-    assert read(a_line(price=1.1, fees=0, qty=10.0)) == replace(plain, price=Decimal("1.1"), fees=Decimal(0), qty=10)
-    exact = json.dumps(a_line(price="P")).replace('"P"', "1.23456789012345678901234567").encode()
+    assert read(ledger_line(price=1.1, fees=0, qty=10.0)) == replace(
+        plain, price=Decimal("1.1"), fees=Decimal(0), qty=10
+    )
+    exact = json.dumps(ledger_line(price="P")).replace('"P"', "1.23456789012345678901234567").encode()
     assert read(exact).price == Decimal("1.23456789012345678901234567")  # not through a float
-    assert read(a_line(ts="2026-11-25T10:00:00-05:00")).ts == plain.ts
-    later = read(a_line(broker_ts="2026-11-25T14:59:59.5+00:00")).broker_ts
+    assert read(ledger_line(ts="2026-11-25T10:00:00-05:00")).ts == plain.ts
+    later = read(ledger_line(broker_ts="2026-11-25T14:59:59.5+00:00")).broker_ts
     assert later == datetime(2026, 11, 25, 14, 59, 59, 500000, UTC)
 
 
 def test_an_event_the_ledger_could_not_read_back_is_not_written() -> None:
-    plain = read(a_line())
+    plain = read(ledger_line())
 
     with pytest.raises(ValueError, match="time zone"):
         replace(plain, ts=datetime(2026, 11, 25, 15, 0)).to_line()

@@ -26,6 +26,7 @@ from bot.options.amounts import MAX_CONTRACTS
 from bot.options.trade_ledger import LedgerError, TradeEvent, parse_line, read_ledger
 from bot.paths import ledger_path
 from bot.settings import CONFIG_FILE_VARIABLE, Settings, SettingsError, load_settings
+from tests.core.factories import ledger_line
 from tests.discord.fake_discord import EPHEMERAL
 from tests.discord.wire import CHANNEL_ID, GUILD_ID, ON_VIRTUAL_TIME, TRADER_ID, Wire, contract, desk_on_fake
 
@@ -188,16 +189,6 @@ async def test_buttons_of_a_closed_or_unknown_position_are_refused_at_the_click(
 # Malformed ledger lines
 
 
-def a_line() -> dict[str, Any]:
-    return {
-        "v": 1, "event_id": "evt-1", "ts": "2026-11-25T15:00:00Z", "kind": "open", "position_id": "pos-1",
-        "order_id": "ord-1", "fill_id": "fill-1", "strategy": "orb", "source": "strategy", "actor": None,
-        "symbol": "SPY   261127C00450000", "underlying": "SPY", "expiry": "2026-11-27", "right": "C", "strike": "450",
-        "side": "buy", "qty": 10, "price": "1.10", "multiplier": 100, "fees": "0", "position_qty": 10,
-        "avg_entry": "1.100000", "realized_pnl": "0", "realized_pnl_total": "0",
-    }  # fmt: skip
-
-
 BROKEN_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20),
     st.sampled_from(["NaN", "Infinity", "-1", "0", "", "buy", "2026-13-45", "x" * 500]),
@@ -207,7 +198,7 @@ BROKEN_VALUES = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(
-    field=st.sampled_from(sorted(a_line())),
+    field=st.sampled_from(sorted(ledger_line())),
     value=BROKEN_VALUES,
     mangle=st.sampled_from(["replace", "drop", "truncate", "bytes"]),
     cut=st.integers(0, 400),
@@ -216,7 +207,7 @@ BROKEN_VALUES = st.one_of(
 def test_a_malformed_ledger_line_is_a_ledger_error_naming_its_line_or_still_the_same_event(
     field: str, value: Any, mangle: str, cut: int, noise: bytes
 ) -> None:
-    raw = a_line()
+    raw = ledger_line()
     if mangle == "replace":
         raw[field] = value
         line = json.dumps(raw).encode()
@@ -242,7 +233,7 @@ def test_ledger_verify_names_a_malformed_middle_line_and_changes_nothing(
 ) -> None:
     path = ledger_path(tmp_path)
     path.parent.mkdir(parents=True)
-    good = json.dumps(a_line())
+    good = json.dumps(ledger_line())
     path.write_text(f"{good}\n{good.replace('1.10', 'one dollar ten')}\n{good}\n")
     before = path.read_bytes()
 
