@@ -7,7 +7,6 @@ One module per command group; each imports what its command needs when it runs, 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Collection
 from pathlib import Path
@@ -75,9 +74,14 @@ def build_parser(words: Collection[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     words = sys.argv[1:] if argv is None else argv
     args = build_parser(words).parse_args(words)
+    if not _reads_only(args):
+        import logging  # a command that only reads says its few warnings in lines of its own (common.warn)
+
+        logging.basicConfig(
+            stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     # Imported here, not above: `--help` and a usage error need neither pydantic nor the ledger.
     from bot.options.trade_ledger import LedgerError
     from bot.paths import StorageError
@@ -94,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("optiondesk: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _reads_only(args: argparse.Namespace) -> bool:
+    if args.command == "state":
+        return args.set_to is None
+    return args.command in {"positions", "status", "ledger", "report"}
 
 
 def _command(args: argparse.Namespace) -> int:

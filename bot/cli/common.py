@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,12 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 class UsageError(Exception):
     """Arguments that cannot be taken (bad dates, flags that cannot go together); the message is the one line shown,
     and the exit status 2."""
+
+
+def warn(message: str, *args: object) -> None:
+    """A read-only command's warning: one line on stderr like its other lines. Logging is set up only for the commands
+    that run a desk or write (a read-only command starts without it, some 8 ms)."""
+    print(f"optiondesk: warning: {message % args}", file=sys.stderr)
 
 
 def market_day(value: str) -> date:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
+from bot.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, warn
 from bot.options.risk import TradingState
 
 if TYPE_CHECKING:
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
     from bot.options.greeks import ContractGreeks
     from bot.options.trade_ledger import TradeEvent
     from bot.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def add_commands(
@@ -126,5 +123,5 @@ def message_backlog(storage: Path, events: list[TradeEvent]) -> int | None:
     try:
         return len(out_of_date(events, MessageMap(path, read_only=True)))
     except (OSError, ValueError) as error:
-        log.warning("message map %s cannot be read (%s): the Discord backlog is unknown", path, error)
+        warn("message map %s cannot be read (%s): the Discord backlog is unknown", path, error)
         return None

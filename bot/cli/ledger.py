@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import EXIT_OK, EXIT_PROBLEM
+from bot.cli.common import EXIT_OK, EXIT_PROBLEM, warn
 
 if TYPE_CHECKING:
     from bot.options.positions import Position
-
-log = logging.getLogger("bot")
 
 
 def add_parsers(commands: Any, storage: argparse.ArgumentParser) -> None:
@@ -51,7 +48,7 @@ def list_positions(storage: Path, *, as_json: bool) -> int:
 
     contents = read_ledger(ledger_path(storage))
     if contents.torn_tail:
-        log.warning("the ledger ends in a torn line (%d bytes), cut away at the next start", len(contents.torn_tail))
+        warn("the ledger ends in a torn line (%d bytes), cut away at the next start", len(contents.torn_tail))
     positions = [p for p in replay(contents.events).values() if p.is_open]
     if as_json:
         print(_positions_json(positions))

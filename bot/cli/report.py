@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError
+from bot.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError, warn
 
 if TYPE_CHECKING:
     from bot.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def add_report_parser(commands: Any, storage: argparse.ArgumentParser) -> None:
@@ -108,7 +105,7 @@ def report_daily(settings: Settings, storage: Path, args: argparse.Namespace) ->
             file=sys.stderr,
         )
     if scan.torn_tail:
-        log.warning("the ledger ends in a torn line (%d bytes), left out of the report", scan.torn_tail)
+        warn("the ledger ends in a torn line (%d bytes), left out of the report", scan.torn_tail)
     if args.json:
         print(json.dumps([day_json(day) for day in scan.reports], indent=2))
     else:

@@ -5,7 +5,6 @@ itself ends within a bound, even when a thread or a task would not.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -14,8 +13,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -28,9 +25,13 @@ def run_until_signalled(main: Coroutine[Any, Any, T]) -> T | None:
     """Run `main` in a new event loop and return its result; SIGINT or SIGTERM cancel it (its `finally` cleans up)
     and then the result is None, unless `main` takes the cancel and returns one (a backtest's days done). A second
     signal while it stops is only logged: the stop is under way."""
-    # Imported here: every command ends through `exit_after`, and a read-only one should not pay for asyncio or signal.
+    # Imported here: every command ends through `exit_after`, and a read-only one should not pay for asyncio, signal or
+    # logging (some 15 ms of its start).
     import asyncio
+    import logging
     import signal
+
+    log = logging.getLogger(__name__)
 
     loop = asyncio.new_event_loop()
     task = loop.create_task(main)
@@ -68,6 +69,9 @@ def _wind_down(loop: asyncio.AbstractEventLoop) -> None:
     """What asyncio.run does after its coroutine, each wait bounded: cancel the tasks left, close async generators,
     shut the default executor down."""
     import asyncio
+    import logging
+
+    log = logging.getLogger(__name__)
 
     left = [task for task in asyncio.all_tasks(loop) if not task.done()]
     for task in left:
@@ -93,7 +97,8 @@ def exit_after(seconds: float, code: int, what: str) -> None:
 
     def end() -> None:
         print(f"optiondesk: {what} did not end within {seconds:g} s; exiting", file=sys.stderr, flush=True)
-        logging.shutdown()
+        if "logging" in sys.modules:  # what the handlers hold is written out (a command that logged nothing has none)
+            sys.modules["logging"].shutdown()
         os._exit(code)
 
     timer = threading.Timer(seconds, end)

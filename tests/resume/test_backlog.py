@@ -21,10 +21,12 @@ def files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def status(capsys: pytest.CaptureFixture[str], storage: Path, *, as_json: bool) -> str:
+def status(capsys: pytest.CaptureFixture[str], storage: Path, *, as_json: bool) -> tuple[str, str]:
+    """What `status` prints: its output and its warnings."""
     capsys.readouterr()
     assert status_command(Settings(), storage, as_json=as_json) == 0
-    return capsys.readouterr().out
+    shown = capsys.readouterr()
+    return shown.out, shown.err
 
 
 async def traded(storage: Path) -> None:
@@ -49,22 +51,23 @@ async def test_status_counts_the_messages_not_yet_delivered_from_the_ledger_and_
         (tmp_path / f"{STATE_FILE}{suffix}").unlink(missing_ok=True)
     before = files(tmp_path)
 
-    shown = json.loads(status(capsys, tmp_path, as_json=True))
+    shown = json.loads(status(capsys, tmp_path, as_json=True)[0])
 
     assert shown["discord_backlog"] == 1  # the trim
     assert files(tmp_path) == before  # nothing written, nothing created
 
 
 async def test_a_message_map_that_cannot_be_read_makes_the_backlog_unknown_and_is_left_as_it_is(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await traded(tmp_path)
     (tmp_path / MESSAGE_FILE).write_text("{not json")
     before = files(tmp_path)
 
-    text = status(capsys, tmp_path, as_json=False)
+    text, warned = status(capsys, tmp_path, as_json=False)
 
     assert "Discord backlog: unknown (the message map cannot be read)" in text
-    [line] = [r.getMessage() for r in caplog.records if "backlog is unknown" in r.getMessage()]
+    [line] = warned.splitlines()
+    assert line.startswith("optiondesk: warning: message map ") and "backlog is unknown" in line
     assert str(tmp_path / MESSAGE_FILE) in line
     assert files(tmp_path) == before  # not set aside: a command that reads writes nothing
