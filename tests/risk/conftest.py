@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -42,7 +42,7 @@ ALL_OFF = RiskLimits(
 
 def only(**limits: Any) -> RiskLimits:
     """Every limit off but the ones given."""
-    return replace(ALL_OFF, **limits)
+    return ALL_OFF._replace(**limits)
 
 
 def new_york(*args: int) -> datetime:
