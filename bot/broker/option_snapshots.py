@@ -11,7 +11,6 @@ import asyncio
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import astuple
 from datetime import datetime, timedelta
 
 from alpaca.data.enums import OptionsFeed
@@ -90,7 +89,7 @@ def _figures(snapshot: OptionsSnapshot) -> Greeks | None:
         return None
     figures = Greeks(delta=greeks.delta, gamma=greeks.gamma, theta=greeks.theta, vega=greeks.vega, iv=iv)
     # JSON's NaN or Infinity would make the desk's sums no number, and the greek limits fail on them.
-    return figures if all(math.isfinite(value) for value in astuple(figures)) else None
+    return figures if all(math.isfinite(value) for value in figures) else None
 
 
 def _first_line(error: Exception) -> str:
