@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import itertools
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -78,7 +77,7 @@ def replayed(position: Position) -> Position:
 
 def only(**settings: object) -> ExitRules:
     """Every rule off except the ones given."""
-    return replace(OFF, **settings)
+    return OFF._replace(**settings)
 
 
 def decide(
@@ -339,7 +338,7 @@ AT_THE_BELL = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
 def test_each_rule_can_be_switched_off(switch_off, mark, now, high):
     position = opened(10, "1.00")
     assert decide(ExitRules(), position, mark, now=now, high_water=high) != NO_EXIT  # the rule would fire
-    assert decide(replace(ExitRules(), **switch_off), position, mark, now=now, high_water=high) == NO_EXIT
+    assert decide(ExitRules()._replace(**switch_off), position, mark, now=now, high_water=high) == NO_EXIT
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,12 @@ Pure functions of a position, a mark and the clock; the ladder's progress is rea
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from functools import lru_cache
 from itertools import pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple, Self
 
 from bot.options import market_hours
 from bot.options.contracts import OptionContract, Right
@@ -94,66 +93,87 @@ def _as_decimal(value: object, name: str) -> Decimal:
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class ProfitLevel:
-    """At `gain_pct` above the average entry, sell `sell_pct` of what is open (100 closes)."""
-
+# The records here are NamedTuples, not frozen dataclasses: every command imports this module (the settings), and a
+# dataclass takes Python 3.11 ~1.5 ms to make. A record that checks its values is a NamedTuple of its fields and a
+# subclass whose __new__ checks them, and `_replace` through it.
+class _ProfitLevel(NamedTuple):
     gain_pct: Decimal
     sell_pct: Decimal
 
-    def __post_init__(self) -> None:
-        gain = _as_decimal(self.gain_pct, "A profit level's gain")
-        sell = _as_decimal(self.sell_pct, "A profit level's sell percentage")
+
+class ProfitLevel(_ProfitLevel):
+    """At `gain_pct` above the average entry, sell `sell_pct` of what is open (100 closes)."""
+
+    __slots__ = ()
+
+    def __new__(cls, gain_pct: Decimal, sell_pct: Decimal) -> Self:
+        gain = _as_decimal(gain_pct, "A profit level's gain")
+        sell = _as_decimal(sell_pct, "A profit level's sell percentage")
         if gain <= 0:
             raise ValueError(f"A profit level's gain must be above 0%, not {_pct(gain)}%.")
         if not ZERO < sell <= HUNDRED:
             raise ValueError(f"A profit level must sell more than 0% and at most 100%, not {_pct(sell)}%.")
-        object.__setattr__(self, "gain_pct", gain)
-        object.__setattr__(self, "sell_pct", sell)
+        return super().__new__(cls, gain, sell)
+
+    def _replace(self, **changes: Any) -> Self:
+        return type(self)(**{**self._asdict(), **changes})
 
 
-@dataclass(frozen=True, slots=True)
-class ExitRules:
+class _ExitRules(NamedTuple):
+    profit_ladder: tuple[ProfitLevel, ...]
+    stop_loss_pct: Decimal | None
+    trailing_stop_pct: Decimal | None
+    # The trailing stop arms only once the high-water mark is this far above the average entry.
+    trailing_activation_pct: Decimal
+    time_stop_minutes: int | None
+    time_stop_expiry_only: bool
+
+
+class ExitRules(_ExitRules):
     """One strategy's exit settings; None (or an empty ladder) switches a rule off."""
 
-    profit_ladder: tuple[ProfitLevel, ...] = (
-        ProfitLevel(Decimal(30), Decimal(50)),
-        ProfitLevel(Decimal(60), Decimal(100)),
-    )
-    stop_loss_pct: Decimal | None = Decimal(40)
-    trailing_stop_pct: Decimal | None = Decimal(20)
-    # The trailing stop arms only once the high-water mark is this far above the average entry.
-    trailing_activation_pct: Decimal = Decimal(20)
-    time_stop_minutes: int | None = 10
-    time_stop_expiry_only: bool = False
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        ladder = tuple(self.profit_ladder)
+    def __new__(
+        cls,
+        profit_ladder: tuple[ProfitLevel, ...] = (
+            ProfitLevel(Decimal(30), Decimal(50)),
+            ProfitLevel(Decimal(60), Decimal(100)),
+        ),
+        stop_loss_pct: Decimal | None = Decimal(40),
+        trailing_stop_pct: Decimal | None = Decimal(20),
+        trailing_activation_pct: Decimal = Decimal(20),
+        time_stop_minutes: int | None = 10,
+        time_stop_expiry_only: bool = False,
+    ) -> Self:
+        ladder = tuple(profit_ladder)
         if not all(isinstance(level, ProfitLevel) for level in ladder):
             raise ValueError("The profit ladder must be a sequence of ProfitLevel(gain_pct, sell_pct).")
         gains = [level.gain_pct for level in ladder]
         if any(lower >= higher for lower, higher in pairwise(gains)):
             shown = ", ".join(f"+{_pct(gain)}%" for gain in gains)
             raise ValueError(f"The profit ladder must be sorted by gain with no level repeated, not {shown}.")
-        object.__setattr__(self, "profit_ladder", ladder)
 
-        if self.stop_loss_pct is not None:
-            stop = _as_decimal(self.stop_loss_pct, "The stop loss")
+        stop = stop_loss_pct
+        if stop is not None:
+            stop = _as_decimal(stop, "The stop loss")
             if not ZERO < stop <= HUNDRED:
                 raise ValueError(f"The stop loss must be above 0% and at most 100%, not {_pct(stop)}%.")
-            object.__setattr__(self, "stop_loss_pct", stop)
-        if self.trailing_stop_pct is not None:
-            trail = _as_decimal(self.trailing_stop_pct, "The trailing stop")
+        trail = trailing_stop_pct
+        if trail is not None:
+            trail = _as_decimal(trail, "The trailing stop")
             if not ZERO < trail <= HUNDRED:
                 raise ValueError(f"The trailing stop must be above 0% and at most 100%, not {_pct(trail)}%.")
-            object.__setattr__(self, "trailing_stop_pct", trail)
-        activation = _as_decimal(self.trailing_activation_pct, "The trailing stop activation")
+        activation = _as_decimal(trailing_activation_pct, "The trailing stop activation")
         if activation < 0:
             raise ValueError(f"The trailing stop activation must be 0% or more, not {_pct(activation)}%.")
-        object.__setattr__(self, "trailing_activation_pct", activation)
-        minutes = self.time_stop_minutes
+        minutes = time_stop_minutes
         if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0):
             raise ValueError(f"The time stop must be a positive whole number of minutes, not {minutes!r}.")
+        return super().__new__(cls, ladder, stop, trail, activation, minutes, time_stop_expiry_only)
+
+    def _replace(self, **changes: Any) -> Self:
+        return type(self)(**{**self._asdict(), **changes})
 
 
 def fired_levels(position: Position) -> int:
@@ -234,7 +254,6 @@ def decide_exit(
 _MARGIN = Decimal("1e-9")
 
 
-# A NamedTuple: made in a fifth of a frozen dataclass's time, and every command imports this module (the settings).
 class _Triggers(NamedTuple):
     rules: ExitRules
     position: Position
