@@ -10,7 +10,6 @@ same answers.
 
 from __future__ import annotations
 
-import logging
 import mmap
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
@@ -24,8 +23,6 @@ from bot.analytics.tally import DayReport, Tally
 
 if TYPE_CHECKING:
     import polars as pl
-
-log = logging.getLogger(__name__)
 
 PLACES = 28
 # Below this size the pure model reads a ledger (some 1,800 fills) in less time than polars and DuckDB take to import
@@ -90,7 +87,9 @@ def scan_ledger(
         points = equity_curve(events, zone, first, last, lenient=best_effort) if curve else []
         reports = daily_reports(events, zone, first, last, lenient=best_effort)
         if why is not None:
-            log.warning(
+            import logging  # only here: a read-only command does not import it at its start
+
+            logging.getLogger(__name__).warning(
                 "ledger %s: the fast read cannot take it (%s); reporting from the pure model (slower)", path, why
             )
         return Scan(reports, points, len(torn), tuple(checked.problems))
