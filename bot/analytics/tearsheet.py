@@ -19,7 +19,7 @@ import io
 import math
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -32,6 +32,7 @@ from bot.analytics.ledger_scan import scan_ledger
 from bot.analytics.tally import EXACT, ZERO, PeriodReport, Tally, merged
 from bot.options.market_hours import session_close, session_open
 from bot.options.positions import ActionKind
+from bot.options.trade_event import LINE_FIELDS
 from bot.options.trade_ledger import TradeEvent
 
 TRADING_DAYS_PER_YEAR = 252
@@ -215,7 +216,7 @@ def to_json(sheet: TearSheet) -> dict[str, Any]:
 def trades_csv(events: Iterable[TradeEvent]) -> str:
     """One row per fill with the ledger's fields, in ledger order."""
     text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=[f.name for f in fields(TradeEvent)])
+    writer = csv.DictWriter(text, fieldnames=LINE_FIELDS)
     writer.writeheader()
     writer.writerows(event.json_fields() for event in events)
     return text.getvalue()

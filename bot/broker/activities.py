@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -243,7 +243,7 @@ def close_event(close: ActivityClose, source: Source, actor: str | None) -> tupl
         source=source,
         actor=actor,
     )
-    return after, replace(TradeEvent.record(new_id("evt"), after, action), **close.noted)
+    return after, TradeEvent.record(new_id("evt"), after, action)._replace(**close.noted)
 
 
 def contract_of(symbol: str) -> OptionContract | None:

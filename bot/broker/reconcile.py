@@ -13,7 +13,7 @@ shares an exercise or assignment moved are listed, as they are no position of th
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -281,6 +281,6 @@ def _plan(
             else:
                 positions[after.position_id] = after
                 event = TradeEvent.record(new_id("evt"), after, action)
-                report.to_apply.append(replace(event, broker_ts=fill.ts))
+                report.to_apply.append(event._replace(broker_ts=fill.ts))
                 continue
         report.refused.append(Refusal(fill, reason))

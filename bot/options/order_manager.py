@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
@@ -412,7 +411,7 @@ class OptionsOrderManager:
         )
         event = TradeEvent.record(new_id("evt"), after, action)
         if noted:
-            event = replace(event, **noted)
+            event = event._replace(**noted)
         previous = self._positions.get(position.position_id)
         self._positions[position.position_id] = after
         if after.is_open:

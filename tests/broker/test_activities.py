@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -205,4 +204,4 @@ def test_an_old_ledger_line_reads_without_the_event_field() -> None:
     )
     event = parse_line(Path("old"), 1, line)
     assert event.event is None and b'"event"' not in event.to_line()
-    assert parse_line(Path("new"), 1, replace(event, event="expire").to_line()).event == "expire"
+    assert parse_line(Path("new"), 1, event._replace(event="expire").to_line()).event == "expire"

@@ -2,7 +2,6 @@ import asyncio
 import json
 import logging
 import os
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -86,7 +85,7 @@ async def test_concurrent_appends_share_fsyncs_and_never_interleave(
     fsyncs = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd)))
-    events = [replace(event, event_id=f"evt-{i}", strategy="x" * i) for i in range(100)]
+    events = [event._replace(event_id=f"evt-{i}", strategy="x" * i) for i in range(100)]
 
     await asyncio.gather(*(ledger.append(e) for e in events))
 
@@ -100,7 +99,7 @@ async def test_a_failed_write_leaves_no_partial_line(ledger, ledger_file, monkey
     quotes.update(spy.symbol, quote("1.10", "1.20"))
     await manager.open_position(spy, 1, strategy="orb")
     before = ledger_file.read_bytes()
-    event = replace(read_ledger(ledger_file).events[0], event_id="evt-x")
+    event = read_ledger(ledger_file).events[0]._replace(event_id="evt-x")
     real_write = os.write
 
     def half_then_disk_full(fd, data):
@@ -119,8 +118,8 @@ async def test_a_queued_line_is_written_even_if_its_caller_is_cancelled(ledger, 
     quotes.update(spy.symbol, quote("1.10", "1.20"))
     await manager.open_position(spy, 1, strategy="orb")
     first = read_ledger(ledger_file).events[0]
-    leader = asyncio.create_task(ledger.append(replace(first, event_id="evt-a")))
-    follower = asyncio.create_task(ledger.append(replace(first, event_id="evt-b")))
+    leader = asyncio.create_task(ledger.append(first._replace(event_id="evt-a")))
+    follower = asyncio.create_task(ledger.append(first._replace(event_id="evt-b")))
     await asyncio.sleep(0)  # both queued, the leader is yielding once
 
     leader.cancel()
@@ -198,8 +197,8 @@ async def test_verify_finds_tampered_lines(manager, quotes, spy, ledger_file):
 async def test_verify_finds_events_after_a_close_and_oversells(manager, quotes, spy, ledger_file):
     position = await trade_a_little(manager, quotes, spy)
     events = read_ledger(ledger_file).events
-    after_close = replace(events[2], event_id="evt-late", fill_id="fill-late")
-    oversell = replace(events[2], event_id="evt-big", fill_id="fill-big", qty=16)
+    after_close = events[2]._replace(event_id="evt-late", fill_id="fill-late")
+    oversell = events[2]._replace(event_id="evt-big", fill_id="fill-big", qty=16)
 
     late = verify_events([*events, after_close])
     big = verify_events([*events[:2], oversell])

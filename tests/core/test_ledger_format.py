@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -195,8 +194,8 @@ def test_what_older_and_later_desks_write_is_read() -> None:
     assert read(ledger_line(broker_ts=None, event=None)) == plain
     assert read(ledger_line(venue="later", fills=[1])) == plain  # a later version's fields are left to it
     # Amounts as JSON numbers, exactly as their digits say; counts written as whole numbers with a fraction.
-    assert read(ledger_line(price=1.1, fees=0, qty=10.0)) == replace(
-        plain, price=Decimal("1.1"), fees=Decimal(0), qty=10
+    assert read(ledger_line(price=1.1, fees=0, qty=10.0)) == plain._replace(
+        price=Decimal("1.1"), fees=Decimal(0), qty=10
     )
     exact = json.dumps(ledger_line(price="P")).replace('"P"', "1.23456789012345678901234567").encode()
     assert read(exact).price == Decimal("1.23456789012345678901234567")  # not through a float
@@ -209,6 +208,6 @@ def test_an_event_the_ledger_could_not_read_back_is_not_written() -> None:
     plain = read(ledger_line())
 
     with pytest.raises(ValueError, match="time zone"):
-        replace(plain, ts=datetime(2026, 11, 25, 15, 0)).to_line()
+        plain._replace(ts=datetime(2026, 11, 25, 15, 0)).to_line()
     with pytest.raises(ValueError, match="finite"):
-        replace(plain, realized_pnl=Decimal("NaN")).to_line()
+        plain._replace(realized_pnl=Decimal("NaN")).to_line()
