@@ -12,7 +12,6 @@ import hashlib
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol, TextIO
 
@@ -76,7 +75,7 @@ class BoardSink:
         shown = view.event_id or (posted.event_id if posted else None)
         if mode == "off" and not view.status_note:
             # Nothing to show for this kind of event; remember it as handled so a restart does not post it.
-            handled = replace(posted, event_id=shown) if posted else None
+            handled = posted._replace(event_id=shown) if posted else None
             self._map.set(position_id, handled or PostedMessage(self._board.channel_id, None, shown, now))
             return
         message_id = posted.message_id if posted else None
@@ -90,7 +89,7 @@ class BoardSink:
                 log.info("the message of position %s was deleted; posting a new one", position_id)
             else:
                 assert posted is not None
-                self._map.set(position_id, replace(posted, message_id=message_id, event_id=shown, posting=False))
+                self._map.set(position_id, posted._replace(message_id=message_id, event_id=shown, posting=False))
                 return
         self._map.set(position_id, PostedMessage(self._board.channel_id, None, shown, now, posting=True))
         message_id = await self._board.post(view, silent=mode == "silent")

@@ -13,12 +13,10 @@ the start, as the operator has to fix that.
 from __future__ import annotations
 
 import json
-import logging
 import os
-from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from bot.options.json_values import (
     REQUIRED,
@@ -36,13 +34,14 @@ from bot.paths import StorageError, write_atomically
 if TYPE_CHECKING:
     from bot.options.trade_ledger import TradeEvent
 
-log = logging.getLogger(__name__)
+# Loggers are taken where a rare path warns (`import logging` there): `status` imports this module, and logging takes
+# some 8 ms to load.
 
 MESSAGE_FILE = "message_ids.json"  # in the storage folder
 
 
-@dataclass(frozen=True, slots=True)
-class PostedMessage:
+# A NamedTuple, not a frozen dataclass: `status` imports this module, and a dataclass takes Python 3.11 ~1.5 ms to make.
+class PostedMessage(NamedTuple):
     channel_id: int
     message_id: int | None  # None: the position's events so far were not to be shown (notify "off")
     event_id: str | None  # the last ledger event the message shows
@@ -52,9 +51,6 @@ class PostedMessage:
     @property
     def posted(self) -> datetime:
         return datetime.fromisoformat(self.posted_at)
-
-
-_FIELDS = tuple(f.name for f in fields(PostedMessage))
 
 
 def _posted_at(value: object) -> str:
@@ -129,7 +125,9 @@ class MessageMap:
                     f"the message map {self.path} is unreadable ({where}: {error.what}) and cannot be set "
                     f"aside ({moving.strerror}): move it away and start again"
                 ) from None
-            log.warning(
+            import logging
+
+            logging.getLogger(__name__).warning(
                 "message map %s is unreadable (%s: %s); kept as %s, and the desk starts with an empty map "
                 "(each position gets a new message)",
                 self.path,
@@ -166,12 +164,12 @@ class MessageMap:
         self._write()
 
     def _write(self) -> None:
-        # Rewritten whole at every post and edit: `dataclasses.asdict` (a deep copy) and an indented dump (the slow
-        # pure-Python encoder) made a save of 200 positions cost ~10 ms on the event loop under load.
+        # Rewritten whole at every post and edit: an indented dump (the slow pure-Python encoder) made a save of 200
+        # positions cost ~10 ms on the event loop under load.
         data = {
             "version": 1,
             "reset_at": self.reset_at.isoformat() if self.reset_at else None,
-            "messages": {pid: _entry(posted) for pid, posted in self.messages.items()},
+            "messages": {pid: posted._asdict() for pid, posted in self.messages.items()},
         }
         try:
             write_atomically(self.path, json.dumps(data).encode(), durable=self.durable)
@@ -179,7 +177,9 @@ class MessageMap:
             # The message was shown and the map lives on in memory; the next save that goes through writes
             # it whole. Only a crash before then costs a second message per position.
             if not self._unsaved:
-                log.warning(
+                import logging
+
+                logging.getLogger(__name__).warning(
                     "could not save the message map: %s; trading goes on, and the map is saved at the next "
                     "update that can write it",
                     error,
@@ -187,12 +187,10 @@ class MessageMap:
             self._unsaved = True
             return
         if self._unsaved:
-            log.info("message map %s saved again", self.path)
+            import logging
+
+            logging.getLogger(__name__).info("message map %s saved again", self.path)
             self._unsaved = False
-
-
-def _entry(posted: PostedMessage) -> dict[str, object]:
-    return {name: getattr(posted, name) for name in _FIELDS}
 
 
 def out_of_date(events: list[TradeEvent], message_map: MessageMap, since: datetime | None = None) -> dict[str, str]:
