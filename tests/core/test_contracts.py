@@ -1,3 +1,5 @@
+import copy
+import pickle
 import re
 from datetime import date
 from decimal import Decimal
@@ -130,3 +132,15 @@ def test_a_strategy_on_an_underlying_no_option_symbol_can_carry_is_a_bad_setting
         load_settings()
 
     assert str(raised.value).startswith("bad setting strategies.0.underlying: 'spy' cannot be an option's root")
+
+
+def test_a_changed_or_copied_contract_is_made_by_the_constructor_checked_and_with_its_own_symbol():
+    contract = OptionContract.parse("SPY261127C00450000")
+
+    assert contract._replace(strike=Decimal("451.5")).symbol == "SPY   261127C00451500"
+    with pytest.raises(TradeError, match=re.escape("A strike of 0.0001 cannot be written")):
+        contract._replace(strike=Decimal("0.0001"))
+    with pytest.raises(TypeError):
+        contract._replace(symbol="QQQ   261127C00450000")  # the symbol is the fields', never set
+    assert copy.deepcopy(contract) == pickle.loads(pickle.dumps(contract)) == contract
+    assert {contract: "quote"}[OptionContract.parse("SPY   261127C00450000")] == "quote"
