@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(
             stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    # Imported here, not above: `--help` and a usage error need neither pydantic nor the ledger.
-    from bot.options.trade_ledger import LedgerError
+    # Imported here, not above: `--help` and a usage error need neither the settings nor the ledger.
+    from bot.options.trade_event import LedgerError
     from bot.paths import StorageError
     from bot.settings import SettingsError
 
