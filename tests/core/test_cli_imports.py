@@ -32,6 +32,13 @@ HEAVY = (
     "portalocker",
     "numpy",
     "sqlite3",
+    "pydantic",
+    "typing_extensions",
+    # Of the standard library, what a start of 3x a bare interpreter has no room for (bench/cli_bench.py): making a
+    # dataclass costs Python 3.11 some 1.5 ms, and dataclasses (with inspect) and logging some 8 ms each to import.
+    "dataclasses",
+    "inspect",
+    "logging",
 )
 # Runs one command in a fresh interpreter, then names the heavy libraries it imported.
 PROBE = """
