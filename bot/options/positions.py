@@ -4,8 +4,6 @@ Live trading and ledger replay both go through `Position.with_fill`, so replayin
 every position exactly.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -44,7 +42,8 @@ class Source(StrEnum):
 
 
 # Records here are NamedTuples, not frozen dataclasses: every read-only command imports this module, and a dataclass
-# takes Python 3.11 ~1.5 ms to make.
+# takes Python 3.11 ~1.5 ms to make. No annotations from __future__ here: typing would compile each field's type given
+# as text (~30 us a field).
 class PositionAction(NamedTuple):
     """One fill as it changed the position."""
 
@@ -109,7 +108,7 @@ class Position(NamedTuple):
         order_id: str,
         source: Source,
         actor: str | None = None,
-    ) -> tuple[Position, PositionAction]:
+    ) -> "tuple[Position, PositionAction]":
         """The position after one fill, and the action recording it. `self` is left unchanged."""
         kind = self.kind_of(side, qty)
         if side is Side.BUY:

@@ -6,8 +6,6 @@ realized P&L against the loss limit, the Discord backlog and the uptime. Offline
 no uptime, and the status says so.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -25,11 +23,13 @@ if TYPE_CHECKING:
 MAX_LISTED = 15  # positions listed one by one; a Discord embed holds 4,096 characters
 
 
-class DeskStatus(NamedTuple):  # not a frozen dataclass, which takes 1.5 ms of `status` to make (16 fields)
+# Not a frozen dataclass, which takes 1.5 ms of `status` to make (16 fields); no annotations from __future__ in this
+# module, as typing would compile each field's type given as text (~30 us a field).
+class DeskStatus(NamedTuple):
     now: datetime
     trading: DeskState
     limits: RiskLimits
-    open_positions: list[Position]
+    open_positions: "list[Position]"
     realized_today: Decimal
     quote_ages: dict[str, float | None] | None  # underlying -> seconds since its last quote; None: no feed here
     backlog: int | None  # position-message updates not yet delivered to Discord; None: unknown
@@ -38,7 +38,7 @@ class DeskStatus(NamedTuple):  # not a frozen dataclass, which takes 1.5 ms of `
     zone: tzinfo = MARKET_TZ  # whose day "today" is
     # The open positions' greeks summed, and where the figures came from; None: not known here, or some open
     # position has no figures (`greeks_note` says which).
-    exposure: Exposure | None = None
+    exposure: "Exposure | None" = None
     greeks_source: str | None = None
     greeks_note: str = "not known here"
     broker: str | None = None  # the broker account ("Alpaca paper, options level 2, ..."); None: paper, or not known
@@ -57,13 +57,13 @@ def desk_status(
     now: datetime,
     trading: DeskState,
     limits: RiskLimits,
-    positions: Iterable[Position],
+    positions: "Iterable[Position]",
     quote_ages: dict[str, float | None] | None,
     backlog: int | None,
     uptime: timedelta | None,
     discord: str | None = None,
     zone: tzinfo = MARKET_TZ,
-    greeks: Mapping[str, ContractGreeks] | None = None,
+    greeks: "Mapping[str, ContractGreeks] | None" = None,
     greeks_note: str = "not known here",
     broker: str | None = None,
 ) -> DeskStatus:
@@ -99,7 +99,7 @@ def desk_status(
     )
 
 
-def quote_ages(quotes: QuoteCache, symbols: Iterable[str], now: datetime) -> dict[str, float | None]:
+def quote_ages(quotes: "QuoteCache", symbols: Iterable[str], now: datetime) -> dict[str, float | None]:
     """Seconds since each symbol's last quote (None: never quoted), for the feed's health."""
     ages: dict[str, float | None] = {}
     for symbol in sorted(set(symbols)):
