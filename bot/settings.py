@@ -6,6 +6,7 @@ annotations say what its values are (bot/settings_check.py reads them: no annota
 """
 
 import os
+import re
 from collections.abc import Callable, Collection, Sequence
 from datetime import time
 from decimal import Decimal
@@ -74,6 +75,22 @@ class ExitRuleSettings(Section):
         self.rules()  # what the ranges above cannot say (a ladder out of order) the rules themselves refuse
 
 
+def _a_name(name: str) -> str:
+    # Letters of any script, digits, _ and -: Unicode's \w, as the name was read before, where a letter and its accent
+    # typed apart ("e" and U+0301) are one letter (Python's \w takes digits of other kinds, refuses accents).
+    if not re.fullmatch(r"[\w-]+", name, re.ASCII) and not all(map(_in_a_word, name)):
+        raise ValueError(f"expected letters, digits, _ and -, not {name!r}")
+    return name
+
+
+def _in_a_word(char: str) -> bool:
+    import unicodedata  # a name beyond ASCII only
+
+    kind = unicodedata.category(char)
+    # Unicode's \w: letters, marks, decimal digits, letter numbers, connectors (_) and the two joiners.
+    return char == "-" or char.isalpha() or kind[0] == "M" or kind in ("Nd", "Nl", "Pc") or char in "\u200c\u200d"
+
+
 def _not_manual(name: str) -> str:
     # Positions a trader opens for no strategy carry this name; a strategy of that name would take them over.
     if name.lower() == MANUAL_STRATEGY:
@@ -90,7 +107,7 @@ def _an_option_root(underlying: str) -> str:
 
 
 class StrategyBase(Section):
-    name: Annotated[str, Text(min_length=1, pattern=r"[\w-]+", shape="letters, digits, _ and -"), After(_not_manual)]
+    name: Annotated[str, Text(min_length=1), After(_a_name), After(_not_manual)]
     underlying: Annotated[str, Text(min_length=1), After(_an_option_root)]
     contracts: Annotated[Int, within(1, 1000)] = 5
     days_to_expiry: Annotated[Int, within(0, 60, unit="days")] = 2

@@ -65,12 +65,10 @@ class After(NamedTuple):
 
 
 class Text(NamedTuple):
-    """A text's length and shape; `shape` says the pattern in words."""
+    """A text's length."""
 
     min_length: int = 0
     max_length: int | None = None
-    pattern: str | None = None
-    shape: str = ""
 
 
 _REQUIRED: Any = object()
@@ -227,15 +225,20 @@ def _section(section: type[Section], value: Any, loc: Loc) -> Any:
         return value
     if not isinstance(value, dict):
         raise ValueError(f"expected a section of settings, not {_shown(value)}")
-    for name in value:
-        if name not in section.fields:
-            raise Refused((*loc, name), "no such setting; check its spelling and its section")
+    unknown = [name for name in value if name not in section.fields]
+    # The values it knows first (a bad one is named before a misspelt one, as pydantic did), saying the misspelt one
+    # too: it may be the missing one.
+    named = ", ".join(".".join(map(str, (*loc, name))) for name in unknown)
+    also = f" (and {named}: no such setting)" if unknown else ""
     try:
-        return section(**value)
+        made = section(**{name: each for name, each in value.items() if name not in unknown})
     except Refused as refused:
-        raise Refused((*loc, *refused.loc), refused.message) from None
+        raise Refused((*loc, *refused.loc), refused.message + also) from None
     except ValueError as error:
-        raise Refused(loc, str(error)) from None
+        raise Refused(loc, str(error) + also) from None
+    if unknown:
+        raise Refused((*loc, unknown[0]), "no such setting; check its spelling and its section")
+    return made
 
 
 def _either(arms: tuple[Any, ...], value: Any, loc: Loc) -> Any:
@@ -252,8 +255,10 @@ def _either(arms: tuple[Any, ...], value: Any, loc: Loc) -> Any:
         raise ValueError(f"expected a section of settings, not {_shown(value)}")
     kind = value.get("kind")
     if kind not in kinds:
-        said = "required" if kind is None else f"not {_shown(kind)}"
-        raise Refused((*loc, "kind"), f"expected {_words(tuple(kinds))}, {said}")
+        wanted = _words(tuple(kinds))
+        raise Refused(
+            (*loc, "kind"), f"required: {wanted}" if kind is None else f"expected {wanted}, not {_shown(kind)}"
+        )
     return check(kinds[kind], value, loc)
 
 
@@ -270,11 +275,10 @@ def _scalar(kind: Any, value: Any) -> Any:
         raise ValueError(f"expected {_name(kind)}, not {_shown(value)}")
     try:
         if kind is int and isinstance(value, str | float | Decimal):
-            number = value.strip() if isinstance(value, str) else value
-            if isinstance(number, str) or number == int(number):  # 1.0 is 1; 1.5 is no whole number
-                return int(number)
+            return _whole(value)
         elif kind is float and isinstance(value, int | str | Decimal):
-            return float(value)
+            if not isinstance(value, str) or value.strip().isascii():  # float reads other scripts' digits
+                return float(value)
         elif kind is Decimal and isinstance(value, int | float | str):
             return Decimal(str(value).strip())
         elif kind is Path and isinstance(value, str):
@@ -286,6 +290,23 @@ def _scalar(kind: Any, value: Any) -> Any:
     except (ValueError, ArithmeticError, InvalidOperation):
         pass
     raise ValueError(f"expected {_name(kind)}, not {_shown(value)}")
+
+
+# A whole number's text: "5", "5.0" and " 1_000 " are 5, 5 and 1000, as pydantic read them; Python's other digits
+# (an Arabic-Indic or a full-width digit) are not.
+_WHOLE_TEXT = re.compile(r"([+-]?[0-9_]+)(?:\.0+)?", re.ASCII)
+
+
+def _whole(value: str | float | Decimal) -> int:
+    """A whole number from its text or a number without a fraction, within 64 bits for a number (1e300 is no
+    count, though it has no fraction); ValueError (or ArithmeticError, for NaN) otherwise."""
+    if isinstance(value, str):
+        text = _WHOLE_TEXT.fullmatch(value.strip())
+        if text is not None:
+            return int(text[1])  # int refuses an underscore out of place
+    elif -(1 << 63) < value < 1 << 63 and value == int(value):
+        return int(value)
+    raise ValueError(value)
 
 
 def _name(kind: Any) -> str:
@@ -310,8 +331,6 @@ def _text(text: Text, value: str) -> None:
         raise ValueError(f"expected at least {text.min_length} characters, not {value!r}")
     if text.max_length is not None and len(value) > text.max_length:
         raise ValueError(f"expected at most {text.max_length} characters, not {value!r}")
-    if text.pattern is not None and not re.fullmatch(text.pattern, value):
-        raise ValueError(f"expected {text.shape}, not {value!r}")
 
 
 def _words(choices: tuple[Any, ...]) -> str:

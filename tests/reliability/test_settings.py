@@ -363,3 +363,53 @@ def test_a_variable_naming_no_setting_inside_a_section_is_refused_by_its_name(
 
     assert str(error.value).startswith("bad setting risk.max_open_position: ")
     assert str(error.value).endswith("(from OPTIONDESK_RISK__MAX_OPEN_POSITION)")
+
+
+@pytest.mark.parametrize(("text", "seed"), [("5.0", 5), (" 1_000 ", 1000), ("-0.00", 0), ("+7", 7), ("\u00a07", 7)])
+def test_a_whole_number_is_read_from_its_text_as_before(
+    config: Path, monkeypatch: pytest.MonkeyPatch, text: str, seed: int
+) -> None:
+    monkeypatch.setenv("OPTIONDESK_MARKET__SEED", text)
+
+    assert load_settings().market.seed == seed
+
+
+@pytest.mark.parametrize(
+    ("toml", "setting"),
+    [
+        ("[market]\nseed = '\u0663'\n", "market.seed"),  # an Arabic-Indic 3: Python's int takes it, the desk did not
+        ("[market]\nseed = '\uff15'\n", "market.seed"),  # a full-width 5
+        ("[market]\nseed = '5.'\n", "market.seed"),
+        ("[market]\nseed = 1e20\n", "market.seed"),  # a float past 64 bits is no count, fraction or not
+        ("[discord]\nguild_id = 1e300\n", "discord.guild_id"),
+        ("[risk]\nmax_open_positions = '\u0663.0'\n", "risk.max_open_positions"),
+        ("[watcher]\nthrottle_seconds = '\u0663'\n", "watcher.throttle_seconds"),
+        ("[watcher]\nthrottle_seconds = '5.0\u0660'\n", "watcher.throttle_seconds"),
+    ],
+)
+def test_a_number_in_other_digits_or_past_64_bits_is_refused(config: Path, toml: str, setting: str) -> None:
+    assert refusal(config, toml).startswith(f"bad setting {setting}: expected a ")
+
+
+@pytest.mark.parametrize("name", ["e\u0301t\u00e9", "\u0928\u092e\u0938\u094d\u0924\u0947", "x\u200dy", "orb_2-b"])
+def test_a_strategy_name_takes_letters_of_any_script_with_their_marks(config: Path, name: str) -> None:
+    settings = loaded(config, f"[[strategies]]\nkind = 'mean_reversion'\nname = '{name}'\nunderlying = 'SPY'\n")
+
+    assert settings.strategies[0].name == name
+
+
+@pytest.mark.parametrize("name", ["a b", "a.b", "x\u00bd", "a\\n"])
+def test_a_strategy_name_of_other_characters_is_refused_saying_what_it_takes(config: Path, name: str) -> None:
+    message = refusal(config, f"[[strategies]]\nkind = 'mean_reversion'\nname = \"{name}\"\nunderlying = 'SPY'\n")
+
+    assert message.startswith("bad setting strategies.0.name: expected letters, digits, _ and -, not ")
+
+
+def test_a_bad_value_is_named_before_a_misspelt_setting_beside_it_which_is_named_too(config: Path) -> None:
+    message = refusal(config, "[risk]\nmax_open_positon = 3\nmax_daily_loss = -5\n")
+    assert message.startswith("bad setting risk.max_daily_loss: expected a number above 0")
+    assert "(and risk.max_open_positon: no such setting)" in message
+
+    message = refusal(config, "[[strategies]]\nkind = 'mean_reversion'\nnmae = 'mr'\nunderlying = 'SPY'\n")
+    assert message.startswith("bad setting strategies.0.name: required")
+    assert "strategies.0.nmae: no such setting" in message
