@@ -6,6 +6,8 @@ each field through a small reader that returns its value or raises ValueError sa
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,8 +16,19 @@ from typing import Any
 Reader = Callable[[Any], Any]
 REQUIRED = object()  # as a field's default: the object must hold it
 
-# A JSON number with a fraction is read as the exact Decimal its digits say, never through a float.
+# A JSON number with a fraction is read as the exact Decimal its digits say, never through a float; one past a
+# float's range (1E400) is refused as no finite number, as before.
 _DECODER = json.JSONDecoder(parse_float=Decimal)
+_LARGEST = Decimal(sys.float_info.max)
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # an escaped half of a surrogate pair, perhaps alone
+
+# The shapes of ISO 8601 read before (pydantic's): Python reads more (20250602T1430Z, week dates, an offset of +01),
+# which no desk writes and an earlier desk refused. A lower-case z is UTC, as it was.
+_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_DATE_SHAPE = re.compile(_DATE)
+_CLOCK = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
+_TIME_SHAPE = re.compile(_DATE + r"[Tt _]" + _CLOCK + r"(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?")
 
 
 class Unreadable(ValueError):
@@ -30,9 +43,24 @@ class Unreadable(ValueError):
 def parse_json(data: bytes) -> Any:
     """The JSON value of UTF-8 `data`, its fractions as Decimals; raises Unreadable for anything else."""
     try:
-        return _DECODER.decode(data.decode())
+        value = _DECODER.decode(data.decode())
     except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, nested too deep
         raise Unreadable("", f"not JSON: {error}") from None
+    if b"\\u" in data and _SURROGATE.search(data) and not _unicode(value):
+        # \ud800 alone: Python's json takes it, but no UTF-8 file can hold the text, so it could not be written again.
+        raise Unreadable("", "not JSON: a \\u escape of half a character (a lone surrogate)")
+    return value
+
+
+def _unicode(value: Any) -> bool:
+    """Whether every text in `value` is Unicode that UTF-8 can encode."""
+    if type(value) is str:
+        return value.isascii() or not any("\ud800" <= char <= "\udfff" for char in value)
+    if type(value) is dict:
+        return all(_unicode(key) and _unicode(each) for key, each in value.items())
+    if type(value) is list:
+        return all(map(_unicode, value))
+    return True
 
 
 def read_object(value: Any, fields: Iterable[tuple[str, Reader, object]], where: str = "") -> list[Any]:
@@ -80,6 +108,8 @@ def whole(value: Any) -> int:
     if type(value) is int:
         return value
     if type(value) is Decimal and value.is_finite() and value == value.to_integral_value():
+        if abs(value) > _LARGEST:
+            raise ValueError("not a finite number")
         return int(value)
     raise ValueError("not a whole number")
 
@@ -105,7 +135,7 @@ def decimal(value: Any) -> Decimal:
             amount = Decimal(value)
         except ArithmeticError:
             raise ValueError("not a decimal number") from None
-        if amount.is_finite():
+        if amount.is_finite() and (type(value) is not Decimal or abs(amount) <= _LARGEST):
             return amount
         raise ValueError("not a finite number")
     raise ValueError("not a decimal number (a string or a number)")
@@ -113,9 +143,9 @@ def decimal(value: Any) -> Decimal:
 
 def aware_time(value: Any) -> datetime:
     """An ISO 8601 time with its offset from UTC: one without is refused, as its moment is not known."""
-    if type(value) is str:
+    if type(value) is str and _TIME_SHAPE.fullmatch(value):
         try:
-            ts = datetime.fromisoformat(value)
+            ts = datetime.fromisoformat(value if value[-1] != "z" else value[:-1] + "Z")
         except ValueError:
             raise ValueError("not an ISO 8601 time") from None
         if ts.utcoffset() is not None:
@@ -125,7 +155,7 @@ def aware_time(value: Any) -> datetime:
 
 
 def iso_date(value: Any) -> date:
-    if type(value) is str:
+    if type(value) is str and _DATE_SHAPE.fullmatch(value):
         try:
             return date.fromisoformat(value)
         except ValueError:

@@ -147,6 +147,13 @@ def read(line: dict[str, Any] | bytes) -> TradeEvent:
         ("broker_ts", "2026-11-25T15:00:00", "a time without its time zone"),
         ("ts", 1764082800, "not an ISO 8601 time"),
         ("ts", "yesterday", "not an ISO 8601 time"),
+        # Shapes Python's fromisoformat reads but no desk writes, and the desk read before refused.
+        ("ts", "20261125T150000Z", "not an ISO 8601 time"),
+        ("ts", "2026-W48-3T15:00:00Z", "not an ISO 8601 time"),
+        ("broker_ts", "2026-11-25T15:00:00+01", "not an ISO 8601 time"),
+        ("broker_ts", "2026-11-25T15:00:00 Z", "not an ISO 8601 time"),
+        ("expiry", "20261127", "not an ISO 8601 date"),
+        ("expiry", "2026-W48-5", "not an ISO 8601 date"),
         ("expiry", "2026-13-45", "not an ISO 8601 date"),
         ("kind", "buy", "not one of open, add, trim, close"),
         ("source", ["manual"], "not one of strategy, manual, broker, reconcile"),
@@ -177,6 +184,12 @@ def test_a_wrong_value_is_one_ledger_error_naming_the_file_the_line_and_the_fiel
         (b"[1, 2]", "line: not a JSON object"),
         (json.dumps(ledger_line()).encode().replace(b"orb", b"\xe9rb"), "line: not JSON"),  # not UTF-8
         (b"[" * 100_000, "line: not JSON"),
+        # Python's json takes half a surrogate pair, which no UTF-8 line can hold: the event could not be written again.
+        (json.dumps(ledger_line(strategy="S")).replace('"S"', '"or\\ud800b"').encode(), "line: not JSON: a \\u escape"),
+        (json.dumps(ledger_line(later="L")).replace('"L"', '"\\udc00"').encode(), "line: not JSON"),  # even unread
+        # A JSON number past a float's range is no finite number, as a float read it before.
+        (json.dumps(ledger_line(price="P")).replace('"P"', "1E400").encode(), "(price: not a finite number)"),
+        (json.dumps(ledger_line(qty=0)).replace('"qty": 0', '"qty": 1E400').encode(), "(qty: not a finite number)"),
     ],
 )
 def test_a_line_that_is_no_event_is_one_ledger_error(line: dict[str, Any] | bytes, what: str) -> None:
@@ -202,6 +215,10 @@ def test_what_older_and_later_desks_write_is_read() -> None:
     assert read(ledger_line(ts="2026-11-25T10:00:00-05:00")).ts == plain.ts
     later = read(ledger_line(broker_ts="2026-11-25T14:59:59.5+00:00")).broker_ts
     assert later == datetime(2026, 11, 25, 14, 59, 59, 500000, UTC)
+    assert read(ledger_line(ts="2026-11-25T15:00:00z")) == plain  # UTC in lower case, as read before
+    assert read(ledger_line(ts="2026-11-25 15:00:00+0000")) == plain
+    paired = json.dumps(ledger_line(strategy="S")).replace('"S"', '"\\ud83d\\ude00"').encode()
+    assert read(paired).strategy == "\U0001f600"  # a whole surrogate pair is one character
 
 
 def test_an_event_the_ledger_could_not_read_back_is_not_written() -> None:
