@@ -45,6 +45,10 @@ def parse_json(data: bytes) -> Any:
     try:
         value = _DECODER.decode(data.decode())
     except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, nested too deep
+        if not data.strip():
+            raise Unreadable("", "not JSON: empty") from None
+        if data.startswith(b"\xef\xbb\xbf"):
+            raise Unreadable("", "not JSON: it begins with a byte order mark (an editor's U+FEFF); remove it") from None
         raise Unreadable("", f"not JSON: {error}") from None
     if b"\\u" in data and _SURROGATE.search(data) and not _unicode(value):
         # \ud800 alone: Python's json takes it, but no UTF-8 file can hold the text, so it could not be written again.
