@@ -184,7 +184,7 @@ def test_a_wrong_value_is_one_ledger_error_naming_the_file_the_line_and_the_fiel
         (b"[1, 2]", "line: not a JSON object"),
         (json.dumps(ledger_line()).encode().replace(b"orb", b"\xe9rb"), "line: not JSON"),  # not UTF-8
         (b"[" * 100_000, "line: not JSON"),
-        (b"", "line: not JSON: an empty line"),
+        (b"", "line: not JSON: empty"),
         (b"\xef\xbb\xbf" + json.dumps(ledger_line()).encode(), "line: not JSON: it begins with a byte order mark"),
         # Python's json takes half a surrogate pair, which no UTF-8 line can hold: the event could not be written again.
         (json.dumps(ledger_line(strategy="S")).replace('"S"', '"or\\ud800b"').encode(), "line: not JSON: a \\u escape"),
