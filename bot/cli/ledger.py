@@ -68,8 +68,8 @@ def verify_ledger(storage: Path) -> int:
     path = ledger_path(storage)
     try:
         contents = read_ledger(path)
-    except LedgerError as error:
-        print(f"ledger {path}: {error}")
+    except LedgerError as error:  # which names the file and the line
+        print(f"ledger {error}")
         return EXIT_PROBLEM
     report = verify_events(contents.events)
     print(f"ledger {path}")
