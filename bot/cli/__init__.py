@@ -11,7 +11,7 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
-from bot.cli.common import EXIT_INTERRUPTED, EXIT_PROBLEM, EXIT_USAGE, UsageError, folder
+from bot.cli.common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_PROBLEM, EXIT_USAGE, UsageError, folder
 
 COMMANDS = frozenset(
     {"demo", "run", "positions", "ledger", "reconcile", "report", "state", "status", "backtest", "data"}
@@ -88,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     from bot.settings import SettingsError
 
     try:
-        return _command(args)
+        code = _command(args)
+        sys.stdout.flush()  # what a closed pipe cannot take fails here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except (SettingsError, LedgerError, StorageError, ValueError) as error:
         print(f"optiondesk: {error}", file=sys.stderr)
         return EXIT_PROBLEM
@@ -98,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("optiondesk: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _reader_gone() -> int:
+    """stdout's reader went away (`python -m bot report daily ... | head`): the rest of the output is dropped without
+    a word, as other tools drop it, and the status is a process's ended by SIGPIPE."""
+    import os
+
+    # The interpreter flushes stdout once more at exit, which would fail again: what is left goes nowhere.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 def _reads_only(args: argparse.Namespace) -> bool:

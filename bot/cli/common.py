@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from bot.storage_lock import StorageLock
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process the signal ended
 
 
 class UsageError(Exception):

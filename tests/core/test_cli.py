@@ -1,9 +1,13 @@
 """The command line, run as a real process: `python -m bot ...`."""
 
 import json
+import os
 import subprocess
 import sys
 
+import pytest
+
+from bot.cli.common import EXIT_BROKEN_PIPE
 from bot.paths import PROJECT_ROOT
 
 
@@ -72,3 +76,29 @@ def test_verify_passes_on_a_missing_storage_without_creating_it(tmp_path):
 def test_a_usage_error_exits_2():
     assert run_bot("ledger", "frobnicate").returncode == 2
     assert run_bot("nonsense").returncode == 2
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["positions"], ["ledger", "verify"], ["status"], ["state"], ["report", "daily", "--json"]],
+    ids=" ".join,
+)
+def test_output_to_a_pipe_nobody_reads_ends_without_a_traceback(tmp_path, command):
+    # `python -m bot ... | head`: head has gone when the command writes. A pipe whose reader is closed before the
+    # command starts fails its first write, whatever the output's size and however fast the command runs.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", *command, "--storage", str(tmp_path)],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT_ROOT,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+
+    assert done.returncode == EXIT_BROKEN_PIPE
+    assert done.stderr == ""  # neither a traceback nor the interpreter's "Exception ignored" at its last flush
