@@ -114,6 +114,7 @@ class ConsoleBoard:
 
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out
+        self._unread = False  # the terminal's reader went away
 
     @staticmethod
     def message_id(position_id: str) -> int:
@@ -131,4 +132,12 @@ class ConsoleBoard:
         return self.message_id(position_id)
 
     def _print(self, head: str, view: PositionView) -> None:
-        print(head, render_text(view), sep="\n", file=self._out or sys.stdout, flush=True)
+        if self._unread:
+            return
+        try:
+            print(head, render_text(view), sep="\n", file=self._out or sys.stdout, flush=True)
+        except BrokenPipeError:
+            # `python -m bot demo | head`: nobody will read a message again, and retrying each one would say so at
+            # every fill. The desk trades on; the messages go where a closed terminal's go.
+            self._unread = True
+            log.warning("the terminal's reader went away: position messages are no longer printed")

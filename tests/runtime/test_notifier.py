@@ -192,3 +192,26 @@ async def test_an_update_waiting_behind_a_slow_delivery_is_shown_at_its_newest(m
 
     shown = [(view.position.contract.underlying, view.position.qty) for view, _ in sink.shown]
     assert shown == [("SPY", 2), ("QQQ", 3)]
+
+
+async def test_a_terminal_nobody_reads_any_more_is_said_once_and_the_desk_trades_on(
+    manager, quotes, spy, tmp_path, caplog
+):
+    class ClosedPipe(io.StringIO):  # `python -m bot demo | head`, head gone
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    messages = MessageMap(tmp_path / "message_ids.json")
+    sink = BoardSink(ConsoleBoard(ClosedPipe()), messages, lambda: DiscordSettings().notify, lambda: T0)
+    notifier = OptionsTradeNotifier(sink, quotes)
+    manager.subscribe(notifier.on_fill)
+    quotes.update(spy.symbol, quote("1.10", "1.20"))
+    position = await manager.open_position(spy, 4, strategy="orb")
+    await notifier.flush()
+    await manager.trim(position.position_id, qty=1)
+    closed = await manager.close(position.position_id)
+    await notifier.flush()
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["the terminal's reader went away: position messages are no longer printed"]
+    assert not closed.is_open
