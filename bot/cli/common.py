@@ -32,7 +32,10 @@ def market_day(value: str) -> date:
     """A `--date` argument: a day the market calendar answers for."""
     from bot.options.market_hours import FIRST_DAY, LAST_DAY
 
-    day = date.fromisoformat(value)
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date in the form YYYY-MM-DD") from None
     if not FIRST_DAY <= day <= LAST_DAY:
         raise argparse.ArgumentTypeError(f"{value} is outside the market calendar ({FIRST_DAY} to {LAST_DAY})")
     return day

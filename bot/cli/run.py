@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
 
 def _speed(value: str) -> float:
-    speed = float(value)
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = 0.0  # not a number: refused below, in the same words
     if not 0 < speed <= 100_000:
         raise argparse.ArgumentTypeError(f"speed must be above 0 and at most 100000, not {value}")
     return speed

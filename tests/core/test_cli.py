@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from bot.cli import main
 from bot.cli.common import EXIT_BROKEN_PIPE
 from bot.paths import PROJECT_ROOT
 
@@ -102,3 +103,21 @@ def test_output_to_a_pipe_nobody_reads_ends_without_a_traceback(tmp_path, comman
 
     assert done.returncode == EXIT_BROKEN_PIPE
     assert done.stderr == ""  # neither a traceback nor the interpreter's "Exception ignored" at its last flush
+
+
+@pytest.mark.parametrize(
+    ("words", "said"),
+    [
+        (["demo", "--date", "2026-13-01"], "argument --date: '2026-13-01' is not a date in the form YYYY-MM-DD"),
+        (["backtest", "--from", "25-11-2026", "--to", "2026-11-27"], "argument --from: '25-11-2026' is not a date"),
+        (["run", "--speed", "fast"], "argument --speed: speed must be above 0 and at most 100000, not fast"),
+    ],
+)
+def test_a_value_that_is_no_date_or_speed_is_a_usage_error_in_the_desks_words(words, said, capsys):
+    # Not argparse's "invalid market_day value", which names a function of the code.
+    with pytest.raises(SystemExit) as usage:
+        main(words)
+
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert usage.value.code == 2
+    assert last.startswith(f"python -m bot {words[0]}: error: {said}")
