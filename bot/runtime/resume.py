@@ -43,6 +43,7 @@ class ResumeReport:
     trading: Held = NEW_DESK  # the trading state the desk starts in
     trading_set: str = ""  # what start-up set the trading state to and why ('' when it kept the journal's)
     store_lost: str = ""  # what was lost with a state store found missing or empty ('' when none was lost)
+    ledger_lost: str = ""  # fills the ledger no longer holds, as the state store or the last start knew them
 
     def summary(self) -> str:
         lines = [line for line in (self.trading_set, self.store_lost) if line]
@@ -67,15 +68,21 @@ async def resume(
     earlier: EarlierLines | None = None,
     numbers: list[int] | None = None,
     orders_at_broker: bool = False,
+    remembered: frozenset[str] = frozenset(),
 ) -> ResumeReport:
     """`events`: the ledger, or (with `earlier`) the lines of the positions a checkpoint kept and all after it,
-    which are the ledger's lines `numbers`."""
+    which are the ledger's lines `numbers`. `remembered`: the positions the last start kept (its checkpoint's)."""
     today = now.astimezone(zone).date()
     verified = verify_events(events, earlier, numbers)
     report = ResumeReport(verified.positions, problems=verified.problems, events=events)
     for problem in verified.problems[:20]:
         log.error("ledger: %s", problem)
     report.kept = frozenset(pid for pid, position in verified.positions.items() if _kept(position, today, zone))
+    held = set(verified.positions) | (earlier.closed_positions if earlier is not None else set())
+    if missing := sorted((await store.positions_filled() | remembered) - held):
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        report.ledger_lost = f"it holds no line of {len(missing)} position(s) the desk filled ({shown})"
+        await store.forget(missing)  # said now, at this start: an operator's resume holds at the next
 
     # A broker's orders may still be working: the broker is asked about them (bot.broker.restart).
     if not orders_at_broker:
@@ -123,14 +130,30 @@ async def start_up(
     gc.disable()
     try:
         data = ledger.path.read_bytes()
-        digest, events, earlier, numbers = _lines_to_replay(ledger.path, data, await store.checkpoint())
+        checkpoint = await store.checkpoint()
+        digest, events, earlier, numbers = _lines_to_replay(ledger.path, data, checkpoint)
         report = await resume(
-            events, store, now=now, zone=zone, earlier=earlier, numbers=numbers, orders_at_broker=orders_at_broker
+            events,
+            store,
+            now=now,
+            zone=zone,
+            earlier=earlier,
+            numbers=numbers,
+            orders_at_broker=orders_at_broker,
+            remembered=checkpoint.kept if checkpoint is not None else frozenset(),
         )
+        if checkpoint is not None and checkpoint.ledger_bytes > len(data):
+            shorter = f"it is {len(data)} bytes long where the last start verified {checkpoint.ledger_bytes}"
+            report.ledger_lost = "; ".join(part for part in (shorter, report.ledger_lost) if part)
         if not report.problems:
             await store.save_checkpoint(Checkpoint(len(data), digest.hexdigest(), report.kept))
         report.trading, report.trading_set = start_state(
-            storage, now, before=before, problems=report.problems, set_aside=store.set_aside
+            storage,
+            now,
+            before=before,
+            problems=report.problems,
+            set_aside=store.set_aside,
+            ledger_lost=report.ledger_lost,
         )
     except BaseException:
         await store.close()

@@ -280,6 +280,26 @@ class StateStore:
                 )
                 await self._db.commit()
 
+    async def positions_filled(self) -> set[str]:
+        """The positions this store saw filled: those with a trailing high, or an order with fills (kept for the day).
+        The ledger holds each (its line is written before the store hears of the fill): one it does not hold was lost
+        from it."""
+        sql = "SELECT position_id FROM exit_highs UNION SELECT position_id FROM orders WHERE filled_qty > 0"
+        with faults(self.path):
+            async with self._db.execute(sql) as cursor:
+                return {str(row[0]) for row in await cursor.fetchall()}
+
+    async def forget(self, position_ids: Iterable[str]) -> None:
+        """Drop the highs and the ended orders of positions the ledger lost, so that they are said once, at the start
+        that found them. An order still open stays: a broker's fills of it are still followed."""
+        rows = [(pid, *_ENDED) for pid in position_ids]
+        ended = f"DELETE FROM orders WHERE position_id = ? AND status IN ({', '.join('?' for _ in _ENDED)})"
+        async with self._writing:
+            with faults(self.path):
+                await self._db.executemany("DELETE FROM exit_highs WHERE position_id = ?", [row[:1] for row in rows])
+                await self._db.executemany(ended, rows)
+                await self._db.commit()
+
     async def checkpoint(self) -> Checkpoint | None:
         """The last start's checkpoint; None (so the whole ledger is verified and a new one saved) if there is
         none or it cannot be read."""

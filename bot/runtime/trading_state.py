@@ -156,14 +156,21 @@ class TradingSwitch:
 
 
 def start_state(
-    storage: Path, now: datetime, *, before: DeskState, problems: list[str], set_aside: Path | None
+    storage: Path,
+    now: datetime,
+    *,
+    before: DeskState,
+    problems: list[str],
+    set_aside: Path | None,
+    ledger_lost: str = "",
 ) -> tuple[Held, str]:
     """The trading state a desk starts in, journaled, and what start-up changed and why ('' if nothing).
 
     It is the journal's (`before`, what the storage held before the state store opened, when there is no
     journal), tightened by what start-up found: halted when the state cannot be known or the ledger does not
-    verify; at least reduce-only when a corrupt state store was started anew, as the trailing highs and orders in
-    flight it held are lost. A state set by anyone is never loosened.
+    verify or has lost fills (deleted, cut short, an older copy put back: the positions it gives are not the desk's);
+    at least reduce-only when a corrupt state store was started anew, as the trailing highs and orders in flight it
+    held are lost. A state set by anyone is never loosened.
     """
     path = journal_path(storage)
     reading = read_journal(path)
@@ -173,6 +180,14 @@ def start_state(
         found.append((TradingState.HALTED, f"the trading state could not be known ({current.reason})"))
     if problems:
         found.append((TradingState.HALTED, f"the ledger does not verify ({problems[0]})"))
+    if ledger_lost:
+        found.append(
+            (
+                TradingState.HALTED,
+                f"the ledger has lost fills ({ledger_lost}): put back the whole ledger from a copy and start again, "
+                "or check the positions and resume",
+            )
+        )
     if set_aside is not None:
         lost = f"the old file is {set_aside}; the trailing highs and orders in flight it held are lost"
         found.append((TradingState.REDUCE_ONLY, f"the state store was corrupt and a new one was started ({lost})"))

@@ -407,3 +407,49 @@ async def test_a_halt_the_disk_cannot_save_holds_and_says_so_and_a_resume_then_i
     assert_error(desk.env, StateNotSaved)
     assert desk.bot.desk.switch.current.state is TradingState.HALTED
     assert journal_path(desk.storage).read_bytes() == journaled
+
+
+# --- a ledger that lost fills: deleted, cut short, an older copy put back -----------------------------------------
+
+
+async def start_and_stop(folder: Path) -> TradingState:
+    offline = await open_offline_desk(folder)
+    state = offline.switch.current.state
+    await offline.close()
+    return state
+
+
+@pytest.mark.parametrize("loss", ["deleted", "emptied"])
+async def test_a_desk_whose_ledger_lost_its_fills_starts_halted_saying_why_once(tmp_path: Path, loss: str) -> None:
+    position_id = await traded(tmp_path, halt=False)
+    if loss == "deleted":
+        ledger_path(tmp_path).unlink()
+    else:
+        ledger_path(tmp_path).write_bytes(b"")
+
+    assert await start_and_stop(tmp_path) is TradingState.HALTED
+    reason = expected_state(tmp_path).reason
+    assert "the ledger has lost fills" in reason and position_id in reason
+    assert "put back the whole ledger from a copy" in reason
+
+    # The operator checked the (empty) books and resumed: the next start holds that, saying nothing again.
+    assert bot("state", "--set", "active", "--reason", "books checked", "--storage", str(tmp_path)).returncode == 0
+    assert await start_and_stop(tmp_path) is TradingState.ACTIVE
+
+
+async def test_a_ledger_cut_shorter_than_the_last_start_verified_halts_the_desk(tmp_path: Path) -> None:
+    await traded(tmp_path, halt=False)
+    assert await start_and_stop(tmp_path) is TradingState.ACTIVE  # a restart: its checkpoint covers every line
+    path = ledger_path(tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole.split(b"\n", 1)[0] + b"\n")  # the open's line alone: the trim is gone
+
+    assert await start_and_stop(tmp_path) is TradingState.HALTED
+    assert f"bytes long where the last start verified {len(whole)}" in expected_state(tmp_path).reason
+
+
+async def test_a_whole_ledger_restarts_as_it_was(tmp_path: Path) -> None:
+    await traded(tmp_path, halt=False)
+
+    for _ in range(2):
+        assert await start_and_stop(tmp_path) is TradingState.ACTIVE
