@@ -407,6 +407,9 @@ class RiskCheck:
         self._greeks = greeks
         # The broker account's options buying power as last read (a broker desk hands in its own).
         self.buying_power: Callable[[], Decimal | None] = _unknown
+        # The refusal last said of each position and side: an exit rule a halted desk refuses asks again at every
+        # quote, and the operator reads it once.
+        self._said: dict[tuple[str, Side], str] = {}
 
     def expected_price(self, contract: OptionContract) -> Decimal | None:
         """What a buy of `contract` is expected to fill at now (None without a usable quote)."""
@@ -439,11 +442,21 @@ class RiskCheck:
             realized = realized_on(everything, trading_day(now, self._zone))
             buy = Buy(position, qty, price, quote, held, realized, now, in_flight, figures, self.buying_power())
             refusal = buy_refusal(self.limits, buy)
-        if refusal is not None:
-            import logging
+        key = (position.position_id, side)
+        if refusal is None:
+            self._said.pop(key, None)
+            return price
+        import logging
 
-            logging.getLogger(__name__).warning(
-                "risk refused %s %d %s (%s): %s", side, qty, position.contract.label, position.position_id, refusal
-            )
-            raise RiskRefused(refusal)
-        return price
+        repeated = self._said.get(key) == refusal
+        self._said[key] = refusal
+        logging.getLogger(__name__).log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "risk refused %s %d %s (%s): %s",
+            side,
+            qty,
+            position.contract.label,
+            position.position_id,
+            refusal,
+        )
+        raise RiskRefused(refusal)

@@ -186,6 +186,7 @@ class Strategy:
         self.no_entry_before_close = no_entry_before_close
         self._highs: dict[str, Decimal] = {}
         self._saved_highs: dict[str, Decimal] = {}
+        self._exits_said: dict[str, str] = {}  # the exit last said of each position
         self._desk: StrategyDesk | None = None
 
     @property
@@ -233,13 +234,16 @@ class Strategy:
         )
         if decision.action is ExitAction.NONE:
             return
-        log.info("strategy %s, position %s: %s", self.name, position.position_id, decision.reason)
+        # Said once while it repeats: a rule the desk refuses (halted) fires again at every quote.
+        repeated = self._exits_said.get(position.position_id) == decision.reason
+        self._exits_said[position.position_id] = decision.reason
+        level = logging.DEBUG if repeated else logging.INFO
+        log.log(level, "strategy %s, position %s: %s", self.name, position.position_id, decision.reason)
         if decision.action is ExitAction.TRIM:
             await self.desk.trim(position, decision.qty)
-        else:
-            await self.desk.close(position)
-            self._highs.pop(position.position_id, None)
-            self._saved_highs.pop(position.position_id, None)
+        elif await self.desk.close(position) is not None:
+            for memory in (self._highs, self._saved_highs, self._exits_said):
+                memory.pop(position.position_id, None)
 
 
 class ExitsConfig(Protocol):

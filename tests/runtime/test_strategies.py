@@ -1,3 +1,4 @@
+import logging
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -7,6 +8,7 @@ from bot.options.contracts import OptionContract, Right
 from bot.options.market_hours import session_open
 from bot.options.positions import ActionKind
 from bot.options.quotes import Quote
+from bot.options.risk import NEVER_SET, DeskState, RiskCheck, RiskLimits, TradingState
 from bot.runtime.supervisor import supervise
 from bot.settings import MeanReversionSettings, OpeningRangeBreakoutSettings
 from bot.strategies.base import StrategyDesk, expiry_after
@@ -213,4 +215,29 @@ async def test_a_high_saved_before_a_restart_arms_the_trailing_stop_after_it(man
     restarted.resume({position.position_id: Decimal("3.00")})  # the high seen before the restart
     await restarted.on_position_update(position, Decimal("2.40"))  # 20 % below 3.00: the trailing stop
 
+    assert not manager.get(position.position_id).is_open
+
+
+async def test_an_exit_a_halted_desk_refuses_at_every_quote_is_said_once(manager, quotes, clock, caplog):
+    strategy = orb(manager, quotes, clock)
+    await tick(strategy, clock, "600.00", minutes=0)
+    await tick(strategy, clock, "601.00", minutes=16)
+    [position] = manager.open_positions()
+    state = [NEVER_SET]
+    manager._risk = RiskCheck(RiskLimits()._replace(market_hours_only=False), quotes.get, state=lambda: state[0])
+    state[0] = DeskState(TradingState.HALTED, "the operator's halt", "operator", clock.now)
+    quotes.update(position.contract.symbol, option_quote("1.20"))
+    caplog.set_level(logging.DEBUG)
+
+    for _ in range(5):
+        await strategy.on_position_update(manager.get(position.position_id), Decimal("1.20"))  # -40 %: stop loss
+
+    said = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert [r.name for r in said] == ["bot.strategies.base", "bot.options.risk", "bot.strategies.base"]
+    assert "stop loss" in said[0].getMessage() and "halted" in said[1].getMessage()
+    assert "could not close" in said[2].getMessage()
+    assert manager.get(position.position_id).is_open
+
+    state[0] = NEVER_SET  # resumed: the stop goes through
+    await strategy.on_position_update(manager.get(position.position_id), Decimal("1.20"))
     assert not manager.get(position.position_id).is_open
