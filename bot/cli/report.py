@@ -101,7 +101,7 @@ def report_daily(settings: Settings, storage: Path, args: argparse.Namespace) ->
         more = f" (and {len(scan.problems) - 1} more)" if len(scan.problems) > 1 else ""
         print(
             f"optiondesk: warning: the ledger does not verify: {scan.problems[0]}{more}; the figures leave out "
-            "the lines that cannot be read or replayed (`python -m bot ledger verify` lists every problem)",
+            "the lines that cannot be read or replayed (`python -m bot ledger verify` checks the ledger)",
             file=sys.stderr,
         )
     if scan.torn_tail:
