@@ -26,8 +26,9 @@ def claim_demo_folder(storage: Path) -> None:
         return
     ledger = ledger_path(storage)
     if ledger.exists() and ledger.stat().st_size > 0:
+        whose = "a backtest's" if (storage / BACKTEST_MARK).is_file() else "a desk's"
         raise StorageError(
-            f"storage {storage} holds a desk's trades ({ledger}); the demo never writes into a desk's books: "
+            f"storage {storage} holds {whose} trades ({ledger}); the demo never writes into other books: "
             f"run it without --storage (it uses {DEMO_FOLDER}/ under the storage) or give it an empty folder"
         )
     write_atomically(storage / DEMO_MARK, _MARK_TEXT)

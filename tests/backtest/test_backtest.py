@@ -20,7 +20,7 @@ from bot.paths import PROJECT_ROOT, StorageError, ledger_path
 from bot.runtime import backtest
 from bot.runtime.backtest import BACKTEST_MARK, run_backtest
 from bot.runtime.demo import run_demo_day
-from bot.runtime.demo_folder import claim_demo_folder
+from bot.runtime.demo_folder import DEMO_MARK, claim_demo_folder
 from bot.settings import ExitRuleSettings, OpeningRangeBreakoutSettings, RiskSettings, Settings, SettingsError
 from tests.core.factories import BREAKOUT_CALL, record_a_breakout
 
@@ -161,3 +161,12 @@ async def test_a_backtest_on_recorded_quotes_trades_on_them(tmp_path: Path) -> N
     )
     assert opened.ts == datetime(2026, 11, 25, 9, 50, tzinfo=MARKET_TZ)  # on the breakout's quote, its time
     assert (result.days, result.interrupted) == ([WEDNESDAY], False)
+
+
+async def test_the_demo_refuses_a_backtests_folder_naming_it_so(tmp_path: Path) -> None:
+    folder = tmp_path / "bt"
+    await run_backtest(Settings(), folder, MONDAY, MONDAY, seed=SEED)
+
+    with pytest.raises(StorageError, match="holds a backtest's trades"):
+        claim_demo_folder(folder)
+    assert not (folder / DEMO_MARK).exists()
