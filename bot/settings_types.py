@@ -54,7 +54,7 @@ def _off_mode(value: object) -> object:
 def _clock_text(value: object) -> object:
     # A number is no time of day (read as seconds after midnight, 900 would quietly be 00:15).
     if isinstance(value, bool | int | float | Decimal):
-        raise ValueError('expected a time of day such as "15:00"')
+        raise ValueError(f'expected a time of day such as "15:00", not {str(value).lower()}')
     if isinstance(value, str):
         text = value.strip()
         if not re.fullmatch(r"\d{1,2}:\d\d(:\d\d)?", text):

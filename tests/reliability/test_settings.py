@@ -413,3 +413,9 @@ def test_a_bad_value_is_named_before_a_misspelt_setting_beside_it_which_is_named
     message = refusal(config, "[[strategies]]\nkind = 'mean_reversion'\nnmae = 'mr'\nunderlying = 'SPY'\n")
     assert message.startswith("bad setting strategies.0.name: required")
     assert "strategies.0.nmae: no such setting" in message
+
+
+def test_a_number_given_for_a_time_of_day_is_named_in_the_refusal(config: Path) -> None:
+    text = refusal(config, "[risk]\nno_buy_expiring_today_after = 54000\n")
+    expected = 'bad setting risk.no_buy_expiring_today_after: expected a time of day such as "15:00", not 54000'
+    assert text.startswith(expected)
