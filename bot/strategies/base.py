@@ -64,7 +64,8 @@ class StrategyDesk:
         self._clock = clock
         self._watch = watch
         self._memory = memory
-        self._last_refusal: str | None = None
+        # The refusal last said of each position (of entries: ''), said once while it repeats tick after tick.
+        self._refusals: dict[str, str] = {}
         self._close_for: tuple[datetime | None, datetime] = (None, datetime.min.replace(tzinfo=MARKET_TZ))
         # This strategy's position ids by the day they opened, and how many positions the desk had then.
         self._opened: dict[date, list[str]] = {}
@@ -131,28 +132,29 @@ class StrategyDesk:
         )
 
     async def add(self, position: Position, qty: int) -> Position | None:
-        return await self._attempt(f"add {qty} to {position.position_id}", self._manager.add(position.position_id, qty))
+        pid = position.position_id
+        return await self._attempt(f"add {qty} to {pid}", self._manager.add(pid, qty), pid)
 
     async def trim(self, position: Position, qty: int) -> Position | None:
-        return await self._attempt(
-            f"trim {qty} of {position.position_id}", self._manager.trim(position.position_id, qty=qty)
-        )
+        pid = position.position_id
+        return await self._attempt(f"trim {qty} of {pid}", self._manager.trim(pid, qty=qty), pid)
 
     async def close(self, position: Position) -> Position | None:
-        return await self._attempt(f"close {position.position_id}", self._manager.close(position.position_id))
+        pid = position.position_id
+        return await self._attempt(f"close {pid}", self._manager.close(pid), pid)
 
     async def remember_high(self, position: Position, high: Decimal) -> None:
         if self._memory is not None:
             await self._memory.save_high(position.position_id, high)
 
-    async def _attempt(self, what: str, action: Awaitable[Position]) -> Position | None:
+    async def _attempt(self, what: str, action: Awaitable[Position], position_id: str = "") -> Position | None:
         try:
             done = await action
         except TradeError as refused:
             # A refusal is the desk doing its job (no quote, a risk limit, a halted desk...): the strategy's
-            # log says why, once while the same refusal repeats tick after tick.
-            repeated = str(refused) == self._last_refusal
-            self._last_refusal = str(refused)
+            # log says why, once while the same refusal of the same position repeats tick after tick.
+            repeated = self._refusals.get(position_id) == str(refused)
+            self._refusals[position_id] = str(refused)
             log.log(
                 logging.DEBUG if repeated else logging.INFO,
                 "strategy %s could not %s: %s",
@@ -161,7 +163,7 @@ class StrategyDesk:
                 refused,
             )
             return None
-        self._last_refusal = None
+        self._refusals.pop(position_id, None)
         return done
 
 
@@ -186,7 +188,7 @@ class Strategy:
         self.no_entry_before_close = no_entry_before_close
         self._highs: dict[str, Decimal] = {}
         self._saved_highs: dict[str, Decimal] = {}
-        self._exits_said: dict[str, str] = {}  # the exit last said of each position
+        self._exits_said: dict[str, tuple[object, ...]] = {}  # the exit rule last said of each position
         self._desk: StrategyDesk | None = None
 
     @property
@@ -234,9 +236,11 @@ class Strategy:
         )
         if decision.action is ExitAction.NONE:
             return
-        # Said once while it repeats: a rule the desk refuses (halted) fires again at every quote.
-        repeated = self._exits_said.get(position.position_id) == decision.reason
-        self._exits_said[position.position_id] = decision.reason
+        # Said once while it repeats: a rule the desk refuses (halted) fires again at every quote, at a new mark that
+        # its sentence names, so the rule is compared (and the sentence written only when said).
+        fired = (decision.action, decision.qty, decision.rule, decision.level)
+        repeated = self._exits_said.get(position.position_id) == fired
+        self._exits_said[position.position_id] = fired
         level = logging.DEBUG if repeated else logging.INFO
         log.log(level, "strategy %s, position %s: %s", self.name, position.position_id, decision.reason)
         if decision.action is ExitAction.TRIM:

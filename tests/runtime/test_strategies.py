@@ -241,3 +241,39 @@ async def test_an_exit_a_halted_desk_refuses_at_every_quote_is_said_once(manager
     state[0] = NEVER_SET  # resumed: the stop goes through
     await strategy.on_position_update(manager.get(position.position_id), Decimal("1.20"))
     assert not manager.get(position.position_id).is_open
+
+
+async def test_a_refused_exit_is_said_once_at_moving_marks_for_each_position_and_again_after_it_went_through(
+    manager, quotes, clock, caplog
+):
+    strategy = orb(manager, quotes, clock)
+    await tick(strategy, clock, "600.00", minutes=0)
+    await tick(strategy, clock, "601.00", minutes=16)
+    [first] = manager.open_positions()
+    second = await manager.open_position(first.contract, 2, strategy="orb")
+    state = [DeskState(TradingState.HALTED, "the operator's halt", "operator", clock.now)]
+    manager._risk = RiskCheck(RiskLimits()._replace(market_hours_only=False), quotes.get, state=lambda: state[0])
+    caplog.set_level(logging.DEBUG)
+
+    def said() -> list[str]:
+        lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+        caplog.clear()
+        return lines
+
+    for mark in ("1.20", "1.19", "1.18", "1.17"):  # the stop loss at a new mark each quote, for each position
+        for position in (first, second):
+            quotes.update(position.contract.symbol, option_quote(mark))
+            await strategy.on_position_update(manager.get(position.position_id), Decimal(mark))
+    lines = said()
+    for position in (first, second):
+        mine = [line for line in lines if position.position_id in line]
+        assert len(mine) == 3, lines  # the rule, risk's refusal, the strategy's: once each
+        assert "stop loss" in mine[0] and "halted" in mine[1] and "could not close" in mine[2]
+
+    # A trim of the first goes through (the desk reduces only), then its close is refused again: said again.
+    state[0] = DeskState(TradingState.REDUCE_ONLY, "the operator's brake", "operator", clock.now)
+    assert await strategy.desk.trim(manager.get(first.position_id), 1) is not None
+    state[0] = DeskState(TradingState.HALTED, "the operator's halt", "operator", clock.now)
+    said()
+    assert await strategy.desk.close(manager.get(first.position_id)) is None
+    assert [line for line in said() if "could not close" in line]
