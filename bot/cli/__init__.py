@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return _reader_gone()
+    except OSError as error:  # one line, never a traceback; the storage's own are StorageErrors
+        # A write to stdout names no file: `> file` on a full disk.
+        where = f"{error.filename}: " if error.filename is not None else "cannot write the output: "
+        print(f"optiondesk: {where}{error.strerror or error}", file=sys.stderr)
+        _reader_gone()  # the interpreter's last flush would fail again
+        return EXIT_PROBLEM
     except (SettingsError, LedgerError, StorageError, ValueError) as error:
         print(f"optiondesk: {error}", file=sys.stderr)
         return EXIT_PROBLEM

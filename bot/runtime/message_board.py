@@ -136,8 +136,10 @@ class ConsoleBoard:
             return
         try:
             print(head, render_text(view), sep="\n", file=self._out or sys.stdout, flush=True)
-        except BrokenPipeError:
-            # `python -m bot demo | head`: nobody will read a message again, and retrying each one would say so at
-            # every fill. The desk trades on; the messages go where a closed terminal's go.
+        except OSError as error:
+            # `python -m bot demo | head` (the reader went away), `> /dev/full` (no room): no message can be shown
+            # again, and retrying each one would say so at every fill. The desk trades on; the messages go where a
+            # closed terminal's go.
             self._unread = True
-            log.warning("the terminal's reader went away: position messages are no longer printed")
+            why = "its reader went away" if isinstance(error, BrokenPipeError) else error.strerror or error
+            log.warning("the terminal cannot be written (%s): position messages are no longer printed", why)

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +104,24 @@ def test_output_to_a_pipe_nobody_reads_ends_without_a_traceback(tmp_path, comman
 
     assert done.returncode == EXIT_BROKEN_PIPE
     assert done.stderr == ""  # neither a traceback nor the interpreter's "Exception ignored" at its last flush
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (a device whose every write fails: disk full)")
+@pytest.mark.parametrize("command", [["status"], ["positions", "--json"], ["ledger", "verify"]], ids=" ".join)
+def test_output_to_a_full_disk_is_one_line_not_a_traceback(tmp_path, command):
+    # `python -m bot status > file` on a full disk: /dev/full fails every write with ENOSPC.
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", *command, "--storage", str(tmp_path)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT_ROOT,
+            timeout=60,
+        )
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["optiondesk: cannot write the output: No space left on device"]
 
 
 @pytest.mark.parametrize(

@@ -194,15 +194,22 @@ async def test_an_update_waiting_behind_a_slow_delivery_is_shown_at_its_newest(m
     assert shown == [("SPY", 2), ("QQQ", 3)]
 
 
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [
+        (BrokenPipeError(32, "Broken pipe"), "its reader went away"),  # `python -m bot demo | head`, head gone
+        (OSError(28, "No space left on device"), "No space left on device"),  # `python -m bot demo > /dev/full`
+    ],
+)
 async def test_a_terminal_nobody_reads_any_more_is_said_once_and_the_desk_trades_on(
-    manager, quotes, spy, tmp_path, caplog
+    manager, quotes, spy, tmp_path, caplog, failure, why
 ):
-    class ClosedPipe(io.StringIO):  # `python -m bot demo | head`, head gone
+    class Unwritable(io.StringIO):
         def write(self, text):
-            raise BrokenPipeError(32, "Broken pipe")
+            raise failure
 
     messages = MessageMap(tmp_path / "message_ids.json")
-    sink = BoardSink(ConsoleBoard(ClosedPipe()), messages, lambda: DiscordSettings().notify, lambda: T0)
+    sink = BoardSink(ConsoleBoard(Unwritable()), messages, lambda: DiscordSettings().notify, lambda: T0)
     notifier = OptionsTradeNotifier(sink, quotes)
     manager.subscribe(notifier.on_fill)
     quotes.update(spy.symbol, quote("1.10", "1.20"))
@@ -213,5 +220,5 @@ async def test_a_terminal_nobody_reads_any_more_is_said_once_and_the_desk_trades
     await notifier.flush()
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert warnings == ["the terminal's reader went away: position messages are no longer printed"]
+    assert warnings == [f"the terminal cannot be written ({why}): position messages are no longer printed"]
     assert not closed.is_open
