@@ -78,17 +78,13 @@ async def resume(
     for problem in verified.problems[:20]:
         log.error("ledger: %s", problem)
     report.kept = frozenset(pid for pid, position in verified.positions.items() if _kept(position, today, zone))
-    held = set(verified.positions) | (earlier.closed_positions if earlier is not None else set())
-    if missing := sorted((await store.positions_filled() | remembered) - held):
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        report.ledger_lost = f"it holds no line of {len(missing)} position(s) the desk filled ({shown})"
-        await store.forget(missing)  # said now, at this start: an operator's resume holds at the next
+    filled_by_order: dict[str, int] = {}
+    for event in events:
+        filled_by_order[event.order_id] = filled_by_order.get(event.order_id, 0) + event.qty
+    report.ledger_lost = await _fills_lost(store, verified.positions, earlier, remembered, filled_by_order)
 
     # A broker's orders may still be working: the broker is asked about them (bot.broker.restart).
     if not orders_at_broker:
-        filled_by_order: dict[str, int] = {}
-        for event in events:
-            filled_by_order[event.order_id] = filled_by_order.get(event.order_id, 0) + event.qty
         for order in await store.open_orders():
             filled = filled_by_order.get(order.order_id, 0)
             status = OrderStatus.FILLED if filled >= order.requested_qty else OrderStatus.CANCELLED
@@ -204,6 +200,37 @@ def _lines_to_replay(
 
 
 _ID_KEYS = (b'"position_id":"', b'"event_id":"', b'"fill_id":"')
+
+
+async def _fills_lost(
+    store: StateStore,
+    replayed: dict[str, Position],
+    earlier: EarlierLines | None,
+    remembered: frozenset[str],
+    filled_by_order: dict[str, int],
+) -> str:
+    """What the ledger lost of the fills the state store saw and the last start kept ('' when nothing): positions it
+    holds no line of, and orders of a position replayed now with fewer fills than the order recorded (a position's
+    lines are all replayed, so its orders' sums are whole). Forgotten once said: an operator's resume holds."""
+    held = set(replayed) | (earlier.closed_positions if earlier is not None else set())
+    missing = sorted((await store.positions_filled() | remembered) - held)
+    short = sorted(
+        order_id
+        for order_id, (position_id, filled) in (await store.filled_orders()).items()
+        if position_id in replayed and filled_by_order.get(order_id, 0) < filled
+    )
+    lost = []
+    if missing:
+        lost.append(f"it holds no line of {len(missing)} position(s) the desk filled ({_first(missing)})")
+    if short:
+        lost.append(f"it holds fewer fills than {len(short)} order(s) recorded ({_first(short)})")
+    if lost:
+        await store.forget(missing, short)
+    return "; ".join(lost)
+
+
+def _first(ids: list[str]) -> str:
+    return ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
 
 
 def _ids(line: bytes) -> tuple[str, str, str]:

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 OPEN_ORDER_STATES = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 _ENDED = tuple(s.value for s in OrderStatus if s.value not in OPEN_ORDER_STATES)
+_IN_ENDED = ", ".join("?" for _ in _ENDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,15 +290,29 @@ class StateStore:
             async with self._db.execute(sql) as cursor:
                 return {str(row[0]) for row in await cursor.fetchall()}
 
-    async def forget(self, position_ids: Iterable[str]) -> None:
-        """Drop the highs and the ended orders of positions the ledger lost, so that they are said once, at the start
-        that found them. An order still open stays: a broker's fills of it are still followed."""
-        rows = [(pid, *_ENDED) for pid in position_ids]
-        ended = f"DELETE FROM orders WHERE position_id = ? AND status IN ({', '.join('?' for _ in _ENDED)})"
+    async def filled_orders(self) -> dict[str, tuple[str, int]]:
+        """Order id -> (position id, contracts filled) of the ended orders this store saw fill (kept for the day). The
+        ledger holds at least as many fills of each: its lines are written before the order's end."""
+        sql = f"SELECT order_id, position_id, filled_qty FROM orders WHERE filled_qty > 0 AND status IN ({_IN_ENDED})"
+        with faults(self.path):
+            async with self._db.execute(sql, _ENDED) as cursor:
+                return {str(row[0]): (str(row[1]), int(row[2])) for row in await cursor.fetchall()}
+
+    async def forget(self, position_ids: Iterable[str], order_ids: Iterable[str] = ()) -> None:
+        """Drop the highs and the ended orders of positions the ledger lost, and the ended orders whose fills it lost,
+        so that they are said once, at the start that found them. An order still open stays: a broker's fills of it
+        are still followed."""
+        positions = [(pid,) for pid in position_ids]
+        ended = f"status IN ({_IN_ENDED})"
         async with self._writing:
             with faults(self.path):
-                await self._db.executemany("DELETE FROM exit_highs WHERE position_id = ?", [row[:1] for row in rows])
-                await self._db.executemany(ended, rows)
+                await self._db.executemany("DELETE FROM exit_highs WHERE position_id = ?", positions)
+                await self._db.executemany(
+                    f"DELETE FROM orders WHERE position_id = ? AND {ended}", [(*row, *_ENDED) for row in positions]
+                )
+                await self._db.executemany(
+                    f"DELETE FROM orders WHERE order_id = ? AND {ended}", [(oid, *_ENDED) for oid in order_ids]
+                )
                 await self._db.commit()
 
     async def checkpoint(self) -> Checkpoint | None:

@@ -453,3 +453,18 @@ async def test_a_whole_ledger_restarts_as_it_was(tmp_path: Path) -> None:
 
     for _ in range(2):
         assert await start_and_stop(tmp_path) is TradingState.ACTIVE
+
+
+async def test_a_ledger_cut_among_todays_fills_before_any_restart_halts_the_desk(tmp_path: Path) -> None:
+    await traded(tmp_path, halt=False)  # an open of 10, then a trim of 3, with no restart since
+    path = ledger_path(tmp_path)
+    opened, trimmed = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(opened)  # the trim's line gone: the position would show 10 contracts, not 7
+
+    assert await start_and_stop(tmp_path) is TradingState.HALTED
+    reason = expected_state(tmp_path).reason
+    assert "fewer fills than 1 order(s) recorded" in reason and json.loads(trimmed)["order_id"] in reason
+
+    path.write_bytes(opened + trimmed)  # put back whole, and resumed: the next start holds
+    assert bot("state", "--set", "active", "--reason", "ledger put back", "--storage", str(tmp_path)).returncode == 0
+    assert await start_and_stop(tmp_path) is TradingState.ACTIVE
