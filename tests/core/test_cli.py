@@ -13,9 +13,16 @@ from bot.cli.common import EXIT_BROKEN_PIPE
 from bot.paths import PROJECT_ROOT
 
 
-def run_bot(*args, env=None):
+def run_bot(*args, env=None, stdout=subprocess.PIPE):
+    """`python -m bot ARGS`, its output to `stdout` (captured by default)."""
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, env=env
+        [sys.executable, "-m", "bot", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+        env=env,
     )
 
 
@@ -91,14 +98,7 @@ def test_output_to_a_pipe_nobody_reads_ends_without_a_traceback(tmp_path, comman
     reader, writer = os.pipe()
     os.close(reader)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", *command, "--storage", str(tmp_path)],
-            stdout=writer,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=PROJECT_ROOT,
-            timeout=60,
-        )
+        done = run_bot(*command, "--storage", str(tmp_path), stdout=writer)
     finally:
         os.close(writer)
 
@@ -111,14 +111,7 @@ def test_output_to_a_pipe_nobody_reads_ends_without_a_traceback(tmp_path, comman
 def test_output_to_a_full_disk_is_one_line_not_a_traceback(tmp_path, command):
     # `python -m bot status > file` on a full disk: /dev/full fails every write with ENOSPC.
     with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", *command, "--storage", str(tmp_path)],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=PROJECT_ROOT,
-            timeout=60,
-        )
+        done = run_bot(*command, "--storage", str(tmp_path), stdout=full)
 
     assert done.returncode == 1
     assert done.stderr.splitlines() == ["optiondesk: cannot write the output: No space left on device"]
