@@ -213,11 +213,14 @@ async def _fills_lost(
     holds no line of, and orders of a position replayed now with fewer fills than the order recorded (a position's
     lines are all replayed, so its orders' sums are whole). Forgotten once said: an operator's resume holds."""
     held = set(replayed) | (earlier.closed_positions if earlier is not None else set())
-    missing = sorted((await store.positions_filled() | remembered) - held)
+    orders = await store.filled_orders()
+    # A position with a trailing high or an order with fills had a fill: its line was written before the store heard.
+    filled = set(await store.highs()) | {position_id for position_id, _ in orders.values()}
+    missing = sorted((filled | remembered) - held)
     short = sorted(
         order_id
-        for order_id, (position_id, filled) in (await store.filled_orders()).items()
-        if position_id in replayed and filled_by_order.get(order_id, 0) < filled
+        for order_id, (position_id, qty) in orders.items()
+        if position_id in replayed and filled_by_order.get(order_id, 0) < qty
     )
     lost = []
     if missing:

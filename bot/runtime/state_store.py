@@ -281,15 +281,6 @@ class StateStore:
                 )
                 await self._db.commit()
 
-    async def positions_filled(self) -> set[str]:
-        """The positions this store saw filled: those with a trailing high, or an order with fills (kept for the day).
-        The ledger holds each (its line is written before the store hears of the fill): one it does not hold was lost
-        from it."""
-        sql = "SELECT position_id FROM exit_highs UNION SELECT position_id FROM orders WHERE filled_qty > 0"
-        with faults(self.path):
-            async with self._db.execute(sql) as cursor:
-                return {str(row[0]) for row in await cursor.fetchall()}
-
     async def filled_orders(self) -> dict[str, tuple[str, int]]:
         """Order id -> (position id, contracts filled) of the ended orders this store saw fill (kept for the day). The
         ledger holds at least as many fills of each: its lines are written before the order's end."""
