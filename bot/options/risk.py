@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from bot.options.errors import TradeError
 from bot.options.market_hours import MARKET_TZ, is_market_open, session_close, trading_day
+from bot.options.repeats import Repeats
 from bot.options.side import Side
 
 if TYPE_CHECKING:
@@ -409,7 +410,7 @@ class RiskCheck:
         self.buying_power: Callable[[], Decimal | None] = _unknown
         # The refusal last said of each position and side: an exit rule a halted desk refuses asks again at every
         # quote, and the operator reads it once.
-        self._said: dict[tuple[str, Side], str] = {}
+        self._said = Repeats()
 
     def expected_price(self, contract: OptionContract) -> Decimal | None:
         """What a buy of `contract` is expected to fill at now (None without a usable quote)."""
@@ -444,14 +445,12 @@ class RiskCheck:
             refusal = buy_refusal(self.limits, buy)
         key = (position.position_id, side)
         if refusal is None:
-            self._said.pop(key, None)
+            self._said.forget(key)
             return price
         import logging
 
-        repeated = self._said.get(key) == refusal
-        self._said[key] = refusal
         logging.getLogger(__name__).log(
-            logging.DEBUG if repeated else logging.WARNING,
+            logging.DEBUG if self._said.again(key, refusal) else logging.WARNING,
             "risk refused %s %d %s (%s): %s",
             side,
             qty,

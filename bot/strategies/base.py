@@ -18,6 +18,7 @@ from bot.options.market_hours import MARKET_TZ, is_trading_day, session_close
 from bot.options.order_manager import OptionsOrderManager
 from bot.options.positions import Position, Source
 from bot.options.quotes import Quote, QuoteCache
+from bot.options.repeats import Repeats
 from bot.strategies.options.exit_rules import (
     ExitAction,
     ExitRules,
@@ -65,7 +66,7 @@ class StrategyDesk:
         self._watch = watch
         self._memory = memory
         # The refusal last said of each position (of entries: ''), said once while it repeats tick after tick.
-        self._refusals: dict[str, str] = {}
+        self._refusals = Repeats()  # the refusal last said of each position
         self._close_for: tuple[datetime | None, datetime] = (None, datetime.min.replace(tzinfo=MARKET_TZ))
         # This strategy's position ids by the day they opened, and how many positions the desk had then.
         self._opened: dict[date, list[str]] = {}
@@ -153,17 +154,15 @@ class StrategyDesk:
         except TradeError as refused:
             # A refusal is the desk doing its job (no quote, a risk limit, a halted desk...): the strategy's
             # log says why, once while the same refusal of the same position repeats tick after tick.
-            repeated = self._refusals.get(position_id) == str(refused)
-            self._refusals[position_id] = str(refused)
             log.log(
-                logging.DEBUG if repeated else logging.INFO,
+                logging.DEBUG if self._refusals.again(position_id, str(refused)) else logging.INFO,
                 "strategy %s could not %s: %s",
                 self._strategy,
                 what,
                 refused,
             )
             return None
-        self._refusals.pop(position_id, None)
+        self._refusals.forget(position_id)
         return done
 
 
@@ -188,7 +187,7 @@ class Strategy:
         self.no_entry_before_close = no_entry_before_close
         self._highs: dict[str, Decimal] = {}
         self._saved_highs: dict[str, Decimal] = {}
-        self._exits_said: dict[str, tuple[object, ...]] = {}  # the exit rule last said of each position
+        self._exits_said = Repeats()  # the exit rule last said of each position
         self._desk: StrategyDesk | None = None
 
     @property
@@ -239,15 +238,14 @@ class Strategy:
         # Said once while it repeats: a rule the desk refuses (halted) fires again at every quote, at a new mark that
         # its sentence names, so the rule is compared (and the sentence written only when said).
         fired = (decision.action, decision.qty, decision.rule, decision.level)
-        repeated = self._exits_said.get(position.position_id) == fired
-        self._exits_said[position.position_id] = fired
-        level = logging.DEBUG if repeated else logging.INFO
+        level = logging.DEBUG if self._exits_said.again(position.position_id, fired) else logging.INFO
         log.log(level, "strategy %s, position %s: %s", self.name, position.position_id, decision.reason)
         if decision.action is ExitAction.TRIM:
             await self.desk.trim(position, decision.qty)
         elif await self.desk.close(position) is not None:
-            for memory in (self._highs, self._saved_highs, self._exits_said):
-                memory.pop(position.position_id, None)
+            self._highs.pop(position.position_id, None)
+            self._saved_highs.pop(position.position_id, None)
+            self._exits_said.forget(position.position_id)
 
 
 class ExitsConfig(Protocol):
